@@ -1,0 +1,207 @@
+"""Vectorised readers for values as agencies write them.
+
+Every function returns a polars expression that maps a raw column (string, or already typed
+when the file was Parquet or Excel) to the canonical type, giving null where the value cannot
+be read. The caller compares raw and parsed to tell "absent" from "unreadable" and reports the
+latter; nothing here raises on a bad value, so one typo never stops a file.
+
+Why regexes rather than a list of strptime formats: the same column mixes 2021-08-31,
+2021/8/31, 2021年8月31日 and Excel serials, and polars' format inference picks one format
+per column. Normalising to one shape first reads all of them in one pass.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from screening.schema import SECTIONS
+
+_DATE_RE = (
+    r"^(\d{4})-(\d{1,2})-(\d{1,2})"
+    r"(?:[ T]+(\d{1,2})(?::(\d{1,2}))?(?::(\d{1,2}))?(?:\.\d+)?)?"
+    r"\s*(Z|[+-]\d{2}:?\d{2})?$"
+)
+_NUMBER_RE = r"^([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*[a-zA-Z千伏安瓦时度吨公里/]*$"
+_EXCEL_EPOCH = pl.datetime(1899, 12, 30)
+
+
+def clean_text(e: pl.Expr) -> pl.Expr:
+    """NFKC (full-width digits and letters to half width), trimmed, empty as null."""
+    s = e.cast(pl.String).str.normalize("NFKC").str.strip_chars()
+    return pl.when(s.str.len_chars() == 0).then(None).otherwise(s)
+
+
+def clean_code(e: pl.Expr) -> pl.Expr:
+    """Identifiers: as text, upper case, no inner spaces ("C 2614 " -> "C2614").
+
+    Integral floats from spreadsheets ("1001.0") lose the ".0" they never had."""
+    s = clean_text(e).str.to_uppercase().str.replace_all(r"\s+", "")
+    return s.str.replace(r"^(\d+)\.0$", "${1}")
+
+
+def to_float(e: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    if dtype.is_numeric():
+        return e.cast(pl.Float64)
+    s = clean_text(e).str.replace_all(r"[,\s]", "")
+    return s.str.extract(_NUMBER_RE, 1).cast(pl.Float64, strict=False)
+
+
+def _norm_date_text(e: pl.Expr) -> pl.Expr:
+    return (
+        clean_text(e)
+        .str.replace_all(r"[年月/]", "-")
+        .str.replace(r"^(\d{4})\.(\d{1,2})\.(\d{1,2})", "${1}-${2}-${3}")
+        .str.replace_all(r"[日号]", " ")
+        .str.replace(r"^(\d{4})(\d{2})(\d{2})$", "${1}-${2}-${3}")
+        .str.strip_chars()
+    )
+
+
+def _assemble(parts: pl.Expr, with_time: bool) -> pl.Expr:
+    """Zero-pad the regex groups and let strptime reject impossible dates (Feb 30)."""
+    f = parts.struct.field
+    dash, colon = pl.lit("-"), pl.lit(":")
+    pieces = [f("1"), dash, f("2").str.zfill(2), dash, f("3").str.zfill(2)]
+    if with_time:
+        pieces += [
+            pl.lit(" "),
+            f("4").fill_null("0").str.zfill(2),
+            colon,
+            f("5").fill_null("0").str.zfill(2),
+            colon,
+            f("6").fill_null("0").str.zfill(2),
+        ]
+        return pl.concat_str(pieces).str.strptime(
+            pl.Datetime("us"), "%Y-%m-%d %H:%M:%S", strict=False
+        )
+    return pl.concat_str(pieces).str.strptime(pl.Date, "%Y-%m-%d", strict=False)
+
+
+def _plausible_years(e: pl.Expr) -> pl.Expr:
+    return pl.when(e.dt.year().is_between(1949, 2100)).then(e).otherwise(None)
+
+
+def to_date(e: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """Dates in any of the forms the contract lists, or an Excel serial day number."""
+    if dtype == pl.Date:
+        return _plausible_years(e)
+    if isinstance(dtype, pl.Datetime):
+        return _plausible_years(e.dt.date())
+    if dtype.is_numeric():
+        serial = e.cast(pl.Float64)
+        return _plausible_years(
+            pl.when(serial.is_between(1, 2958465)).then(
+                (_EXCEL_EPOCH + pl.duration(days=serial.floor().cast(pl.Int64))).dt.date()
+            )
+        )
+    text = _norm_date_text(e)
+    serial = clean_text(e).str.extract(r"^(\d{5})(?:\.\d+)?$", 1).cast(pl.Int64, strict=False)
+    parsed = _assemble(text.str.extract_groups(_DATE_RE), with_time=False)
+    from_serial = (_EXCEL_EPOCH + pl.duration(days=serial)).dt.date()
+    return _plausible_years(pl.when(serial.is_not_null()).then(from_serial).otherwise(parsed))
+
+
+def to_datetime(e: pl.Expr, dtype: pl.DataType, timezone: str) -> pl.Expr:
+    """Local naive timestamps. Values with an offset (or epoch seconds, which are UTC) are
+    converted to the bundle's timezone, so that "night" means night where the meter is."""
+    if isinstance(dtype, pl.Datetime):
+        if dtype.time_zone is not None:
+            return _plausible_years(
+                e.dt.convert_time_zone(timezone).dt.replace_time_zone(None).dt.cast_time_unit("us")
+            )
+        return _plausible_years(e.dt.cast_time_unit("us"))
+    if dtype == pl.Date:
+        return _plausible_years(e.cast(pl.Datetime("us")))
+    if dtype.is_numeric():
+        return _plausible_years(_from_number(e.cast(pl.Float64), timezone))
+    text = _norm_date_text(e)
+    groups = text.str.extract_groups(_DATE_RE)
+    naive = _assemble(groups, with_time=True)
+    offset = groups.struct.field("7")
+    sign = pl.when(offset.str.starts_with("-")).then(-1).otherwise(1)
+    digits = offset.str.replace_all(r"[^0-9]", "")
+    offset_min = sign * (
+        digits.str.slice(0, 2).cast(pl.Int64, strict=False) * 60
+        + digits.str.slice(2, 2).cast(pl.Int64, strict=False)
+    )
+    utc = naive - pl.duration(minutes=pl.when(offset == "Z").then(0).otherwise(offset_min))
+    local_from_utc = (
+        utc.dt.replace_time_zone("UTC").dt.convert_time_zone(timezone).dt.replace_time_zone(None)
+    )
+    # a number, but not an 8-digit 20210831, which is a date
+    number = (
+        clean_text(e)
+        .str.extract(r"^(\d{1,7}(?:\.\d+)?|\d{9,}(?:\.\d+)?)$", 1)
+        .cast(pl.Float64, strict=False)
+    )
+    parsed = (
+        pl.when(number.is_not_null())
+        .then(_from_number(number, timezone))
+        .when(offset.is_not_null())
+        .then(local_from_utc)
+        .otherwise(naive)
+    )
+    return _plausible_years(parsed)
+
+
+def _from_number(x: pl.Expr, timezone: str) -> pl.Expr:
+    """Excel serial days (with a fraction for the time of day), or Unix epoch seconds or
+    milliseconds as GPS devices send them (those are UTC)."""
+    epoch_s = pl.when(x >= 1e12).then(x / 1000).otherwise(x)
+    from_epoch = (
+        pl.from_epoch((epoch_s * 1_000_000).cast(pl.Int64), time_unit="us")
+        .dt.replace_time_zone("UTC")
+        .dt.convert_time_zone(timezone)
+        .dt.replace_time_zone(None)
+    )
+    from_serial = _EXCEL_EPOCH + pl.duration(
+        microseconds=(x * 86_400_000_000).round(0).cast(pl.Int64)
+    )
+    return (
+        pl.when(x.is_between(1, 2958465))
+        .then(from_serial.dt.cast_time_unit("us"))
+        .when(x >= 1e8)
+        .then(from_epoch)
+        .otherwise(None)
+    )
+
+
+def to_category(e: pl.Expr, vocabulary: dict[str, tuple[str, ...]]) -> pl.Expr:
+    """Map free text onto canonical values by the words it contains, longest word first, so
+    that 非居民 wins over 居民 and 一般工商业 over 工业."""
+    text = clean_text(e).str.to_lowercase()
+    pairs = sorted(
+        ((word.lower(), value) for value, words in vocabulary.items() for word in words),
+        key=lambda p: -len(p[0]),
+    )
+    out: pl.Expr = pl.lit(None, dtype=pl.String)
+    for word, value in reversed(pairs):
+        out = pl.when(text.str.contains(word, literal=True)).then(pl.lit(value)).otherwise(out)
+    return out
+
+
+def to_industry_code(e: pl.Expr) -> pl.Expr:
+    """GB/T 4754-2017 codes with their section letter: "2614" and "c2614" become "C2614".
+    A letter that contradicts the division, or a code that is not 2-4 digits, gives null."""
+    code = clean_code(e).str.replace_all(r"[^0-9A-Z]", "")
+    digits = code.str.extract(r"^[A-T]?(\d{2,4})$", 1)
+    given = code.str.extract(r"^([A-T])\d{2,4}$", 1)
+    division = digits.str.slice(0, 2).cast(pl.Int64, strict=False)
+    section: pl.Expr = pl.lit(None, dtype=pl.String)
+    for letter, lo, hi in SECTIONS:
+        section = pl.when(division.is_between(lo, hi)).then(pl.lit(letter)).otherwise(section)
+    consistent = given.is_null() | (given == section)
+    return pl.when(section.is_not_null() & consistent).then(section + digits).otherwise(None)
+
+
+def to_plate(e: pl.Expr) -> pl.Expr:
+    """Plates as one token: 皖L·A1234, 皖l a1234 and 皖L-A1234 are the same truck."""
+    return clean_code(e).str.replace_all(r"[·•.\-_\s]", "")
+
+
+def to_cargo_class(e: pl.Expr, vocabulary: dict[str, tuple[str, ...]]) -> pl.Expr:
+    """The UN class (major number) of a cargo written as a class ("3", "第3类", "2.1") or as
+    a substance name (柴油); null when neither is recognisable."""
+    text = clean_text(e)
+    numeric = text.str.extract(r"^(?:第|class\s*)?\s*([1-9])(?:\.\d)?\s*类?$", 1)
+    return pl.coalesce(numeric, to_category(text, vocabulary))

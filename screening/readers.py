@@ -1,0 +1,227 @@
+"""Finding a bundle's files and reading each into a frame: the only place that knows about
+file formats and text encodings.
+
+CSV text may be UTF-8 (with or without BOM) or GB18030/GBK. polars reads only UTF-8 lazily,
+so other encodings and gzip are transcoded once, streaming, into a staging folder; the
+detection reads the whole file (a sample can miss the one GBK character on line 90,000).
+CSV cells are read as text: the ingest parses them itself so that a bad value becomes a
+reported problem instead of a failed file. Parquet keeps its types, and the parsers accept
+both.
+"""
+
+from __future__ import annotations
+
+import codecs
+import gzip
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import polars as pl
+
+from screening.headers import score
+from screening.schema import SOURCES, TOWNSHIPS_FILE, Source
+
+FORMATS = (".csv.gz", ".csv", ".parquet", ".xlsx", ".xls")
+CHUNK = 1 << 20
+
+
+class ReadError(Exception):
+    """A whole file could not be read; the message says why."""
+
+
+@dataclass
+class RawTable:
+    """One sheet or file of a source, with its original headers and a 1-based _row."""
+
+    source: str
+    file: str  # path relative to the bundle, with "#sheet" for spreadsheets
+    frame: pl.DataFrame
+    format: str
+    encoding: str | None = None
+
+
+@dataclass
+class BundleFiles:
+    by_source: dict[str, list[Path]]
+    townships: Path | None
+    ignored: list[Path]
+
+
+def file_format(path: Path) -> str | None:
+    name = path.name.lower()
+    return next((f for f in FORMATS if name.endswith(f)), None)
+
+
+def _stem(path: Path) -> str:
+    fmt = file_format(path)
+    return path.name[: -len(fmt)] if fmt else path.name
+
+
+def discover(bundle: Path) -> BundleFiles:
+    """Files of each source: <source>.<format> and every readable file under <source>/.
+
+    Names match case-insensitively. Anything else in the bundle is listed as ignored, so a
+    misnamed file shows up in the report rather than vanishing."""
+    by_source: dict[str, list[Path]] = {name: [] for name in SOURCES}
+    ignored: list[Path] = []
+    townships: Path | None = None
+    for entry in sorted(bundle.iterdir()):
+        key = _stem(entry).lower() if entry.is_file() else entry.name.lower()
+        if entry.is_file() and entry.name.lower() == TOWNSHIPS_FILE:
+            townships = entry
+        elif entry.is_file() and entry.name.lower() == "manifest.toml":
+            continue
+        elif key in by_source and entry.is_dir():
+            for sub in sorted(p for p in entry.rglob("*") if p.is_file()):
+                (by_source[key] if file_format(sub) else ignored).append(sub)
+        elif key in by_source and file_format(entry):
+            by_source[key].append(entry)
+        else:
+            ignored.append(entry)
+    return BundleFiles(by_source, townships, ignored)
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _open(path: Path) -> BinaryIO:
+    if path.name.lower().endswith(".gz"):
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return path.open("rb")
+
+
+def _decodes_as(path: Path, encoding: str) -> bool:
+    decoder = codecs.getincrementaldecoder(encoding)("strict")
+    try:
+        with _open(path) as fh:
+            for block in iter(lambda: fh.read(CHUNK), b""):
+                decoder.decode(block)
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    except (OSError, EOFError) as exc:
+        raise ReadError(f"cannot read: {exc}") from exc
+    return True
+
+
+def detect_encoding(path: Path) -> str:
+    """'utf-8' or 'gb18030' (a superset of GBK and GB2312), else ReadError."""
+    if _decodes_as(path, "utf-8"):
+        return "utf-8"
+    if _decodes_as(path, "gb18030"):
+        return "gb18030"
+    raise ReadError("text is neither UTF-8 nor GB18030/GBK")
+
+
+def _transcode(path: Path, encoding: str, staging: Path) -> Path:
+    staging.mkdir(parents=True, exist_ok=True)
+    out = staging / (hashlib.sha1(str(path).encode()).hexdigest()[:12] + ".csv")
+    decoder = codecs.getincrementaldecoder(encoding)("strict")
+    with _open(path) as src, out.open("w", encoding="utf-8", newline="") as dst:
+        for block in iter(lambda: src.read(CHUNK), b""):
+            dst.write(decoder.decode(block))
+        dst.write(decoder.decode(b"", final=True))
+    return out
+
+
+def _sniff_separator(path: Path) -> str:
+    with path.open("r", encoding="utf-8-sig", newline="") as fh:
+        first = fh.readline()
+    counts = {sep: first.count(sep) for sep in (",", "\t", ";", "|")}
+    return max(counts, key=lambda s: counts[s]) if any(counts.values()) else ","
+
+
+def _read_csv(path: Path, staging: Path) -> tuple[pl.DataFrame, str]:
+    encoding = detect_encoding(path)
+    text_path = path
+    if encoding != "utf-8" or path.name.lower().endswith(".gz"):
+        text_path = _transcode(path, encoding, staging)
+    try:
+        frame = pl.read_csv(
+            text_path,
+            separator=_sniff_separator(text_path),
+            infer_schema=False,
+            encoding="utf8",
+        )
+    except (pl.exceptions.ComputeError, pl.exceptions.NoDataError) as exc:
+        raise ReadError(f"not a readable CSV table: {str(exc).splitlines()[0]}") from exc
+    return frame, encoding
+
+
+def _header_row(rows: pl.DataFrame, source: Source, renames: dict[str, str] | None) -> int:
+    """Index of the header row: the first of the top ten rows naming most known columns
+    (government spreadsheets often put a title line or two above the header)."""
+    best, best_score = 0, -1
+    for i, row in enumerate(rows.head(10).iter_rows()):
+        s = score(list(row), source, renames)
+        if s > best_score:
+            best, best_score = i, s
+    return best
+
+
+def _read_excel(
+    path: Path,
+    source: Source,
+    renames: dict[str, str] | None,
+) -> Iterator[tuple[str, pl.DataFrame]]:
+    try:
+        sheets = pl.read_excel(
+            path, sheet_id=0, has_header=False, infer_schema_length=0, engine="calamine"
+        )
+    except Exception as exc:  # calamine raises its own types for corrupt workbooks
+        raise ReadError(f"not a readable workbook: {str(exc).splitlines()[0]}") from exc
+    for name, sheet in sheets.items():
+        if sheet.height == 0:
+            continue
+        h = _header_row(sheet, source, renames)
+        header = [str(v) if v is not None else f"column_{j}" for j, v in enumerate(sheet.row(h))]
+        body = sheet.slice(h + 1)
+        body.columns = _unique(header)
+        yield name, body
+
+
+def _unique(headers: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for h in headers:
+        seen[h] = seen.get(h, 0) + 1
+        out.append(h if seen[h] == 1 else f"{h}.{seen[h]}")
+    return out
+
+
+def read_file(
+    path: Path, bundle: Path, source: Source, staging: Path, renames: dict[str, str] | None = None
+) -> list[RawTable]:
+    """Every table in one file (a workbook may hold several sheets), rows numbered from 1."""
+    rel = path.relative_to(bundle).as_posix()
+    fmt = file_format(path)
+    tables: list[RawTable] = []
+    if fmt in (".csv", ".csv.gz"):
+        frame, encoding = _read_csv(path, staging)
+        tables.append(RawTable(source.name, rel, frame, fmt, encoding))
+    elif fmt == ".parquet":
+        try:
+            frame = pl.read_parquet(path)
+        except Exception as exc:  # arrow/polars raise several types for corrupt files
+            raise ReadError(f"not a readable Parquet file: {str(exc).splitlines()[0]}") from exc
+        tables.append(RawTable(source.name, rel, frame, fmt))
+    elif fmt in (".xlsx", ".xls"):
+        sheets = list(_read_excel(path, source, renames))
+        for name, frame in sheets:
+            label = rel if len(sheets) == 1 else f"{rel}#{name}"
+            tables.append(RawTable(source.name, label, frame, fmt))
+    else:
+        raise ReadError(f"unsupported file type (expected one of {', '.join(FORMATS)})")
+    for t in tables:
+        t.frame = t.frame.with_row_index("_row", offset=1).with_columns(
+            pl.col("_row").cast(pl.Int64), pl.lit(t.file).alias("_file")
+        )
+    return tables

@@ -1,0 +1,105 @@
+"""The working store: one embedded DuckDB file plus Parquet for bulk series.
+
+The only module that opens the database or writes Parquet (the signal code takes and
+returns frames), so that moving the store elsewhere touches one file. Bulk sources
+(readings, tracks) live as Parquet beside the database and appear in it as views; views are
+re-created on every open, so a work directory can be moved or copied whole.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+DB_NAME = "warehouse.duckdb"
+BULK_DIR = "bulk"
+
+
+class Warehouse:
+    def __init__(self, workdir: Path, read_only: bool = False) -> None:
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.path = self.workdir / DB_NAME
+        self.con = duckdb.connect(str(self.path), read_only=read_only)
+        if not read_only:
+            self._bulk_views()
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.con.close()
+
+    def bulk_path(self, name: str) -> Path:
+        return self.workdir / BULK_DIR / f"{name}.parquet"
+
+    def _bulk_views(self) -> None:
+        folder = self.workdir / BULK_DIR
+        if not folder.exists():
+            return
+        for path in sorted(folder.glob("*.parquet")):
+            self._view(path.stem, path)
+
+    def write_table(self, name: str, frame: pl.DataFrame) -> None:
+        self.con.register("_incoming", frame.to_arrow())
+        try:
+            self._drop(name)
+            self.con.execute(f"CREATE TABLE {name} AS SELECT * FROM _incoming")
+        finally:
+            self.con.unregister("_incoming")
+
+    def write_bulk(self, name: str, frame: pl.DataFrame) -> None:
+        """Write a bulk series as Parquet (row groups of ~1M rows keep scans streaming)."""
+        path = self.bulk_path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".parquet.tmp")
+        frame.write_parquet(tmp, compression="zstd", row_group_size=1_000_000, statistics=True)
+        tmp.replace(path)
+        self._drop(name)
+        self._view(name, path)
+
+    def _drop(self, name: str) -> None:
+        """Drop a table or view of that name, whichever it is (DuckDB's DROP VIEW IF EXISTS
+        fails on a table)."""
+        row = self.con.execute(
+            "SELECT table_type FROM information_schema.tables WHERE table_name = ?", [name]
+        ).fetchone()
+        if row is not None:
+            self.con.execute(f"DROP {'VIEW' if row[0] == 'VIEW' else 'TABLE'} {name}")
+
+    def _view(self, name: str, path: Path) -> None:
+        # DDL cannot take parameters: the path is quoted by hand
+        quoted = str(path.resolve()).replace("'", "''")
+        self.con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet('{quoted}')")
+
+    def read(self, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
+        return self.con.execute(sql, params or []).pl()
+
+    def table(self, name: str) -> pl.DataFrame:
+        return self.read(f"SELECT * FROM {name}")
+
+    def has(self, name: str) -> bool:
+        return bool(
+            self.con.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
+            ).fetchone()[0]
+        )
+
+    def set_meta(self, values: dict[str, Any]) -> None:
+        self.con.execute("CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+        for key, value in values.items():
+            self.con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, json.dumps(value)])
+
+    def meta(self) -> dict[str, Any]:
+        if not self.has("meta"):
+            return {}
+        return {
+            k: json.loads(v) for k, v in self.con.execute("SELECT key, value FROM meta").fetchall()
+        }
