@@ -80,7 +80,9 @@ class Warehouse:
         self.con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet('{quoted}')")
 
     def read(self, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
-        return self.con.execute(sql, params or []).pl()
+        # duckdb 2 has no .pl() on results; a relation's Arrow table avoids an extra copy
+        rel = self.con.sql(sql, params=params) if params else self.con.sql(sql)
+        return pl.from_arrow(rel.to_arrow_table())  # type: ignore[return-value]
 
     def table(self, name: str) -> pl.DataFrame:
         return self.read(f"SELECT * FROM {name}")
