@@ -81,6 +81,28 @@ def _plausible_years(e: pl.Expr) -> pl.Expr:
     return pl.when(e.dt.year().is_between(1949, 2100)).then(e).otherwise(None)
 
 
+def _fast_then_slow(s: pl.Series, dtype: pl.DataType, formats: tuple[str, ...],
+                    slow: pl.Expr) -> pl.Series:
+    """Parse with exact formats first; only the values they miss go through ``slow``.
+
+    The general regex path is ~70x slower than strptime, and in real files nearly every value
+    has the file's one format: this keeps the common case at strptime speed."""
+    out = pl.Series(s.name, [None] * len(s), dtype=dtype)
+    for fmt in formats:
+        need = out.is_null() & s.is_not_null()
+        if not need.any():
+            return out
+        out = pl.select(
+            pl.when(need).then(s.str.strptime(dtype, fmt, strict=False)).otherwise(out)
+        ).to_series()
+    need = out.is_null() & s.is_not_null()
+    if need.any():
+        idx = need.arg_true()
+        rest = pl.DataFrame({"v": s.gather(idx)}).select(slow).to_series()
+        out = out.scatter(idx, rest)
+    return out.alias(s.name)
+
+
 def to_date(e: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     """Dates in any of the forms the contract lists, or an Excel serial day number."""
     if dtype == pl.Date:
@@ -90,15 +112,19 @@ def to_date(e: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     if dtype.is_numeric():
         serial = e.cast(pl.Float64)
         return _plausible_years(
-            pl.when(serial.is_between(1, 2958465)).then(
-                (_EXCEL_EPOCH + pl.duration(days=serial.floor().cast(pl.Int64))).dt.date()
-            )
+            pl.when(serial.is_between(1, 2958465))
+            .then((_EXCEL_EPOCH + pl.duration(days=serial.floor().cast(pl.Int64))).dt.date())
         )
-    text = _norm_date_text(e)
-    serial = clean_text(e).str.extract(r"^(\d{5})(?:\.\d+)?$", 1).cast(pl.Int64, strict=False)
+    v = pl.col("v")
+    text = _norm_date_text(v)
+    serial = clean_text(v).str.extract(r"^(\d{5})(?:\.\d+)?$", 1).cast(pl.Int64, strict=False)
     parsed = _assemble(text.str.extract_groups(_DATE_RE), with_time=False)
     from_serial = (_EXCEL_EPOCH + pl.duration(days=serial)).dt.date()
-    return _plausible_years(pl.when(serial.is_not_null()).then(from_serial).otherwise(parsed))
+    slow = pl.when(serial.is_not_null()).then(from_serial).otherwise(parsed)
+    fast = e.cast(pl.String).map_batches(
+        lambda s: _fast_then_slow(s, pl.Date(), ("%Y-%m-%d",), slow), return_dtype=pl.Date
+    )
+    return _plausible_years(fast)
 
 
 def to_datetime(e: pl.Expr, dtype: pl.DataType, timezone: str) -> pl.Expr:
@@ -114,7 +140,8 @@ def to_datetime(e: pl.Expr, dtype: pl.DataType, timezone: str) -> pl.Expr:
         return _plausible_years(e.cast(pl.Datetime("us")))
     if dtype.is_numeric():
         return _plausible_years(_from_number(e.cast(pl.Float64), timezone))
-    text = _norm_date_text(e)
+    v = pl.col("v")
+    text = _norm_date_text(v)
     groups = text.str.extract_groups(_DATE_RE)
     naive = _assemble(groups, with_time=True)
     offset = groups.struct.field("7")
@@ -129,19 +156,22 @@ def to_datetime(e: pl.Expr, dtype: pl.DataType, timezone: str) -> pl.Expr:
         utc.dt.replace_time_zone("UTC").dt.convert_time_zone(timezone).dt.replace_time_zone(None)
     )
     # a number, but not an 8-digit 20210831, which is a date
-    number = (
-        clean_text(e)
-        .str.extract(r"^(\d{1,7}(?:\.\d+)?|\d{9,}(?:\.\d+)?)$", 1)
-        .cast(pl.Float64, strict=False)
+    number = clean_text(v).str.extract(r"^(\d{1,7}(?:\.\d+)?|\d{9,}(?:\.\d+)?)$", 1).cast(
+        pl.Float64, strict=False
     )
-    parsed = (
+    slow = (
         pl.when(number.is_not_null())
         .then(_from_number(number, timezone))
         .when(offset.is_not_null())
         .then(local_from_utc)
         .otherwise(naive)
     )
-    return _plausible_years(parsed)
+    formats = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M")
+    dtype_out = pl.Datetime("us")
+    fast = e.cast(pl.String).map_batches(
+        lambda s: _fast_then_slow(s, dtype_out, formats, slow), return_dtype=dtype_out
+    )
+    return _plausible_years(fast)
 
 
 def _from_number(x: pl.Expr, timezone: str) -> pl.Expr:

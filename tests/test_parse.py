@@ -76,3 +76,12 @@ def test_plates_and_cargo_classes():
     got = _one(lambda e, t: parse.to_cargo_class(e, CARGO_CLASSES),
                ["3", "第8类", "2.1", "柴油", "硫酸", "液化石油气", "沙子"])
     assert got == ["3", "8", "2", "3", "8", "2", None]
+
+
+def test_fast_path_hands_leftovers_to_the_general_parser():
+    """Mixed columns: most values in the common format, a few in others, one offset."""
+    values = ["2021-08-31 13:05:00"] * 1000 + ["2021/8/31 13:05", "2021-08-31 05:05:00+00:00",
+                                               "2021-08-31 13:05", None, "junk"]
+    got = _one(lambda e, t: parse.to_datetime(e, t, "Asia/Shanghai"), values)
+    t = dt.datetime(2021, 8, 31, 13, 5)
+    assert got[:1003] == [t] * 1003 and got[1003:] == [None, None]
