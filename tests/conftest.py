@@ -14,51 +14,108 @@ SAMPLE = REPO / "data" / "sample"
 
 BASE: dict[str, list[dict[str, object]]] = {
     "registrations": [
-        {"uscc": "91350100M000100Y43", "name": "宿州市甲新材料科技有限公司",
-         "address": "桃园镇工业园纬二路18号", "lon": 117.01, "lat": 33.65,
-         "industry_code": "C2614", "status": "存续", "established": "2019-03-05"},
-        {"uscc": "", "name": "乙食品厂", "address": "符离镇张庄村3组25号", "lon": "", "lat": "",
-         "industry_code": "1411", "status": "在业", "established": "2018/5/1"},
+        {
+            "uscc": "91350100M000100Y43",
+            "name": "宿州市甲新材料科技有限公司",
+            "address": "桃园镇工业园纬二路18号",
+            "lon": 117.01,
+            "lat": 33.65,
+            "industry_code": "C2614",
+            "status": "存续",
+            "established": "2019-03-05",
+        },
+        {
+            "uscc": "",
+            "name": "乙食品厂",
+            "address": "符离镇张庄村3组25号",
+            "lon": "",
+            "lat": "",
+            "industry_code": "1411",
+            "status": "在业",
+            "established": "2018/5/1",
+        },
     ],
     "permits": [
-        {"permit_id": "皖WH安许证字[2019]001", "uscc": "91350100M000100Y43", "kind": "经营许可",
-         "scope": "硫酸、盐酸", "valid_from": "2019-01-01", "valid_to": "2022-01-01",
-         "address": "桃园镇工业园纬二路18号", "lon": 117.01, "lat": 33.65},
+        {
+            "permit_id": "皖WH安许证字[2019]001",
+            "uscc": "91350100M000100Y43",
+            "kind": "经营许可",
+            "scope": "硫酸、盐酸",
+            "valid_from": "2019-01-01",
+            "valid_to": "2022-01-01",
+            "address": "桃园镇工业园纬二路18号",
+            "lon": 117.01,
+            "lat": 33.65,
+        },
     ],
     "power_accounts": [
-        {"account_id": "3400001", "name": "甲", "address": "桃园镇工业园纬二路18#",
-         "tariff": "大工业用电", "capacity_kva": "315", "phase": "三相", "lon": 117.0101,
-         "lat": 33.6501},
-        {"account_id": "3400002", "name": "乙", "address": "符离镇张庄村三组25号",
-         "tariff": "一般工商业", "capacity_kva": "50", "phase": "1"},
+        {
+            "account_id": "3400001",
+            "name": "甲",
+            "address": "桃园镇工业园纬二路18#",
+            "tariff": "大工业用电",
+            "capacity_kva": "315",
+            "phase": "三相",
+            "lon": 117.0101,
+            "lat": 33.6501,
+        },
+        {
+            "account_id": "3400002",
+            "name": "乙",
+            "address": "符离镇张庄村三组25号",
+            "tariff": "一般工商业",
+            "capacity_kva": "50",
+            "phase": "1",
+        },
     ],
     "power_readings": [
         {"account_id": "3400001", "ts": f"2021-08-01 {h:02d}:00:00", "kwh": 10 + h}
         for h in range(24)
-    ] + [{"account_id": "3400002", "ts": f"2021-08-{d:02d}", "kwh": 5.5} for d in (1, 2, 3)],
-    "vehicles": [{"plate": "皖L·A1234", "carrier": "宿州运输公司", "cargo": "柴油",
-                  "capacity_t": "30"}],
+    ]
+    + [{"account_id": "3400002", "ts": f"2021-08-{d:02d}", "kwh": 5.5} for d in (1, 2, 3)],
+    "vehicles": [
+        {"plate": "皖L·A1234", "carrier": "宿州运输公司", "cargo": "柴油", "capacity_t": "30"}
+    ],
     "vehicle_tracks": [
-        {"plate": "皖LA1234", "ts": f"2021-08-01 00:{m:02d}:{s:02d}", "lon": 117.0 + m * 1e-4,
-         "lat": 33.6, "speed_kmh": 20}
-        for m in range(3) for s in (0, 30)
+        {
+            "plate": "皖LA1234",
+            "ts": f"2021-08-01 00:{m:02d}:{s:02d}",
+            "lon": 117.0 + m * 1e-4,
+            "lat": 33.6,
+            "speed_kmh": 20,
+        }
+        for m in range(3)
+        for s in (0, 30)
     ],
     "idle_properties": [
-        {"property_id": "XZ-001", "kind": "闲置厂房", "address": "曹村镇老砖厂", "lon": 117.1,
-         "lat": 33.5, "owner": "张三", "since": "2020-01-01",
-         "geometry": "POLYGON((117.1 33.5,117.101 33.5,117.101 33.501,117.1 33.501,117.1 33.5))"},
+        {
+            "property_id": "XZ-001",
+            "kind": "闲置厂房",
+            "address": "曹村镇老砖厂",
+            "lon": 117.1,
+            "lat": 33.5,
+            "owner": "张三",
+            "since": "2020-01-01",
+            "geometry": "POLYGON((117.1 33.5,117.101 33.5,117.101 33.501,117.1 33.501,117.1 33.5))",
+        },
     ],
 }
 
 
 def _frame(rows: list[dict[str, object]]) -> pl.DataFrame:
     keys = list(dict.fromkeys(k for r in rows for k in r))
-    return pl.DataFrame({k: [None if r.get(k) in ("", None) else str(r.get(k)) for r in rows]
-                         for k in keys})
+    return pl.DataFrame(
+        {k: [None if r.get(k) in ("", None) else str(r.get(k)) for r in rows] for k in keys}
+    )
 
 
-def write_source(folder: Path, name: str, rows: list[dict[str, object]] | pl.DataFrame,
-                 fmt: str = "csv", encoding: str = "utf-8") -> Path:
+def write_source(
+    folder: Path,
+    name: str,
+    rows: list[dict[str, object]] | pl.DataFrame,
+    fmt: str = "csv",
+    encoding: str = "utf-8",
+) -> Path:
     """One source file in the given format; CSV in the given encoding ('utf-8-sig' for BOM)."""
     frame = rows if isinstance(rows, pl.DataFrame) else _frame(rows)
     path = folder / f"{name}.{fmt}"

@@ -27,10 +27,12 @@ def test_gcj02_inverse_recovers_wgs84(wlon, wlat, glon, glat):
 
 def test_bd09_published_points():
     # coordtransform / gcoord reference values
-    assert np.allclose(coords.gcj02_to_bd09(116.404, 39.915),
-                       (116.41036949371029, 39.92133699351021), atol=1e-9)
-    assert np.allclose(coords.bd09_to_gcj02(116.404, 39.915),
-                       (116.39762729119315, 39.90865673957631), atol=1e-9)
+    assert np.allclose(
+        coords.gcj02_to_bd09(116.404, 39.915), (116.41036949371029, 39.92133699351021), atol=1e-9
+    )
+    assert np.allclose(
+        coords.bd09_to_gcj02(116.404, 39.915), (116.39762729119315, 39.90865673957631), atol=1e-9
+    )
     assert np.allclose(coords.bd09_to_wgs84(123, 45), (122.98762210, 44.99171540), atol=1e-5)
 
 

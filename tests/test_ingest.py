@@ -41,7 +41,9 @@ def test_clean_bundle_lands_typed(bundle, tmp_path):
         assert acc["phase"].to_list() == [3, 1]
         readings = wh.table("power_readings")
         assert readings.height == 27
-        intervals = dict(readings.group_by("account_id").agg(pl.col("interval_min").first()).iter_rows())
+        intervals = dict(
+            readings.group_by("account_id").agg(pl.col("interval_min").first()).iter_rows()
+        )
         assert intervals == {"3400001": 60, "3400002": 1440}
         assert wh.table("vehicles")["cargo_class"].to_list() == ["3"]
         assert wh.table("vehicle_tracks")["plate"].unique().to_list() == ["皖LA1234"]
@@ -58,18 +60,23 @@ def test_every_file_format(tmp_path, fmt):
     write_source(bundle, "power_readings", BASE["power_readings"], fmt=fmt)
     report, wh = _ingest(bundle, tmp_path)
     with wh:
-        assert wh.table("registrations")["name"].to_list() == ["宿州市甲新材料科技有限公司", "乙食品厂"]
+        assert wh.table("registrations")["name"].to_list() == [
+            "宿州市甲新材料科技有限公司",
+            "乙食品厂",
+        ]
         assert wh.table("power_readings").height == 27
     assert report.quarantined.height == 0
 
 
 def test_parquet_with_native_types(tmp_path):
     bundle = make_bundle(tmp_path / "b", skip=("power_readings",))
-    frame = pl.DataFrame({
-        "account_id": ["3400001"] * 3,
-        "ts": [dt.datetime(2021, 8, 1, h) for h in range(3)],
-        "kwh": [1.0, 2.0, 3.0],
-    })
+    frame = pl.DataFrame(
+        {
+            "account_id": ["3400001"] * 3,
+            "ts": [dt.datetime(2021, 8, 1, h) for h in range(3)],
+            "kwh": [1.0, 2.0, 3.0],
+        }
+    )
     write_source(bundle, "power_readings", frame, fmt="parquet")
     _, wh = _ingest(bundle, tmp_path)
     with wh:
@@ -106,12 +113,23 @@ def test_folder_of_files_is_one_table(tmp_path):
 
 def test_chinese_headers_and_manifest_rename(tmp_path):
     bundle = make_bundle(tmp_path / "b", skip=("power_accounts",))
-    rows = [{"用户户号": "3400001", "户名": "甲", "用电地址": "桃园镇", "用电类别": "大工业",
-             "合同容量(kVA)": "315", "相线": "三相", "经度": "117.0", "纬度": "33.6"}]
+    rows = [
+        {
+            "用户户号": "3400001",
+            "户名": "甲",
+            "用电地址": "桃园镇",
+            "用电类别": "大工业",
+            "合同容量(kVA)": "315",
+            "相线": "三相",
+            "经度": "117.0",
+            "纬度": "33.6",
+        }
+    ]
     write_source(bundle, "power_accounts", rows)
     (bundle / "manifest.toml").write_text(
         'region = "测试县"\n[columns]\npower_accounts = { "用户户号" = "account_id" }\n',
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     report, wh = _ingest(bundle, tmp_path)
     with wh:
         acc = wh.table("power_accounts").row(0, named=True)
@@ -122,7 +140,9 @@ def test_chinese_headers_and_manifest_rename(tmp_path):
 def test_wide_layouts_unpivot_to_long(tmp_path):
     bundle = make_bundle(tmp_path / "b", skip=("power_readings",))
     hourly = [{"account_id": "3400001", "date": "2021/8/1", **{f"h{h:02d}": h for h in range(24)}}]
-    points = [{"户号": "3400002", "日期": "2021-08-01", **{f"p{p:02d}": 0.25 for p in range(1, 97)}}]
+    points = [
+        {"户号": "3400002", "日期": "2021-08-01", **{f"p{p:02d}": 0.25 for p in range(1, 97)}}
+    ]
     write_source(bundle / "power_readings", "hourly", hourly)
     write_source(bundle / "power_readings", "quarter", points, fmt="xlsx")
     report, wh = _ingest(bundle, tmp_path)
@@ -155,11 +175,23 @@ def test_coordinates_are_converted_to_wgs84(tmp_path, crs):
 def test_bad_rows_are_quarantined_and_good_rows_land(tmp_path):
     regs = [
         *BASE["registrations"],
-        {"uscc": "91350100M000100Y44", "name": "丙化工", "address": "大店镇", "lon": 117.2,
-         "lat": 33.7},  # wrong check digit: warning only
+        {
+            "uscc": "91350100M000100Y44",
+            "name": "丙化工",
+            "address": "大店镇",
+            "lon": 117.2,
+            "lat": 33.7,
+        },  # wrong check digit: warning only
         {"uscc": "", "name": "", "address": "无名", "lon": 117.0, "lat": 33.6},  # no name
-        {"name": "丁厂", "address": "时村镇", "lon": 0, "lat": 0, "established": "2021-13-45",
-         "industry_code": "abc", "status": "奇怪"},  # optional fields bad: warnings
+        {
+            "name": "丁厂",
+            "address": "时村镇",
+            "lon": 0,
+            "lat": 0,
+            "established": "2021-13-45",
+            "industry_code": "abc",
+            "status": "奇怪",
+        },  # optional fields bad: warnings
         {"name": "戊厂", "address": "蒿沟镇", "lon": 33.61, "lat": 117.02},  # swapped
     ]
     readings = [
@@ -175,20 +207,38 @@ def test_bad_rows_are_quarantined_and_good_rows_land(tmp_path):
         {"account_id": "3400001", "ts": "2021-08-02 06:00:00", "kwh": 7},  # exact duplicate
     ]
     accounts = [*BASE["power_accounts"], dict(BASE["power_accounts"][0], name="另一个户名")]
-    tracks = [*BASE["vehicle_tracks"],
-              {"plate": "皖LA1234", "ts": "2021-08-01 00:05:00", "lon": 200, "lat": 33.6},
-              {"plate": "皖LA1234", "ts": "2021-08-01 00:06:00", "lon": 117.0, "lat": 33.6,
-               "speed_kmh": 900}]
-    bundle = make_bundle(tmp_path / "b", registrations=regs, power_readings=readings,
-                         power_accounts=accounts, vehicle_tracks=tracks)
+    tracks = [
+        *BASE["vehicle_tracks"],
+        {"plate": "皖LA1234", "ts": "2021-08-01 00:05:00", "lon": 200, "lat": 33.6},
+        {
+            "plate": "皖LA1234",
+            "ts": "2021-08-01 00:06:00",
+            "lon": 117.0,
+            "lat": 33.6,
+            "speed_kmh": 900,
+        },
+    ]
+    bundle = make_bundle(
+        tmp_path / "b",
+        registrations=regs,
+        power_readings=readings,
+        power_accounts=accounts,
+        vehicle_tracks=tracks,
+    )
     report, wh = _ingest(bundle, tmp_path)
 
     p = _problems(report, "registrations")
     rejected = p.filter(pl.col("severity") == "rejected")
     assert rejected.select("row", "field").rows() == [(4, "name")]
     warned = set(p.filter(pl.col("severity") == "warning").select("row", "field").rows())
-    assert {(3, "uscc"), (5, "lon"), (5, "established"), (5, "industry_code"), (5, "status"),
-            (6, "lon")} <= warned
+    assert {
+        (3, "uscc"),
+        (5, "lon"),
+        (5, "established"),
+        (5, "industry_code"),
+        (5, "status"),
+        (6, "lon"),
+    } <= warned
     with wh:
         regs_out = wh.table("registrations").sort("source_row")
         assert regs_out["source_row"].to_list() == [1, 2, 3, 5, 6]
@@ -199,8 +249,14 @@ def test_bad_rows_are_quarantined_and_good_rows_land(tmp_path):
 
         p = _problems(report, "power_readings").filter(pl.col("severity") == "rejected")
         assert p.select("row", "field").rows() == [
-            (28, "kwh"), (29, "kwh"), (30, "ts"), (31, "account_id"), (32, "kwh"),
-            (33, "ts"), (34, "ts")]
+            (28, "kwh"),
+            (29, "kwh"),
+            (30, "ts"),
+            (31, "account_id"),
+            (32, "kwh"),
+            (33, "ts"),
+            (34, "ts"),
+        ]
         assert "negative" in p["reason"][0] and "implausible" in p["reason"][4]
         assert "disagree" in p["reason"][5]
         kept = wh.table("power_readings").filter(pl.col("ts") >= dt.datetime(2021, 8, 2))
@@ -213,7 +269,9 @@ def test_bad_rows_are_quarantined_and_good_rows_land(tmp_path):
 
         tp = _problems(report, "vehicle_tracks")
         assert tp.select("row", "field", "severity").rows() == [
-            (7, "lon", "rejected"), (8, "speed_kmh", "warning")]
+            (7, "lon", "rejected"),
+            (8, "speed_kmh", "warning"),
+        ]
         assert wh.table("vehicle_tracks").height == 7
 
     stats = {r["source"]: r for r in report.summary.iter_rows(named=True)}
@@ -227,8 +285,10 @@ def test_bad_rows_are_quarantined_and_good_rows_land(tmp_path):
 
 def test_wide_row_with_bad_date_is_one_problem(tmp_path):
     bundle = make_bundle(tmp_path / "b", skip=("power_readings",))
-    rows = [{"account_id": "3400001", "date": "2021-08-01", "h00": 1, "h01": -1, "h02": 1},
-            {"account_id": "3400001", "date": "sometime", "h00": 1, "h01": 1, "h02": 1}]
+    rows = [
+        {"account_id": "3400001", "date": "2021-08-01", "h00": 1, "h01": -1, "h02": 1},
+        {"account_id": "3400001", "date": "sometime", "h00": 1, "h01": 1, "h02": 1},
+    ]
     write_source(bundle, "power_readings", rows)
     report, _ = _ingest(bundle, tmp_path)
     p = _problems(report, "power_readings")
@@ -236,11 +296,18 @@ def test_wide_row_with_bad_date_is_one_problem(tmp_path):
 
 
 def test_records_without_ids_get_one_and_unplaceable_ones_are_rejected(tmp_path):
-    props = [*BASE["idle_properties"],
-             {"kind": "废弃养殖场", "address": "栏杆镇某村养殖场"},
-             {"property_id": "XZ-009", "kind": "民房"},
-             {"property_id": "XZ-010", "kind": "宕口", "lon": 117.3, "lat": 33.4,
-              "geometry": "POLYGON((broken"}]
+    props = [
+        *BASE["idle_properties"],
+        {"kind": "废弃养殖场", "address": "栏杆镇某村养殖场"},
+        {"property_id": "XZ-009", "kind": "民房"},
+        {
+            "property_id": "XZ-010",
+            "kind": "宕口",
+            "lon": 117.3,
+            "lat": 33.4,
+            "geometry": "POLYGON((broken",
+        },
+    ]
     bundle = make_bundle(tmp_path / "b", idle_properties=props)
     report, wh = _ingest(bundle, tmp_path)
     with wh:
@@ -250,20 +317,38 @@ def test_records_without_ids_get_one_and_unplaceable_ones_are_rejected(tmp_path)
     assert got["geometry"][2] is None and got["lon"][2] == 117.3
     p = _problems(report, "idle_properties")
     assert p.select("row", "field", "severity").rows() == [
-        (2, "property_id", "warning"), (3, "address", "rejected"), (4, "geometry", "warning")]
+        (2, "property_id", "warning"),
+        (3, "address", "rejected"),
+        (4, "geometry", "warning"),
+    ]
 
 
 def test_townships_and_optional_sources(tmp_path):
     bundle = make_bundle(tmp_path / "b")
-    write_source(bundle, "tips", [{"tip_id": "T1", "received": "2021年8月1日",
-                                   "text": "夜里有刺鼻气味", "address": "桃园镇某村"}])
-    write_source(bundle, "sanctioned_sites", [{"case_id": "C1", "name": "某小作坊",
-                                               "address": "曹村镇", "closed_on": "2020-05-01"}])
+    write_source(
+        bundle,
+        "tips",
+        [
+            {
+                "tip_id": "T1",
+                "received": "2021年8月1日",
+                "text": "夜里有刺鼻气味",
+                "address": "桃园镇某村",
+            }
+        ],
+    )
+    write_source(
+        bundle,
+        "sanctioned_sites",
+        [{"case_id": "C1", "name": "某小作坊", "address": "曹村镇", "closed_on": "2020-05-01"}],
+    )
     (bundle / "townships.geojson").write_text(
         '{"type":"FeatureCollection","features":[{"type":"Feature","properties":'
         '{"乡镇":"桃园镇","包保单位":"区应急管理局"},"geometry":{"type":"Polygon","coordinates":'
-        '[[[117,33.6],[117.1,33.6],[117.1,33.7],[117,33.7],[117,33.6]]]}},'
-        '{"type":"Feature","properties":{},"geometry":null}]}', encoding="utf-8")
+        "[[[117,33.6],[117.1,33.6],[117.1,33.7],[117,33.7],[117,33.6]]]}},"
+        '{"type":"Feature","properties":{},"geometry":null}]}',
+        encoding="utf-8",
+    )
     report, wh = _ingest(bundle, tmp_path)
     with wh:
         t = wh.table("townships")
@@ -278,8 +363,9 @@ def test_missing_required_source_is_one_line_and_exit_2(tmp_path):
     bundle = make_bundle(tmp_path / "b", skip=("power_readings",))
     with pytest.raises(IngestError, match="required source missing.*power_readings"):
         ingest_bundle(bundle, tmp_path / "w")
-    result = CliRunner().invoke(app, ["ingest", "--input", str(bundle), "--out",
-                                      str(tmp_path / "w")])
+    result = CliRunner().invoke(
+        app, ["ingest", "--input", str(bundle), "--out", str(tmp_path / "w")]
+    )
     assert result.exit_code == 2
     assert result.output.strip().count("\n") == 0 and "power_readings" in result.output
 
@@ -324,12 +410,17 @@ def test_reingest_replaces_and_workdir_can_move(bundle, tmp_path):
 
 def test_large_readings_stay_vectorised(tmp_path):
     """Not a timing test: a year of hourly readings for 200 meters goes through unharmed."""
-    hours = pl.datetime_range(dt.datetime(2021, 1, 1), dt.datetime(2021, 12, 31, 23), "1h",
-                              eager=True)
+    hours = pl.datetime_range(
+        dt.datetime(2021, 1, 1), dt.datetime(2021, 12, 31, 23), "1h", eager=True
+    )
     ids = [f"34{i:05d}" for i in range(200)]
-    frame = pl.DataFrame({"account_id": np.repeat(ids, len(hours)),
-                          "ts": np.tile(hours.to_numpy(), len(ids)),
-                          "kwh": np.random.default_rng(0).gamma(2.0, 5.0, len(ids) * len(hours))})
+    frame = pl.DataFrame(
+        {
+            "account_id": np.repeat(ids, len(hours)),
+            "ts": np.tile(hours.to_numpy(), len(ids)),
+            "kwh": np.random.default_rng(0).gamma(2.0, 5.0, len(ids) * len(hours)),
+        }
+    )
     bundle = make_bundle(tmp_path / "b", skip=("power_readings",))
     write_source(bundle, "power_readings", frame, fmt="parquet")
     report, wh = _ingest(bundle, tmp_path)

@@ -13,8 +13,22 @@ def _one(expr_fn, values, dtype=pl.String):
 
 
 def test_dates_in_every_written_form():
-    got = _one(parse.to_date, ["2021-08-31", "2021/8/31", "2021年8月31日", "44439", "20210831",
-                               "２０２１-０８-３１", "2021.8.31", "2021-02-30", "abc", None, "1900-01-01"])
+    got = _one(
+        parse.to_date,
+        [
+            "2021-08-31",
+            "2021/8/31",
+            "2021年8月31日",
+            "44439",
+            "20210831",
+            "２０２１-０８-３１",
+            "2021.8.31",
+            "2021-02-30",
+            "abc",
+            None,
+            "1900-01-01",
+        ],
+    )
     d = dt.date(2021, 8, 31)
     assert got == [d, d, d, d, d, d, d, None, None, None, None]
 
@@ -22,15 +36,28 @@ def test_dates_in_every_written_form():
 def test_dates_from_typed_columns():
     assert _one(parse.to_date, [44439.0], pl.Float64) == [dt.date(2021, 8, 31)]
     assert _one(parse.to_date, [dt.datetime(2021, 8, 31, 5)], pl.Datetime("us")) == [
-        dt.date(2021, 8, 31)]
+        dt.date(2021, 8, 31)
+    ]
 
 
 def test_timestamps_are_local_time():
     def f(e, t):
         return parse.to_datetime(e, t, "Asia/Shanghai")
-    got = _one(f, ["2021-08-31 13:05:00", "2021/8/31 13:05", "2021-08-31T05:05:00Z",
-                   "2021-08-31T13:05:00+08:00", "1630386300", "1630386300000", "44439.5",
-                   "2021-08-31 25:00:00", "late"])
+
+    got = _one(
+        f,
+        [
+            "2021-08-31 13:05:00",
+            "2021/8/31 13:05",
+            "2021-08-31T05:05:00Z",
+            "2021-08-31T13:05:00+08:00",
+            "1630386300",
+            "1630386300000",
+            "44439.5",
+            "2021-08-31 25:00:00",
+            "late",
+        ],
+    )
     t = dt.datetime(2021, 8, 31, 13, 5)
     assert got[:6] == [t, t, t, t, t, t]
     assert got[6] == dt.datetime(2021, 8, 31, 12)
@@ -39,29 +66,41 @@ def test_timestamps_are_local_time():
 
 def test_timestamps_with_timezone_dtype_are_converted():
     df = pl.DataFrame({"v": [dt.datetime(2021, 8, 31, 5, 5)]}).with_columns(
-        pl.col("v").dt.replace_time_zone("UTC"))
+        pl.col("v").dt.replace_time_zone("UTC")
+    )
     out = df.select(parse.to_datetime(pl.col("v"), df.schema["v"], "Asia/Shanghai"))
     assert out.item() == dt.datetime(2021, 8, 31, 13, 5)
 
 
-@pytest.mark.parametrize(("raw", "want"), [
-    ("大工业用电", "industrial"), ("一般工商业", "commercial"), ("居民生活用电", "residential"),
-    ("非居民照明", "commercial"), ("农业排灌", "agricultural"), ("Industrial", "industrial"),
-    ("其他", None),
-])
+@pytest.mark.parametrize(
+    ("raw", "want"),
+    [
+        ("大工业用电", "industrial"),
+        ("一般工商业", "commercial"),
+        ("居民生活用电", "residential"),
+        ("非居民照明", "commercial"),
+        ("农业排灌", "agricultural"),
+        ("Industrial", "industrial"),
+        ("其他", None),
+    ],
+)
 def test_tariffs(raw, want):
     assert _one(lambda e, t: parse.to_category(e, TARIFFS), [raw]) == [want]
 
 
 def test_permit_kinds_prefer_the_specific_word():
-    got = _one(lambda e, t: parse.to_category(e, PERMIT_KINDS),
-               ["成品油零售经营批准证书", "安全生产许可证", "危险化学品经营许可证", "使用许可", "storage"])
+    got = _one(
+        lambda e, t: parse.to_category(e, PERMIT_KINDS),
+        ["成品油零售经营批准证书", "安全生产许可证", "危险化学品经营许可证", "使用许可", "storage"],
+    )
     assert got == ["fuel", "production", "operation", "use", "storage"]
 
 
 def test_industry_codes_with_and_without_section():
-    got = _one(lambda e, t: parse.to_industry_code(e),
-               ["C2614", "2614", "c 2614", "５２６５", "A2614", "abc", None])
+    got = _one(
+        lambda e, t: parse.to_industry_code(e),
+        ["C2614", "2614", "c 2614", "５２６５", "A2614", "abc", None],
+    )
     assert got == ["C2614", "C2614", "C2614", "F5265", None, None, None]
 
 
@@ -71,17 +110,26 @@ def test_numbers_with_units_and_full_width_digits():
 
 
 def test_plates_and_cargo_classes():
-    assert _one(lambda e, t: parse.to_plate(e), ["皖L·A1234", "皖l a1234", "皖L-A1234"]) == [
-        "皖LA1234"] * 3
-    got = _one(lambda e, t: parse.to_cargo_class(e, CARGO_CLASSES),
-               ["3", "第8类", "2.1", "柴油", "硫酸", "液化石油气", "沙子"])
+    assert (
+        _one(lambda e, t: parse.to_plate(e), ["皖L·A1234", "皖l a1234", "皖L-A1234"])
+        == ["皖LA1234"] * 3
+    )
+    got = _one(
+        lambda e, t: parse.to_cargo_class(e, CARGO_CLASSES),
+        ["3", "第8类", "2.1", "柴油", "硫酸", "液化石油气", "沙子"],
+    )
     assert got == ["3", "8", "2", "3", "8", "2", None]
 
 
 def test_fast_path_hands_leftovers_to_the_general_parser():
     """Mixed columns: most values in the common format, a few in others, one offset."""
-    values = ["2021-08-31 13:05:00"] * 1000 + ["2021/8/31 13:05", "2021-08-31 05:05:00+00:00",
-                                               "2021-08-31 13:05", None, "junk"]
+    values = ["2021-08-31 13:05:00"] * 1000 + [
+        "2021/8/31 13:05",
+        "2021-08-31 05:05:00+00:00",
+        "2021-08-31 13:05",
+        None,
+        "junk",
+    ]
     got = _one(lambda e, t: parse.to_datetime(e, t, "Asia/Shanghai"), values)
     t = dt.datetime(2021, 8, 31, 13, 5)
     assert got[:1003] == [t] * 1003 and got[1003:] == [None, None]

@@ -17,8 +17,13 @@ def test_generated_codes_are_valid():
 
 
 def test_vectorised_problems_agree_with_scalar_check():
-    codes = [*uscc.make_codes(np.random.default_rng(1), 50), "91350100M000100Y44",
-             "ABC", "91350100I000100Y43", None]
+    codes = [
+        *uscc.make_codes(np.random.default_rng(1), 50),
+        "91350100M000100Y44",
+        "ABC",
+        "91350100I000100Y43",
+        None,
+    ]
     out = pl.DataFrame({"u": codes}).with_columns(p=uscc.problem_expr("u"))
     flagged = out.filter(pl.col("p").is_not_null())["u"].to_list()
     assert flagged == ["91350100M000100Y44", "ABC", "91350100I000100Y43"]
