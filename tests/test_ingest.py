@@ -361,7 +361,7 @@ def test_townships_and_optional_sources(tmp_path):
 
 def test_missing_required_source_is_one_line_and_exit_2(tmp_path):
     bundle = make_bundle(tmp_path / "b", skip=("power_readings",))
-    with pytest.raises(IngestError, match="required source missing.*power_readings"):
+    with pytest.raises(IngestError, match=r"required source missing.*power_readings"):
         ingest_bundle(bundle, tmp_path / "w")
     result = CliRunner().invoke(
         app, ["ingest", "--input", str(bundle), "--out", str(tmp_path / "w")]
