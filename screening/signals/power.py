@@ -1,0 +1,318 @@
+"""Power signals per electricity account: the traces the campaign names (夜间用电量 night use,
+短期内用电量激增 sudden jumps, round-the-clock load) with the data quality behind them.
+
+Everything is a polars lazy query over the canonical readings (account_id, ts, kwh,
+interval_min); nothing reads the clock: the window ends at ``as_of`` and no reading after it
+is used. Missing intervals stay missing: a gap lowers coverage, it never becomes a zero.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import polars as pl
+
+DAILY = 1440
+
+
+def window(as_of: dt.date, cfg: dict[str, Any]) -> tuple[dt.datetime, dt.datetime, dt.datetime]:
+    """(window start, start of the recent part, end) as local timestamps; end is exclusive."""
+    end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
+    recent = end - dt.timedelta(days=cfg["recent_days"])
+    start = recent - dt.timedelta(days=cfg["baseline_days"])
+    return start, recent, end
+
+
+def daily_energy(readings: pl.LazyFrame, as_of: dt.date, cfg: dict[str, Any]) -> pl.LazyFrame:
+    """kWh per account and day in the window, with how many intervals the day should have had
+    and how many it has, so that a half-reported day is known as such."""
+    start, _, end = window(as_of, cfg)
+    return (
+        readings.filter(pl.col("ts").is_between(start, end, closed="left"))
+        .group_by("account_id", pl.col("ts").dt.date().alias("day"))
+        .agg(
+            pl.col("kwh").sum().alias("kwh"),
+            pl.len().alias("n_intervals"),
+            pl.col("interval_min").min().alias("interval_min"),
+        )
+        .with_columns((DAILY // pl.col("interval_min")).alias("expected_intervals"))
+    )
+
+
+def quality(daily: pl.LazyFrame, as_of: dt.date, cfg: dict[str, Any]) -> pl.LazyFrame:
+    """Coverage, gaps and zero days per account: an empty meter is not a closed shop."""
+    start, _, end = window(as_of, cfg)
+    days = (end - start).days
+    present = pl.col("day")
+    return (
+        daily.sort("account_id", "day")
+        .group_by("account_id")
+        .agg(
+            pl.col("interval_min").min().alias("interval_min"),
+            pl.len().alias("days_reported"),
+            (pl.col("n_intervals").sum() / pl.col("expected_intervals").sum()).alias(
+                "interval_coverage"
+            ),
+            (pl.col("kwh") <= 0).sum().alias("zero_days"),
+            present.min().alias("first_day"),
+            present.max().alias("last_day"),
+            (present.diff().dt.total_days().max() - 1).fill_null(0).alias("longest_gap_days"),
+        )
+        .with_columns(
+            (pl.col("days_reported") / days).alias("coverage"),
+            pl.lit(days).alias("window_days"),
+        )
+    )
+
+
+def profile(readings: pl.LazyFrame, as_of: dt.date, cfg: dict[str, Any]) -> pl.LazyFrame:
+    """Shape of the recent load for accounts read at least hourly: night and weekend shares,
+    load factor, hours near peak and how flat the day is. A reactor or a kiln runs round the
+    clock; a shop does not. Daily-only meters get none of these (nothing is invented)."""
+    _, recent, end = window(as_of, cfg)
+    ns, ne = cfg["night_start_hour"], cfg["night_end_hour"]
+    hourly = (
+        readings.filter(
+            pl.col("ts").is_between(recent, end, closed="left") & (pl.col("interval_min") <= 60)
+        )
+        .group_by("account_id", pl.col("ts").dt.truncate("1h").alias("hour"))
+        .agg(pl.col("kwh").sum())
+        .with_columns(h=pl.col("hour").dt.hour(), wd=pl.col("hour").dt.weekday())
+    )
+    is_night = (pl.col("h") >= ns) | (pl.col("h") < ne)
+    by_hour = (
+        hourly.group_by("account_id", "h")
+        .agg(pl.col("kwh").mean().alias("m"))
+        .group_by("account_id")
+        .agg((pl.col("m").min() / pl.col("m").max()).alias("flatness"))
+    )
+    shape = (
+        hourly.group_by("account_id")
+        .agg(
+            pl.col("kwh").sum().alias("_total"),
+            pl.col("kwh").filter(is_night).sum().alias("_night"),
+            pl.col("kwh").filter(pl.col("wd") >= 6).sum().alias("_weekend"),
+            pl.col("kwh").mean().alias("_mean"),
+            pl.col("kwh").quantile(0.95).alias("peak_kwh_h"),
+            pl.col("hour").dt.date().n_unique().alias("_days"),
+            pl.col("kwh").alias("_all"),
+        )
+        .with_columns(
+            pl.when(pl.col("_total") > 0)
+            .then(pl.col("_night") / pl.col("_total"))
+            .alias("night_share"),
+            pl.when(pl.col("_total") > 0)
+            .then(pl.col("_weekend") / pl.col("_total"))
+            .alias("weekend_share"),
+            # mean over the 95th-percentile hour: one fault spike does not define the peak
+            pl.when(pl.col("peak_kwh_h") > 0)
+            .then(pl.col("_mean") / pl.col("peak_kwh_h"))
+            .clip(upper_bound=1.0)
+            .alias("load_factor"),
+            (
+                pl.col("_all")
+                .list.eval(
+                    (pl.element() > cfg["high_hour_share"] * pl.element().quantile(0.95)).cast(
+                        pl.Int32
+                    )
+                )
+                .list.sum()
+                / pl.col("_days")
+            ).alias("high_hours_per_day"),
+        )
+    )
+    return shape.join(by_hour, on="account_id", how="left").select(
+        "account_id",
+        "night_share",
+        "weekend_share",
+        "load_factor",
+        "peak_kwh_h",
+        "high_hours_per_day",
+        "flatness",
+    )
+
+
+def levels(daily: pl.LazyFrame, as_of: dt.date, cfg: dict[str, Any]) -> pl.LazyFrame:
+    """Mean daily kWh in the recent part against the baseline before it (complete days only,
+    so a half-reported day does not look like a drop)."""
+    _, recent, _ = window(as_of, cfg)
+    full = daily.filter(pl.col("n_intervals") >= pl.col("expected_intervals"))
+    is_recent = pl.col("day") >= recent.date()
+    return (
+        full.group_by("account_id")
+        .agg(
+            pl.col("kwh").filter(is_recent).mean().alias("daily_kwh_recent"),
+            pl.col("kwh").filter(~is_recent).mean().alias("daily_kwh_baseline"),
+        )
+        .with_columns(
+            ((pl.col("daily_kwh_recent") + 1) / (pl.col("daily_kwh_baseline") + 1)).alias(
+                "level_ratio"
+            )
+        )
+    )
+
+
+def jumps(daily: pl.LazyFrame, cfg: dict[str, Any]) -> pl.LazyFrame:
+    """The strongest level shift in each account's daily series (one-split binary
+    segmentation: the split that removes the most squared error, found for every account at
+    once from cumulative sums), sized by the ratio of segment medians so that one spike
+    cannot make a jump. Days missing from the series are skipped, not zero-filled."""
+    m = cfg["min_segment_days"]
+    d = (
+        daily.sort("account_id", "day")
+        .with_columns(
+            (pl.col("day").cum_count().over("account_id")).alias("k"),
+            pl.len().over("account_id").alias("n"),
+            pl.col("kwh").cum_sum().over("account_id").alias("cs"),
+            pl.col("kwh").sum().over("account_id").alias("total"),
+        )
+        .with_columns(
+            pl.when(pl.col("k").is_between(m, pl.col("n") - m))
+            .then(
+                pl.col("k")
+                * (pl.col("n") - pl.col("k"))
+                / pl.col("n")
+                * (
+                    pl.col("cs") / pl.col("k")
+                    - (pl.col("total") - pl.col("cs")) / (pl.col("n") - pl.col("k"))
+                )
+                ** 2
+            )
+            .alias("gain")
+        )
+    )
+    best = (
+        d.filter(pl.col("gain").is_not_null())
+        .sort("account_id", "gain", "k", descending=[False, True, False])
+        .group_by("account_id", maintain_order=True)
+        .first()
+        .select("account_id", pl.col("k").alias("k_best"))
+    )
+    return (
+        d.join(best, on="account_id")
+        .group_by("account_id")
+        .agg(
+            pl.col("day").filter(pl.col("k") == pl.col("k_best") + 1).first().alias("jump_date"),
+            pl.col("kwh").filter(pl.col("k") <= pl.col("k_best")).median().alias("jump_before"),
+            pl.col("kwh").filter(pl.col("k") > pl.col("k_best")).median().alias("jump_after"),
+        )
+        .with_columns(
+            (
+                (pl.col("jump_after") + cfg["dormant_kwh_per_day"])
+                / (pl.col("jump_before") + cfg["dormant_kwh_per_day"])
+            ).alias("jump_ratio")
+        )
+    )
+
+
+def dormant_wake(daily: pl.LazyFrame, cfg: dict[str, Any]) -> pl.LazyFrame:
+    """Meters that sat (near) zero for weeks and then ran: the date they woke up. A dormant
+    run must be followed by at least active_min_days of real use, so a meter that is simply
+    off, or blinks on for a day, does not count."""
+    thresh = cfg["dormant_kwh_per_day"]
+    runs = (
+        daily.sort("account_id", "day")
+        .with_columns((pl.col("kwh") < thresh).alias("off"))
+        .with_columns(pl.col("off").rle_id().over("account_id").alias("run"))
+        .group_by("account_id", "run")
+        .agg(
+            pl.col("off").first(),
+            pl.len().alias("days"),
+            pl.col("day").min().alias("from"),
+            pl.col("day").max().alias("to"),
+        )
+        .sort("account_id", "run")
+        .with_columns(
+            pl.col("off").shift(-1).over("account_id").alias("next_off"),
+            pl.col("days").shift(-1).over("account_id").alias("next_days"),
+            pl.col("from").shift(-1).over("account_id").alias("next_from"),
+        )
+    )
+    return (
+        runs.filter(
+            pl.col("off")
+            & (pl.col("days") >= cfg["dormant_min_days"])
+            & (pl.col("next_off") == False)  # noqa: E712 - null (no next run) is not False
+            & (pl.col("next_days") >= cfg["active_min_days"])
+        )
+        .group_by("account_id")
+        .agg(
+            pl.col("next_from").max().alias("wake_date"),
+            pl.col("days")
+            .filter(pl.col("next_from") == pl.col("next_from").max())
+            .first()
+            .alias("dormant_days"),
+        )
+    )
+
+
+def capacity_band(cfg: dict[str, Any]) -> pl.Expr:
+    edges = cfg["capacity_bands"]
+    band: pl.Expr = pl.lit(None, dtype=pl.String)
+    for lo, hi in zip(edges, [*edges[1:], None], strict=True):
+        label = f"{lo}+" if hi is None else f"{lo}-{hi}"
+        cond = pl.col("capacity_kva") >= lo
+        if hi is not None:
+            cond = cond & (pl.col("capacity_kva") < hi)
+        band = pl.when(cond).then(pl.lit(label)).otherwise(band)
+    return band.fill_null("unknown")
+
+
+PEER_FEATURES = (
+    "night_share",
+    "load_factor",
+    "flatness",
+    "high_hours_per_day",
+    "daily_kwh_recent",
+    "level_ratio",
+    "jump_ratio",
+    "weekend_share",
+)
+
+
+def peer_percentiles(
+    features: pl.LazyFrame, accounts: pl.LazyFrame, cfg: dict[str, Any], min_peers: int = 10
+) -> pl.LazyFrame:
+    """Each figure as a percentile among peers (same tariff and capacity band; the whole
+    tariff when the band has fewer than ``min_peers``): "high" only means something against
+    accounts that should look alike."""
+    peers = accounts.select(
+        "account_id",
+        pl.col("tariff").fill_null("unknown"),
+        capacity_band(cfg).alias("capacity_band"),
+    )
+    f = features.join(peers, on="account_id", how="left").with_columns(
+        pl.col("tariff").fill_null("unknown"), pl.col("capacity_band").fill_null("unknown")
+    )
+    fine = pl.len().over("tariff", "capacity_band")
+    f = f.with_columns(
+        pl.when(fine >= min_peers)
+        .then(pl.concat_str("tariff", "capacity_band", separator="/"))
+        .otherwise(pl.col("tariff"))
+        .alias("peer_group")
+    )
+    return f.with_columns(
+        pl.len().over("peer_group").alias("peer_count"),
+        *[
+            (
+                pl.col(c).rank("average").over("peer_group") / pl.col(c).count().over("peer_group")
+            ).alias(f"{c}_pct")
+            for c in PEER_FEATURES
+        ],
+    )
+
+
+def power_features(
+    readings: pl.LazyFrame, accounts: pl.LazyFrame, as_of: dt.date, cfg: dict[str, Any]
+) -> pl.DataFrame:
+    """One row per account with every power signal, its peer percentiles and data quality."""
+    daily = daily_energy(readings, as_of, cfg).collect().lazy()
+    out = (
+        quality(daily, as_of, cfg)
+        .join(levels(daily, as_of, cfg), on="account_id", how="left")
+        .join(jumps(daily, cfg), on="account_id", how="left")
+        .join(dormant_wake(daily, cfg), on="account_id", how="left")
+        .join(profile(readings, as_of, cfg), on="account_id", how="left")
+    )
+    return peer_percentiles(out, accounts, cfg).sort("account_id").collect()
