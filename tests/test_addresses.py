@@ -7,7 +7,7 @@ from screening.addresses import address_key, name_key, township_of
 def _keys(values):
     return (
         pl.DataFrame({"a": values}, schema={"a": pl.String})
-        .select(address_key(pl.col("a")))["a"]
+        .select(address_key(pl.col("a")).alias("a"))["a"]
         .to_list()
     )
 
@@ -45,12 +45,12 @@ def test_different_places_stay_different():
 def test_empty_and_township():
     assert _keys([None, "  "]) == [None, None]
     df = pl.DataFrame({"k": _keys(["安徽省宿州市埇桥区桃园镇工业园区纬二路18号", "汴河路118号"])})
-    assert df.select(township_of(pl.col("k")))["k"].to_list() == ["桃园镇", None]
+    assert df.select(township_of(pl.col("k")).alias("k"))["k"].to_list() == ["桃园镇", None]
 
 
 def test_name_key_drops_place_and_legal_form():
     df = pl.DataFrame({"n": ["宿州市甲新材料科技有限公司", "甲新材料科技", "安徽省宿州市乙化工厂"]})
-    assert df.select(name_key(pl.col("n")))["n"].to_list() == [
+    assert df.select(name_key(pl.col("n")).alias("n"))["n"].to_list() == [
         "甲新材料科技",
         "甲新材料科技",
         "乙化工",
