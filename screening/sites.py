@@ -1,0 +1,373 @@
+"""Sites: every record tied to a physical place.
+
+Agencies share no key, so records are tied by geography first and by words second:
+- two positioned records within ``near_m`` are one place, unless both carry specific
+  addresses that clearly differ (two shops side by side);
+- up to ``far_m`` apart they are one place when their address keys agree (exactly or by
+  rapidfuzz similarity), since agencies geocode one gate differently;
+- a point inside an idle-premises polygon belongs to that premises;
+- a record without a position joins records with the same specific address key, or failing
+  that the same distinctive name (a meter in the company's name);
+- the groups are the connected components of those links.
+
+Every link says how it was made (polygon, distance, address, name) and how far the record
+lies from the site. A site's id is derived from its anchor record (premises first, then
+cases, registrations, meters …), so the same place keeps its id across runs as long as that
+record exists; the ledger (a later stage) also matches sites across runs by position.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import numpy as np
+import polars as pl
+import shapely
+from pyproj import Transformer
+from rapidfuzz import fuzz
+from rapidfuzz.process import cpdist
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
+
+from screening.addresses import address_key, name_key, township_of
+from screening.coords import utm_epsg
+
+# which record anchors a site's id, best first
+PRIORITY = {
+    "idle_properties": 0,
+    "sanctioned_sites": 1,
+    "registrations": 2,
+    "power_accounts": 3,
+    "permits": 4,
+    "places": 5,
+    "tips": 6,
+}
+METHOD_RANK = {"polygon": 1, "distance": 2, "address": 3, "name": 4}
+
+RECORD_SCHEMA = {
+    "source": pl.String,
+    "record_id": pl.String,
+    "name": pl.String,
+    "address": pl.String,
+    "lon": pl.Float64,
+    "lat": pl.Float64,
+    "geometry": pl.String,
+    "township_hint": pl.String,
+}
+
+
+def stable_ids(prefix: str, text: pl.Series) -> pl.Series:
+    """Ids from sha1 of the text: unlike polars' hash they do not change between library
+    versions, which the ledger relies on. One hash per distinct value (sites, not readings)."""
+    uniq = text.unique().drop_nulls().to_list()
+    table = {u: prefix + hashlib.sha1(u.encode()).hexdigest()[:10].upper() for u in uniq}
+    return text.replace_strict(table, default=None, return_dtype=pl.String)
+
+
+def registration_ids(regs: pl.DataFrame) -> pl.Series:
+    """Registrations are known by their credit code; one without gets a stable id made from
+    name and address."""
+    made = pl.concat_str([pl.col("name"), pl.col("address")], separator="|", ignore_nulls=True)
+    return regs.select(
+        pl.coalesce(pl.col("uscc"), stable_ids("R", regs.select(made).to_series()))
+    ).to_series()
+
+
+def records(tables: dict[str, pl.DataFrame], places: pl.DataFrame | None = None) -> pl.DataFrame:
+    """All placeable records in one frame with their matching keys."""
+
+    def pick(
+        name: str,
+        rid: pl.Expr,
+        label: str | None = "name",
+        geometry: bool = False,
+        township: bool = False,
+    ) -> pl.DataFrame:
+        t = tables.get(name)
+        if t is None or t.height == 0:
+            return pl.DataFrame(schema=RECORD_SCHEMA)
+        return t.select(
+            pl.lit(name).alias("source"),
+            rid.cast(pl.String).alias("record_id"),
+            (pl.col(label) if label else pl.lit(None)).cast(pl.String).alias("name"),
+            pl.col("address").cast(pl.String),
+            pl.col("lon").cast(pl.Float64),
+            pl.col("lat").cast(pl.Float64),
+            (pl.col("geometry") if geometry else pl.lit(None)).cast(pl.String).alias("geometry"),
+            (pl.col("township") if township else pl.lit(None))
+            .cast(pl.String)
+            .alias("township_hint"),
+        )
+
+    parts = [
+        pick("registrations", pl.lit(registration_ids(tables["registrations"])), township=True)
+        if "registrations" in tables
+        else pl.DataFrame(schema=RECORD_SCHEMA),
+        pick("permits", pl.col("permit_id"), label=None),
+        pick("power_accounts", pl.col("account_id")),
+        pick("idle_properties", pl.col("property_id"), label="owner", geometry=True),
+        pick("sanctioned_sites", pl.col("case_id")),
+        pick("tips", pl.col("tip_id"), label=None),
+    ]
+    if places is not None and places.height:
+        parts.append(
+            places.select(
+                pl.lit("places").alias("source"),
+                pl.col("place_id").alias("record_id"),
+                pl.lit(None, dtype=pl.String).alias("name"),
+                pl.lit(None, dtype=pl.String).alias("address"),
+                "lon",
+                "lat",
+                pl.lit(None, dtype=pl.String).alias("geometry"),
+                pl.lit(None, dtype=pl.String).alias("township_hint"),
+            )
+        )
+    out = pl.concat(parts, how="vertical_relaxed").unique(
+        ["source", "record_id"], keep="first", maintain_order=True
+    )
+    return out.with_columns(
+        address_key(pl.col("address")).alias("addr_key"),
+        name_key(pl.col("name")).alias("name_key"),
+    ).with_columns(
+        pl.col("addr_key").str.contains(r"\d").fill_null(False).alias("addr_specific"),
+    )
+
+
+def _project(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    ok = ~np.isnan(lon)
+    centre = float(np.nanmedian(lon)) if ok.any() else 117.0
+    tr = Transformer.from_crs("EPSG:4326", f"EPSG:{utm_epsg(centre)}", always_xy=True)
+    x, y = tr.transform(lon, lat)
+    return np.asarray(x), np.asarray(y)
+
+
+def _distance_edges(
+    rec: pl.DataFrame,
+    x: np.ndarray,
+    y: np.ndarray,
+    cfg: dict[str, Any],
+) -> pl.DataFrame:
+    idx = np.flatnonzero(~np.isnan(x))
+    if len(idx) < 2:
+        return pl.DataFrame(
+            schema={"a": pl.Int64, "b": pl.Int64, "method": pl.String, "distance_m": pl.Float64}
+        )
+    tree = cKDTree(np.column_stack([x[idx], y[idx]]))
+    pairs = tree.query_pairs(cfg["far_m"], output_type="ndarray")
+    a, b = idx[pairs[:, 0]], idx[pairs[:, 1]]
+    keys = rec.select("addr_key", "addr_specific", "name_key")
+    pair = pl.concat(
+        [
+            pl.DataFrame({"a": a, "b": b, "distance_m": np.hypot(x[a] - x[b], y[a] - y[b])}),
+            keys[a].rename(lambda c: c + "_a"),
+            keys[b].rename(lambda c: c + "_b"),
+        ],
+        how="horizontal",
+    ).with_columns(
+        (pl.col("addr_key_a").is_not_null() & pl.col("addr_key_b").is_not_null()).alias("both"),
+        (
+            (pl.col("name_key_a") == pl.col("name_key_b"))
+            & (pl.col("name_key_a").str.len_chars() >= 4)
+        )
+        .fill_null(False)
+        .alias("same_name"),
+    )
+    both = pair["both"].to_numpy()
+    sim = np.zeros(pair.height)
+    if both.any():  # rapidfuzz compares the pairs element-wise in C++
+        sim[both] = cpdist(
+            pair["addr_key_a"].filter(both).to_list(),
+            pair["addr_key_b"].filter(both).to_list(),
+            scorer=fuzz.ratio,
+        )
+    agree = pl.col("both") & (pl.col("sim") >= cfg["address_similarity"])
+    conflict = pl.col("addr_specific_a") & pl.col("addr_specific_b") & ~agree & ~pl.col("same_name")
+    near = (pl.col("distance_m") <= cfg["near_m"]) & ~conflict
+    return (
+        pair.with_columns(pl.Series("sim", sim))
+        .filter(near | agree | pl.col("same_name"))
+        .select("a", "b", pl.lit("distance").alias("method"), "distance_m")
+    )
+
+
+def _polygon_edges(rec: pl.DataFrame, x: np.ndarray, y: np.ndarray) -> pl.DataFrame:
+    """Points inside an idle-premises polygon belong to it."""
+    geo = rec["geometry"].to_numpy()
+    poly_idx = np.flatnonzero(pl.Series(geo).is_not_null().to_numpy())
+    pts_idx = np.flatnonzero(~np.isnan(x))
+    empty = pl.DataFrame(
+        schema={"a": pl.Int64, "b": pl.Int64, "method": pl.String, "distance_m": pl.Float64}
+    )
+    if len(poly_idx) == 0 or len(pts_idx) == 0:
+        return empty
+    polys = shapely.from_wkt(geo[poly_idx], on_invalid="ignore")
+    lon = rec["lon"].to_numpy()
+    lat = rec["lat"].to_numpy()
+    points = shapely.points(lon[pts_idx], lat[pts_idx])
+    tree = shapely.STRtree(polys)
+    p_i, g_i = tree.query(points, predicate="within")
+    a, b = poly_idx[g_i], pts_idx[p_i]
+    keep = a != b
+    return pl.DataFrame(
+        {"a": a[keep], "b": b[keep], "method": "polygon", "distance_m": np.zeros(keep.sum())}
+    )
+
+
+def _word_edges(rec: pl.DataFrame) -> pl.DataFrame:
+    """Records without a position join one with the same specific address key (preferring a
+    positioned one), else one with the same distinctive name."""
+    indexed = rec.with_row_index("i").with_columns(
+        pl.col("i").cast(pl.Int64), pl.col("lon").is_not_null().alias("placed")
+    )
+    edges = []
+    for key, method, cond in (
+        ("addr_key", "address", pl.col("addr_specific")),
+        ("name_key", "name", pl.col("name_key").str.len_chars() >= 4),
+    ):
+        cand = indexed.filter(cond & pl.col(key).is_not_null())
+        hub = (
+            cand.sort("placed", "i", descending=[True, False])
+            .group_by(key, maintain_order=True)
+            .first()
+            .select(key, pl.col("i").alias("hub"))
+        )
+        edges.append(
+            cand.filter(~pl.col("placed"))
+            .join(hub, on=key)
+            .filter(pl.col("i") != pl.col("hub"))
+            .select(
+                pl.col("hub").alias("a"),
+                pl.col("i").alias("b"),
+                pl.lit(method).alias("method"),
+                pl.lit(None, dtype=pl.Float64).alias("distance_m"),
+            )
+        )
+    return pl.concat(edges)
+
+
+def link(rec: pl.DataFrame, cfg: dict[str, Any]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(links: one row per record with its site_id and how it was tied, sites: one row per
+    site with its position)."""
+    if rec.height == 0:
+        raise ValueError("no records to place")
+    lon = rec["lon"].to_numpy().astype(float)
+    lat = rec["lat"].to_numpy().astype(float)
+    x, y = _project(lon, lat)
+    edges = pl.concat(
+        [_polygon_edges(rec, x, y), _distance_edges(rec, x, y, cfg), _word_edges(rec)],
+        how="vertical_relaxed",
+    )
+    n = rec.height
+    graph = coo_matrix(
+        (np.ones(edges.height), (edges["a"].to_numpy(), edges["b"].to_numpy())), shape=(n, n)
+    )
+    _, component = connected_components(graph, directed=False)
+
+    # how each record was tied: its best edge (polygon beats distance beats words)
+    ends = pl.concat(
+        [
+            edges.select(pl.col("a").alias("i"), "method", "distance_m"),
+            edges.select(pl.col("b").alias("i"), "method", "distance_m"),
+        ]
+    ).with_columns(pl.col("method").replace_strict(METHOD_RANK).alias("_r"))
+    best = ends.sort("_r", "distance_m", nulls_last=True).group_by("i", maintain_order=True).first()
+
+    members = (
+        rec.with_row_index("i")
+        .with_columns(
+            pl.col("i").cast(pl.Int64),
+            pl.Series("component", component),
+            pl.col("source").replace_strict(PRIORITY).alias("_prio"),
+            pl.Series("_x", x),
+            pl.Series("_y", y),
+        )
+        .join(best.select("i", "method", "distance_m"), on="i", how="left")
+    )
+    anchors = (
+        members.sort("_prio", "record_id")
+        .group_by("component", maintain_order=True)
+        .first()
+        .select("component", pl.format("{}:{}", "source", "record_id").alias("_anchor"))
+    )
+    anchors = anchors.with_columns(stable_ids("S", anchors["_anchor"]).alias("site_id"))
+    # position: a premises polygon's centroid, else the median of positioned members
+    poly_centre = (
+        members.filter(pl.col("geometry").is_not_null())
+        .group_by("component")
+        .agg(pl.col("lon").first().alias("_plon"), pl.col("lat").first().alias("_plat"))
+    )
+    sites = (
+        members.group_by("component")
+        .agg(
+            pl.col("lon").median().alias("lon"),
+            pl.col("lat").median().alias("lat"),
+            pl.col("_x").median().alias("_sx"),
+            pl.col("_y").median().alias("_sy"),
+            pl.col("address")
+            .filter(pl.col("source").is_in(["registrations", "idle_properties", "power_accounts"]))
+            .drop_nulls()
+            .first()
+            .alias("_addr1"),
+            pl.col("address").drop_nulls().first().alias("_addr2"),
+            pl.col("township_hint").drop_nulls().mode().first().alias("township_hint"),
+            pl.col("addr_key").drop_nulls().first().alias("addr_key"),
+            pl.len().alias("records"),
+        )
+        .join(poly_centre, on="component", how="left")
+        .join(anchors, on="component")
+        .with_columns(
+            pl.coalesce("_plon", "lon").alias("lon"),
+            pl.coalesce("_plat", "lat").alias("lat"),
+            pl.coalesce("_addr1", "_addr2").alias("address"),
+        )
+    )
+    links = (
+        members.join(sites.select("component", "site_id", "_sx", "_sy"), on="component")
+        .select(
+            "site_id",
+            "source",
+            "record_id",
+            pl.col("method").fill_null("alone"),
+            pl.when(pl.col("_x").is_not_nan() & pl.col("_sx").is_not_nan())
+            .then(
+                ((pl.col("_x") - pl.col("_sx")) ** 2 + (pl.col("_y") - pl.col("_sy")) ** 2).sqrt()
+            )
+            .alias("distance_m"),
+        )
+        .sort("site_id", "source", "record_id")
+    )
+    sites = (
+        sites.select("site_id", "lon", "lat", "address", "addr_key", "township_hint", "records")
+        .with_columns(township_of(pl.col("addr_key")).alias("_tk"))
+        .sort("site_id")
+    )
+    return links, sites
+
+
+def assign_townships(sites: pl.DataFrame, townships: pl.DataFrame) -> pl.DataFrame:
+    """Township and oversight unit of each site: the boundary it lies in, else the township
+    its records name, else the one in its address."""
+    unit_by_name = (
+        dict(zip(townships["township"], townships["oversight_unit"], strict=True))
+        if townships.height
+        else {}
+    )
+    poly_town = np.full(sites.height, None, dtype=object)
+    if townships.height:
+        polys = shapely.from_wkt(townships["geometry"].to_numpy())
+        pts_ok = sites["lon"].is_not_null() & sites["lat"].is_not_null()
+        idx = np.flatnonzero(pts_ok.to_numpy())
+        if len(idx):
+            pts = shapely.points(sites["lon"].to_numpy()[idx], sites["lat"].to_numpy()[idx])
+            p_i, g_i = shapely.STRtree(polys).query(pts, predicate="within")
+            poly_town[idx[p_i]] = np.asarray(townships["township"].to_list(), dtype=object)[g_i]
+    out = sites.with_columns(pl.Series("_poly", poly_town.tolist(), dtype=pl.String)).with_columns(
+        pl.coalesce("_poly", "township_hint", "_tk").alias("township")
+    )
+    return out.with_columns(
+        pl.col("township")
+        .replace_strict(unit_by_name, default=None, return_dtype=pl.String)
+        .alias("oversight_unit")
+    ).drop("_poly", "_tk", "township_hint")

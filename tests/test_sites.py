@@ -1,0 +1,140 @@
+"""Tying records to places, on small frames whose places are known."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from screening.config import load_config
+from screening.sites import assign_townships, link, records
+
+CFG = load_config()["sites"]
+LAT_M = 1 / 110_574
+LON_M = 1 / (111_320 * np.cos(np.radians(33.6)))
+
+
+def _at(east_m: float, north_m: float = 0.0) -> tuple[float, float]:
+    return 117.0 + east_m * LON_M, 33.6 + north_m * LAT_M
+
+
+def _tables() -> dict[str, pl.DataFrame]:
+    gate = "安徽省宿州市埇桥区桃园镇工业园区纬二路18号"
+    regs = pl.DataFrame(
+        {
+            "uscc": ["91350100M000100Y43", "913413020000000001", None, None],
+            "name": ["宿州市甲新材料科技有限公司", "宿州市乙化工有限公司", "张记面馆", "李记超市"],
+            "address": [gate, "桃园镇工业园纬二路18#", "汴河路118号", "汴河路120号"],
+            "lon": [_at(0)[0], None, _at(2000)[0], _at(2020)[0]],
+            "lat": [_at(0)[1], None, _at(2000)[1], _at(2020)[1]],
+            "township": ["桃园镇", None, None, None],
+        }
+    )
+    accounts = pl.DataFrame(
+        {
+            "account_id": ["A1", "A2", "A3"],
+            "name": ["甲新材料科技", "王五", "宿州市丙生物科技有限公司"],
+            "address": ["埇桥区桃园镇工业园区纬二路十八号", "曹村镇老砖厂", "大店镇某村"],
+            "lon": [_at(60, 40)[0], _at(5000, 10)[0], None],
+            "lat": [_at(60, 40)[1], _at(5000, 10)[1], None],
+        }
+    )
+    regs2 = pl.DataFrame(
+        {
+            "uscc": ["913413020000000002"],
+            "name": ["宿州市丙生物科技有限公司"],
+            "address": ["大店镇某村"],
+            "lon": [None],
+            "lat": [None],
+            "township": [None],
+        },
+        schema_overrides={"lon": pl.Float64, "lat": pl.Float64},
+    )
+    poly = "POLYGON(({0} {1},{2} {1},{2} {3},{0} {3},{0} {1}))".format(
+        *_at(4900, -100), *_at(5100, 100)
+    )
+    props = pl.DataFrame(
+        {
+            "property_id": ["XZ-1"],
+            "owner": ["王五"],
+            "address": ["曹村镇老砖厂"],
+            "lon": [None],
+            "lat": [None],
+            "geometry": [poly],
+        },
+        schema_overrides={"lon": pl.Float64, "lat": pl.Float64},
+    )
+    props = props.with_columns(pl.lit(_at(5000)[0]).alias("lon"), pl.lit(_at(5000)[1]).alias("lat"))
+    return {
+        "registrations": pl.concat([regs, regs2], how="vertical_relaxed"),
+        "power_accounts": accounts,
+        "idle_properties": props,
+    }
+
+
+def _site_of(links: pl.DataFrame, record_id: str) -> str:
+    return links.filter(pl.col("record_id") == record_id)["site_id"].item()
+
+
+def test_address_written_three_ways_is_one_site():
+    links, _ = link(records(_tables()), CFG)
+    s = _site_of(links, "91350100M000100Y43")
+    assert _site_of(links, "913413020000000001") == s  # no position: by address (厂中厂)
+    assert _site_of(links, "A1") == s  # 72 m away, address agrees
+    how = dict(links.filter(pl.col("site_id") == s).select("record_id", "method").iter_rows())
+    assert how["913413020000000001"] == "address" and how["A1"] == "distance"
+
+
+def test_neighbouring_shops_stay_apart():
+    links, _ = link(records(_tables()), CFG)
+    ids = links.filter(pl.col("source") == "registrations")
+    shops = ids.join(
+        records(_tables()).filter(pl.col("name").is_in(["张记面馆", "李记超市"])),
+        on=["source", "record_id"],
+    )
+    assert shops["site_id"].n_unique() == 2
+
+
+def test_point_in_premises_polygon_and_name_match():
+    links, sites = link(records(_tables()), CFG)
+    s = _site_of(links, "XZ-1")
+    assert _site_of(links, "A2") == s
+    assert links.filter(pl.col("record_id") == "A2")["method"].item() == "polygon"
+    assert _site_of(links, "A3") == _site_of(links, "913413020000000002")  # same distinctive name
+    site = sites.filter(pl.col("site_id") == s).row(0, named=True)
+    assert abs(site["lon"] - _at(5000)[0]) < 1e-9  # the premises' own position
+
+
+def test_site_ids_are_stable_when_unrelated_records_arrive():
+    t = _tables()
+    before, _ = link(records(t), CFG)
+    t["power_accounts"] = pl.concat(
+        [
+            t["power_accounts"],
+            pl.DataFrame(
+                {
+                    "account_id": ["A9"],
+                    "name": ["新户"],
+                    "address": ["时村镇"],
+                    "lon": [_at(9000)[0]],
+                    "lat": [_at(9000)[1]],
+                }
+            ),
+        ],
+        how="vertical_relaxed",
+    )
+    after, _ = link(records(t), CFG)
+    joined = before.join(after, on=["source", "record_id"])
+    assert (joined["site_id"] == joined["site_id_right"]).all()
+
+
+def test_townships_from_boundaries_then_records():
+    _, sites = link(records(_tables()), CFG)
+    poly = "POLYGON((116.9 33.5,117.03 33.5,117.03 33.7,116.9 33.7,116.9 33.5))"
+    tw = pl.DataFrame(
+        {"township": ["桃园镇"], "oversight_unit": ["区应急管理局"], "geometry": [poly]}
+    )
+    out = assign_townships(sites, tw)
+    gate = out.filter(pl.col("address").str.contains("纬二路")).row(0, named=True)
+    assert (gate["township"], gate["oversight_unit"]) == ("桃园镇", "区应急管理局")
+    farm = out.filter(pl.col("address") == "曹村镇老砖厂").row(0, named=True)
+    assert farm["township"] == "曹村镇" and farm["oversight_unit"] is None
