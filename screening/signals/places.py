@@ -1,0 +1,140 @@
+"""Visited places: stay points of all trucks clustered across plates and days, and what each
+place looks like from the trucks' side (visits, plates, nights, dwell, cargo classes).
+
+Patterns that explain a place innocently are found here from the tracks alone: a carrier's
+depot is where most of its trucks sleep; a driver's home is a place where one truck sleeps and
+no truck loads. Whether a place holds a permit or a gas station is known only once places are
+tied to sites (sites.py), and is judged there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import numpy as np
+import polars as pl
+from pyproj import Transformer
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
+
+from screening.coords import utm_epsg
+
+
+def _components(lon: np.ndarray, lat: np.ndarray, radius: float) -> np.ndarray:
+    if len(lon) == 0:
+        return np.zeros(0, dtype=np.int64)
+    tr = Transformer.from_crs(
+        "EPSG:4326", f"EPSG:{utm_epsg(float(np.median(lon)))}", always_xy=True
+    )
+    x, y = tr.transform(lon, lat)
+    pairs = cKDTree(np.column_stack([x, y])).query_pairs(radius, output_type="ndarray")
+    n = len(lon)
+    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+    return connected_components(graph, directed=False)[1]
+
+
+def night_flags(cfg: dict[str, Any]) -> list[pl.Expr]:
+    """is_night: the stay touches 22:00-06:00; is_overnight: it holds the truck over 03:00."""
+    ns, ne = cfg["night_start_hour"], cfg["night_end_hour"]
+    start, end = pl.col("start"), pl.col("end")
+    day = start.dt.truncate("1d")
+    three = pl.when(start.dt.hour() < 3).then(day).otherwise(
+        day + pl.duration(days=1)
+    ) + pl.duration(hours=3)
+    in_night = (
+        (pl.col("start").dt.hour() >= ns)
+        | (pl.col("start").dt.hour() < ne)
+        | (pl.col("end").dt.hour() >= ns)
+        | (pl.col("end").dt.hour() < ne)
+    )
+    spans_night = (end - start) >= pl.duration(hours=24 - ns + ne)
+    return [(in_night | spans_night).alias("is_night"), (three <= end).alias("is_overnight")]
+
+
+def cluster(stays: pl.DataFrame, cfg: dict[str, Any]) -> pl.DataFrame:
+    """Stays with the place_id of the place they belong to. A place id comes from the place's
+    position on a ~100 m grid (sha1, stable across library versions)."""
+    comp = _components(stays["lon"].to_numpy(), stays["lat"].to_numpy(), cfg["place_radius_m"])
+    out = stays.with_columns(pl.Series("_c", comp)).with_columns(
+        pl.col("lon").median().over("_c").alias("place_lon"),
+        pl.col("lat").median().over("_c").alias("place_lat"),
+    )
+    cells = out.select(
+        pl.format(
+            "{}:{}",
+            (pl.col("place_lon") * 1000).round(0).cast(pl.Int64),
+            (pl.col("place_lat") * 1000).round(0).cast(pl.Int64),
+        )
+    )
+    uniq = cells.to_series().unique().to_list()
+    ids = {c: "P" + hashlib.sha1(c.encode()).hexdigest()[:10].upper() for c in uniq}
+    return out.with_columns(
+        cells.to_series().replace_strict(ids).alias("place_id"), *night_flags(cfg)
+    ).drop("_c")
+
+
+def depots(stays: pl.DataFrame, vehicles: pl.DataFrame, cfg: dict[str, Any]) -> pl.DataFrame:
+    """(carrier, place_id): where each carrier's trucks sleep most."""
+    nights = (
+        stays.filter(pl.col("is_overnight"))
+        .join(vehicles.select("plate", "carrier"), on="plate", how="inner")
+        .filter(pl.col("carrier").is_not_null())
+        .group_by("carrier", "place_id")
+        .agg(pl.len().alias("overnights"), pl.col("plate").n_unique().alias("plates"))
+        .filter(pl.col("overnights") >= cfg["depot_min_overnights"])
+    )
+    return (
+        nights.sort(["carrier", "overnights", "place_id"], descending=[False, True, False])
+        .group_by("carrier", maintain_order=True)
+        .first()
+    )
+
+
+def place_features(
+    stays: pl.DataFrame,
+    vehicles: pl.DataFrame,
+    cfg: dict[str, Any],
+) -> pl.DataFrame:
+    """One row per place with what the trucks did there."""
+    v = vehicles.select("plate", "carrier", "cargo_class")
+    s = stays.join(v, on="plate", how="left")
+    depot = depots(stays, vehicles, cfg).select(
+        "place_id", pl.lit(True).alias("is_depot"), pl.col("carrier").alias("depot_of")
+    )
+    feats = s.group_by("place_id").agg(
+        pl.col("place_lon").first().alias("lon"),
+        pl.col("place_lat").first().alias("lat"),
+        pl.len().alias("visits"),
+        pl.col("plate").n_unique().alias("plates"),
+        pl.col("start").dt.date().n_unique().alias("days"),
+        pl.col("is_night").sum().alias("night_visits"),
+        pl.col("is_overnight").sum().alias("overnights"),
+        (~pl.col("is_night")).sum().alias("day_visits"),
+        (pl.col("minutes").sum() / 60).alias("dwell_hours"),
+        pl.col("minutes").median().alias("median_dwell_min"),
+        pl.col("start").min().alias("first_seen"),
+        pl.col("end").max().alias("last_seen"),
+        pl.col("cargo_class").drop_nulls().unique().sort().str.join(",").alias("cargo_classes"),
+        (pl.col("cargo_class") == "3").sum().alias("fuel_visits"),
+        pl.col("plate")
+        .filter(pl.col("carrier").is_null() & pl.col("cargo_class").is_null())
+        .n_unique()
+        .alias("unregistered_plates"),
+        pl.col("plate").unique().sort().str.join(";").alias("plates_seen"),
+        # one truck, only ever sleeping here, never a stop without an overnight
+        ((pl.col("plate").n_unique() == 1) & pl.col("is_overnight").all()).alias("is_home_like"),
+    )
+    return (
+        feats.join(depot, on="place_id", how="left")
+        .with_columns(
+            pl.col("is_depot").fill_null(False),
+            (pl.col("night_visits") - pl.col("overnights")).alias("night_stops"),
+        )
+        .with_columns(
+            # a home: one plate sleeping here that is not its carrier's depot
+            (pl.col("is_home_like") & ~pl.col("is_depot")).alias("is_driver_home"),
+        )
+        .sort("place_id")
+    )

@@ -1,0 +1,87 @@
+"""Visited places from stays: depots, a driver's home, night deliveries."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from screening.config import load_config
+from screening.signals.places import cluster, place_features
+
+CFG = load_config()["vehicles"]
+D = dt.datetime
+DEPOT, HOME, SHED, STATION = (117.0, 33.6), (117.05, 33.62), (117.2, 33.5), (117.1, 33.65)
+
+
+def _stay(plate, where, start, hours, dlon=0.0):
+    return {
+        "plate": plate,
+        "start": start,
+        "end": start + dt.timedelta(hours=hours),
+        "lon": where[0] + dlon,
+        "lat": where[1],
+        "minutes": hours * 60,
+        "points": 10,
+    }
+
+
+def _stays() -> pl.DataFrame:
+    rows = []
+    for day in range(1, 4):
+        night = D(2021, 8, day, 19)
+        rows.append(_stay("皖LA0001", DEPOT, night, 11))
+        rows.append(_stay("皖LA0002", DEPOT, night, 11, dlon=0.0004))  # 37 m away: same yard
+        rows.append(_stay("皖LA0003", HOME if day < 3 else DEPOT, night, 11))
+        rows.append(_stay("豫A99999", SHED, D(2021, 8, day, 23, 30), 1))  # night deliveries
+        rows.append(_stay("皖LA0004", STATION, D(2021, 8, day, 10), 0.7))
+    return pl.DataFrame(rows)
+
+
+VEHICLES = pl.DataFrame(
+    {
+        "plate": ["皖LA0001", "皖LA0002", "皖LA0003", "皖LA0004"],
+        "carrier": ["甲运输"] * 3 + ["油品物流"],
+        "cargo_class": ["8", "8", "3", "3"],
+    }
+)
+
+
+def _places() -> dict[str, dict]:
+    f = place_features(cluster(_stays(), CFG), VEHICLES, CFG)
+    by_pos = {}
+    for r in f.iter_rows(named=True):
+        key = min(
+            (DEPOT, HOME, SHED, STATION), key=lambda p: abs(p[0] - r["lon"]) + abs(p[1] - r["lat"])
+        )
+        by_pos[key] = r
+    return by_pos
+
+
+def test_depot_is_where_a_carriers_trucks_sleep():
+    p = _places()[DEPOT]
+    assert p["is_depot"] and p["depot_of"] == "甲运输"
+    assert p["plates"] == 3 and p["overnights"] == 7 and not p["is_driver_home"]
+
+
+def test_driver_home_is_one_truck_sleeping_away_from_its_depot():
+    p = _places()[HOME]
+    assert p["is_driver_home"] and p["overnights"] == 2 and p["plates"] == 1
+
+
+def test_night_deliveries_by_an_unregistered_truck():
+    p = _places()[SHED]
+    assert p["night_visits"] == 3 and p["overnights"] == 0 and p["night_stops"] == 3
+    assert p["unregistered_plates"] == 1 and p["days"] == 3
+    assert not p["is_depot"] and not p["is_driver_home"]
+
+
+def test_day_fuel_deliveries():
+    p = _places()[STATION]
+    assert p["fuel_visits"] == 3 and p["night_visits"] == 0 and p["cargo_classes"] == "3"
+
+
+def test_place_ids_are_stable():
+    a = cluster(_stays(), CFG)["place_id"].unique().sort().to_list()
+    b = cluster(_stays().reverse(), CFG)["place_id"].unique().sort().to_list()
+    assert a == b and len(a) == 4
