@@ -1,0 +1,96 @@
+"""Registry and permit signals: what the paperwork says a place is allowed to do.
+
+The campaign's cues: a "科技/生物/新材料" name with a chemistry scope outside the chemical
+industry codes; a chemical firm without a valid permit, or whose permit has expired or covers
+another kind of activity; a registration that is no longer active while its meter runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import polars as pl
+
+ACTIVE = ("存续", "在业")
+ENDED = ("注销", "吊销", "迁出")
+
+
+def _any_word(col: str, words: list[str]) -> pl.Expr:
+    return pl.col(col).fill_null("").str.contains("|".join(words))
+
+
+def registration_signals(regs: pl.DataFrame, as_of: dt.date, cfg: dict[str, Any]) -> pl.DataFrame:
+    """Per registration: chemical industry, chemistry words, cover names, status, age."""
+    chem_scope = pl.col("scope").fill_null("").str.extract_all("|".join(cfg["chemistry_words"]))
+    return regs.with_columns(
+        pl.col("industry_code")
+        .fill_null("")
+        .str.slice(0, 3)
+        .is_in(cfg["chemical_divisions"])
+        .alias("is_chemical_industry"),
+        (
+            pl.col("industry_code").is_in(cfg["fuel_retail_codes"])
+            | pl.col("name").fill_null("").str.contains("加油站|加油")
+        ).alias("is_gas_station"),
+        _any_word("name", cfg["cover_words"]).alias("has_cover_name"),
+        chem_scope.list.unique().list.sort().list.join("、").alias("chemistry_terms"),
+        (chem_scope.list.len() > 0).alias("has_chemistry_scope"),
+        pl.when(pl.col("status").is_in(ACTIVE))
+        .then(pl.lit("active"))
+        .when(pl.col("status").is_in(ENDED))
+        .then(pl.lit("ended"))
+        .when(pl.col("status") == "停业")
+        .then(pl.lit("suspended"))
+        .otherwise(pl.lit("unknown"))
+        .alias("status_class"),
+        ((pl.lit(as_of) - pl.col("established")).dt.total_days() <= cfg["new_registration_days"])
+        .fill_null(False)
+        .alias("is_new"),
+    ).with_columns(
+        # chemistry under a cover name, outside the chemical industry codes
+        (
+            pl.col("has_cover_name")
+            & pl.col("has_chemistry_scope")
+            & ~pl.col("is_chemical_industry")
+        ).alias("hides_chemistry"),
+    )
+
+
+def permit_state(permits: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
+    """Per permit: valid, expired (and since when) or not yet valid at ``as_of``."""
+    return permits.with_columns(
+        pl.when(pl.col("valid_from").is_not_null() & (pl.col("valid_from") > as_of))
+        .then(pl.lit("not_yet"))
+        .when(pl.col("valid_to").is_not_null() & (pl.col("valid_to") < as_of))
+        .then(pl.lit("expired"))
+        .otherwise(pl.lit("valid"))
+        .alias("state"),
+    ).with_columns(
+        pl.when(pl.col("state") == "expired").then(pl.col("valid_to")).alias("expired_on"),
+    )
+
+
+def permits_by_holder(permits: pl.DataFrame) -> pl.DataFrame:
+    """Per credit code: valid kinds, latest expiry of expired ones, fuel permit."""
+    return (
+        permits.filter(pl.col("uscc").is_not_null())
+        .group_by("uscc")
+        .agg(
+            pl.col("kind")
+            .filter(pl.col("state") == "valid")
+            .drop_nulls()
+            .unique()
+            .sort()
+            .str.join(",")
+            .alias("valid_kinds"),
+            (pl.col("state") == "valid").any().alias("has_valid_permit"),
+            pl.col("expired_on").max().alias("permit_expired_on"),
+            ((pl.col("kind") == "fuel") & (pl.col("state") == "valid"))
+            .any()
+            .alias("has_fuel_permit"),
+            ((pl.col("kind") == "production") & (pl.col("state") == "valid"))
+            .any()
+            .alias("has_production_permit"),
+        )
+    )

@@ -1,0 +1,56 @@
+import datetime as dt
+
+import polars as pl
+
+from screening.config import load_config
+from screening.signals.registry import permit_state, permits_by_holder, registration_signals
+
+CFG = load_config()["registry"]
+AS_OF = dt.date(2021, 8, 31)
+
+
+def test_cover_names_with_chemistry_outside_chemical_codes():
+    regs = pl.DataFrame(
+        {
+            "name": ["甲新材料科技有限公司", "乙化工有限公司", "丙科技有限公司", "丁加油站"],
+            "scope": [
+                "新材料技术研发；树脂、胶粘剂销售",
+                "硫酸、盐酸生产",
+                "软件开发",
+                "汽油、柴油零售",
+            ],
+            "industry_code": ["M7320", "C2614", "I6510", "F5265"],
+            "status": ["存续", "在业", "注销", "存续"],
+            "established": [dt.date(2021, 6, 1), dt.date(2010, 1, 1), None, dt.date(2015, 1, 1)],
+        }
+    )
+    out = registration_signals(regs, AS_OF, CFG)
+    assert out["hides_chemistry"].to_list() == [True, False, False, False]
+    assert out["is_chemical_industry"].to_list() == [False, True, False, False]
+    assert out["is_gas_station"].to_list() == [False, False, False, True]
+    assert out["status_class"].to_list() == ["active", "active", "ended", "active"]
+    assert out["is_new"].to_list() == [True, False, False, False]
+    assert out["chemistry_terms"][0] == "树脂、胶粘"
+
+
+def test_permit_state_at_as_of():
+    permits = pl.DataFrame(
+        {
+            "uscc": ["U1", "U1", "U2", "U3"],
+            "kind": ["operation", "production", "fuel", "use"],
+            "valid_from": [
+                dt.date(2019, 1, 1),
+                dt.date(2018, 1, 1),
+                dt.date(2020, 1, 1),
+                dt.date(2022, 1, 1),
+            ],
+            "valid_to": [dt.date(2022, 1, 1), dt.date(2021, 3, 1), None, dt.date(2025, 1, 1)],
+        }
+    )
+    state = permit_state(permits, AS_OF)
+    assert state["state"].to_list() == ["valid", "expired", "valid", "not_yet"]
+    holders = {r["uscc"]: r for r in permits_by_holder(state).iter_rows(named=True)}
+    assert holders["U1"]["valid_kinds"] == "operation"
+    assert holders["U1"]["permit_expired_on"] == dt.date(2021, 3, 1)
+    assert not holders["U1"]["has_production_permit"]
+    assert holders["U2"]["has_fuel_permit"] and not holders["U3"]["has_valid_permit"]
