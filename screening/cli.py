@@ -107,3 +107,24 @@ def sample(
 
 def main() -> None:  # pragma: no cover - console entry for `python -m screening`
     app(sys.argv[1:])
+
+
+@app.command()
+def sites(
+    work: Annotated[Path, typer.Option("--work", "-w", help="work directory of an ingest")] = Path(
+        "work/sample"
+    ),
+    config: Annotated[Path | None, typer.Option(help="settings file")] = None,
+) -> None:
+    """Compute signals and tie every record to a site (after `screening ingest`)."""
+    from screening.pipeline import build_sites
+
+    try:
+        report = build_sites(work, config)
+    except (IngestError, ConfigError) as exc:
+        _fail(str(exc))
+    typer.echo(
+        f"sites as of {report.as_of}: " + ", ".join(f"{v:,} {k}" for k, v in report.counts.items())
+    )
+    for stage, seconds in report.seconds.items():
+        typer.echo(f"  {stage}: {seconds:.2f} s")

@@ -1,0 +1,379 @@
+"""The site feature table: every signal of every record, gathered onto its site.
+
+One row per site with the linked ids (what an inspector will find there), the paperwork
+(registrations, permits), the meters, the trucks, the premises list, earlier cases, tips and
+remoteness. Pure function of frames; rules and the anomaly model read only this table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import numpy as np
+import polars as pl
+from pyproj import Transformer
+from scipy.spatial import cKDTree
+
+from screening.coords import utm_epsg
+
+ID_COLUMNS = {
+    "registrations": "usccs",
+    "permits": "permit_ids",
+    "power_accounts": "account_ids",
+    "idle_properties": "property_ids",
+    "sanctioned_sites": "case_ids",
+    "tips": "tip_ids",
+    "places": "place_ids",
+}
+
+
+def _joined(col: str) -> pl.Expr:
+    return pl.col(col).drop_nulls().unique().sort().str.join(";")
+
+
+def _blank_null(e: pl.Expr) -> pl.Expr:
+    return pl.when(e == "").then(None).otherwise(e)
+
+
+def linked_ids(links: pl.DataFrame) -> pl.DataFrame:
+    wide = links.group_by("site_id").agg(
+        pl.col("record_id")
+        .filter(pl.col("source") == src)
+        .unique()
+        .sort()
+        .str.join(";")
+        .alias(name)
+        for src, name in ID_COLUMNS.items()
+    )
+    return wide.with_columns(_blank_null(pl.col(c)).alias(c) for c in ID_COLUMNS.values())
+
+
+def _members(links: pl.DataFrame, source: str, frame: pl.DataFrame, key: str) -> pl.DataFrame:
+    ids = links.filter(pl.col("source") == source).select("site_id", pl.col("record_id").alias(key))
+    return ids.join(frame, on=key, how="inner")
+
+
+def entity_features(
+    links: pl.DataFrame, regs: pl.DataFrame, permits: pl.DataFrame, holders: pl.DataFrame
+) -> pl.DataFrame:
+    """Registrations and permits per site, including the 厂中厂 pattern: an entity without a
+    valid permit at a place where another entity holds one."""
+    r = _members(links, "registrations", regs, "record_id").join(holders, on="uscc", how="left")
+    r = r.with_columns(
+        pl.col("has_valid_permit").fill_null(False), pl.col("has_fuel_permit").fill_null(False)
+    )
+    ent = r.group_by("site_id").agg(
+        pl.len().alias("entities"),
+        (pl.col("status_class") == "active").sum().alias("active_entities"),
+        pl.col("has_valid_permit").sum().alias("permitted_entities"),
+        ((pl.col("status_class") == "active") & ~pl.col("has_valid_permit"))
+        .sum()
+        .alias("unpermitted_active_entities"),
+        pl.col("hides_chemistry").any().alias("hides_chemistry"),
+        pl.col("is_chemical_industry").any().alias("chemical_industry"),
+        (
+            pl.col("is_chemical_industry")
+            & ~pl.col("has_valid_permit")
+            & (pl.col("status_class") == "active")
+        )
+        .any()
+        .alias("unpermitted_chemical_entity"),
+        pl.col("is_gas_station").any().alias("gas_station"),
+        pl.col("is_new").any().alias("new_registration"),
+        pl.col("established").max().alias("latest_established"),
+        (pl.col("status_class") == "ended").all().alias("all_entities_ended"),
+        _joined("name").alias("names"),
+        _joined("legal_rep").alias("legal_reps"),
+        _joined("chemistry_terms").alias("chemistry_terms"),
+        _joined("industry_code").alias("industry_codes"),
+        _joined("valid_kinds").alias("holder_permit_kinds"),
+        pl.col("permit_expired_on").max().alias("holder_permit_expired_on"),
+        pl.col("has_fuel_permit").any().alias("holder_fuel_permit"),
+    )
+    p = (
+        _members(links, "permits", permits, "permit_id")
+        .group_by("site_id")
+        .agg(
+            (pl.col("state") == "valid").any().alias("site_valid_permit"),
+            pl.col("kind")
+            .filter(pl.col("state") == "valid")
+            .drop_nulls()
+            .unique()
+            .sort()
+            .str.join(",")
+            .alias("site_permit_kinds"),
+            pl.col("expired_on").max().alias("site_permit_expired_on"),
+            ((pl.col("kind") == "fuel") & (pl.col("state") == "valid"))
+            .any()
+            .alias("site_fuel_permit"),
+        )
+    )
+    out = ent.join(p, on="site_id", how="full", coalesce=True)
+    kinds = pl.concat_str(
+        [pl.col("holder_permit_kinds"), pl.col("site_permit_kinds")],
+        separator=",",
+        ignore_nulls=True,
+    )
+    return (
+        out.with_columns(
+            (
+                pl.col("permitted_entities").fill_null(0)
+                > 0 | pl.col("site_valid_permit").fill_null(False)
+            ).alias("has_valid_permit"),
+            _blank_null(kinds.str.split(",").list.unique().list.sort().list.join(",")).alias(
+                "permit_kinds"
+            ),
+            pl.max_horizontal("holder_permit_expired_on", "site_permit_expired_on").alias(
+                "permit_expired_on"
+            ),
+            (
+                pl.col("holder_fuel_permit").fill_null(False)
+                | pl.col("site_fuel_permit").fill_null(False)
+            ).alias("has_fuel_permit"),
+        )
+        .with_columns(
+            (
+                pl.col("has_valid_permit")
+                & (pl.col("unpermitted_active_entities").fill_null(0) > 0)
+                & (pl.col("entities") >= 2)
+            ).alias("unpermitted_beside_permitted"),
+        )
+        .drop(
+            "holder_permit_kinds",
+            "site_permit_kinds",
+            "holder_permit_expired_on",
+            "site_permit_expired_on",
+            "holder_fuel_permit",
+            "site_fuel_permit",
+            "site_valid_permit",
+        )
+    )
+
+
+def power_site_features(
+    links: pl.DataFrame,
+    power: pl.DataFrame,
+    accounts: pl.DataFrame,
+) -> pl.DataFrame:
+    """The site's meters together: the strongest sign among them, with its figures."""
+    acc = accounts.select("account_id", "tariff", "capacity_kva", "phase")
+    m = _members(
+        links, "power_accounts", power.join(acc, on="account_id", how="left"), "account_id"
+    )
+    pct = [c for c in power.columns if c.endswith("_pct")]
+    return m.group_by("site_id").agg(
+        pl.len().alias("meters"),
+        (pl.col("phase") == 3).any().alias("three_phase"),
+        pl.col("capacity_kva").sum().alias("capacity_kva"),
+        _joined("tariff").alias("tariffs"),
+        (
+            (pl.col("tariff") == "residential")
+            & ((pl.col("phase") == 3) | (pl.col("capacity_kva") >= 30))
+        )
+        .any()
+        .alias("residential_power_supply"),
+        pl.col("daily_kwh_recent").sum().alias("daily_kwh_recent"),
+        pl.col("daily_kwh_baseline").sum().alias("daily_kwh_baseline"),
+        pl.col("night_share").max().alias("night_share"),
+        pl.col("flatness").max().alias("flatness"),
+        pl.col("load_factor").max().alias("load_factor"),
+        pl.col("high_hours_per_day").max().alias("high_hours_per_day"),
+        pl.col("level_ratio").max().alias("level_ratio"),
+        pl.col("jump_ratio").max().alias("jump_ratio"),
+        pl.col("jump_date")
+        .sort_by("jump_ratio", descending=True, nulls_last=True)
+        .first()
+        .alias("jump_date"),
+        pl.col("jump_before")
+        .sort_by("jump_ratio", descending=True, nulls_last=True)
+        .first()
+        .alias("jump_before"),
+        pl.col("jump_after")
+        .sort_by("jump_ratio", descending=True, nulls_last=True)
+        .first()
+        .alias("jump_after"),
+        pl.col("wake_date").min().alias("wake_date"),
+        pl.col("dormant_days").max().alias("dormant_days"),
+        pl.col("coverage").min().alias("meter_coverage"),
+        pl.col("peer_group")
+        .sort_by("night_share", descending=True, nulls_last=True)
+        .first()
+        .alias("peer_group"),
+        *[pl.col(c).max() for c in pct],
+    )
+
+
+def vehicle_site_features(links: pl.DataFrame, places: pl.DataFrame) -> pl.DataFrame:
+    m = _members(links, "places", places, "place_id")
+    return m.group_by("site_id").agg(
+        pl.col("visits").sum().alias("truck_visits"),
+        pl.col("night_visits").sum().alias("truck_night_visits"),
+        pl.col("night_stops").sum().alias("truck_night_stops"),
+        pl.col("overnights").sum().alias("truck_overnights"),
+        pl.col("fuel_visits").sum().alias("fuel_visits"),
+        pl.col("unregistered_plates").sum().alias("unregistered_plates"),
+        pl.col("days").max().alias("truck_days"),
+        pl.col("dwell_hours").sum().alias("truck_dwell_hours"),
+        pl.col("is_depot").any().alias("carrier_depot"),
+        _joined("depot_of").alias("depot_of"),
+        pl.col("is_driver_home").any().alias("driver_home"),
+        pl.col("first_seen").min().alias("trucks_first_seen"),
+        pl.col("last_seen").max().alias("trucks_last_seen"),
+        pl.col("plates_seen")
+        .str.split(";")
+        .list.explode(keep_nulls=False, empty_as_null=False)
+        .drop_nulls()
+        .unique()
+        .sort()
+        .str.join(";")
+        .alias("plates"),
+        pl.col("plates").sum().alias("truck_plates"),
+        pl.col("cargo_classes")
+        .str.split(",")
+        .list.explode(keep_nulls=False, empty_as_null=False)
+        .filter(pl.col("cargo_classes") != "")
+        .drop_nulls()
+        .unique()
+        .sort()
+        .str.join(",")
+        .alias("cargo_classes"),
+    )
+
+
+def premises_features(
+    links: pl.DataFrame,
+    props: pl.DataFrame,
+    cases: pl.DataFrame,
+) -> pl.DataFrame:
+    p = (
+        _members(links, "idle_properties", props, "property_id")
+        .group_by("site_id")
+        .agg(_joined("kind").alias("idle_kinds"), pl.col("since").min().alias("idle_since"))
+    )
+    c = (
+        _members(links, "sanctioned_sites", cases, "case_id")
+        .group_by("site_id")
+        .agg(
+            pl.col("closed_on").max().alias("case_closed_on"),
+            _joined("measures").alias("case_measures"),
+        )
+    )
+    return p.join(c, on="site_id", how="full", coalesce=True)
+
+
+def _xy(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    tr = Transformer.from_crs(
+        "EPSG:4326", f"EPSG:{utm_epsg(float(np.nanmedian(lon)))}", always_xy=True
+    )
+    x, y = tr.transform(lon, lat)
+    return np.column_stack([x, y])
+
+
+def surroundings(
+    sites: pl.DataFrame, base: pl.DataFrame, tips: pl.DataFrame, cfg: dict[str, Any]
+) -> pl.DataFrame:
+    """Tips near each site, other businesses within the remote radius, distance to the
+    nearest settlement (a site with household meters)."""
+    s = sites.join(base.select("site_id", "entities", "tariffs"), on="site_id", how="left")
+    placed = s.filter(pl.col("lon").is_not_null())
+    if placed.height == 0:
+        return sites.select("site_id")
+    xy = _xy(placed["lon"].to_numpy(), placed["lat"].to_numpy())
+    tree = cKDTree(xy)
+    is_business = (placed["entities"].fill_null(0) > 0) | placed["tariffs"].fill_null(
+        ""
+    ).str.contains("industrial|commercial")
+    is_home = placed["tariffs"].fill_null("").str.contains("residential").to_numpy()
+    bus = is_business.to_numpy()
+    neighbours = np.zeros(len(xy), dtype=np.int64)
+    if bus.any():
+        counts = cKDTree(xy[bus]).query_ball_point(xy, cfg["remote_radius_m"], return_length=True)
+        neighbours = counts - bus.astype(np.int64)  # not counting the site itself
+    out = {"site_id": placed["site_id"], "businesses_within_radius": neighbours}
+    if is_home.any():
+        d, _ = cKDTree(xy[is_home]).query(xy, k=2)
+        own = is_home.astype(bool)
+        out["settlement_distance_m"] = np.where(own, d[:, 1], d[:, 0])
+    else:
+        out["settlement_distance_m"] = np.full(len(xy), np.nan)
+    result = pl.DataFrame(out)
+    tp = tips.filter(pl.col("lon").is_not_null())
+    if tp.height:
+        t_tree = cKDTree(_xy(tp["lon"].to_numpy(), tp["lat"].to_numpy()))
+        hits = tree.query_ball_tree(t_tree, cfg["tip_radius_m"])
+        ids = tp["tip_id"].to_list()
+        result = result.with_columns(
+            pl.Series(
+                "tips_near",
+                [";".join(sorted(ids[j] for j in h)) or None for h in hits],
+                dtype=pl.String,
+            )
+        )
+    else:
+        result = result.with_columns(pl.lit(None, dtype=pl.String).alias("tips_near"))
+    return result.with_columns(pl.col("settlement_distance_m").fill_nan(None))
+
+
+def site_features(
+    sites: pl.DataFrame,
+    links: pl.DataFrame,
+    tables: dict[str, pl.DataFrame],
+    regs: pl.DataFrame,
+    permits: pl.DataFrame,
+    holders: pl.DataFrame,
+    power: pl.DataFrame,
+    places: pl.DataFrame,
+    as_of: dt.date,
+    cfg: dict[str, Any],
+) -> pl.DataFrame:
+    """All signals per site (see module doc)."""
+    base = sites.join(linked_ids(links), on="site_id", how="left")
+    for part in (
+        entity_features(links, regs, permits, holders),
+        power_site_features(links, power, tables["power_accounts"]),
+        vehicle_site_features(links, places),
+        premises_features(links, tables["idle_properties"], tables["sanctioned_sites"]),
+    ):
+        base = base.join(part, on="site_id", how="left")
+    base = base.join(surroundings(sites, base, tables["tips"], cfg), on="site_id", how="left")
+    tips = pl.concat_str([pl.col("tip_ids"), pl.col("tips_near")], separator=";", ignore_nulls=True)
+    active = cfg["active_kwh_per_day"]
+    runs = pl.col("daily_kwh_recent").fill_null(0) > active
+    trucks = pl.col("truck_visits").fill_null(0) > 0
+    return (
+        base.with_columns(
+            _blank_null(tips.str.split(";").list.unique().list.sort().list.join(";")).alias(
+                "tip_ids"
+            ),
+        )
+        .with_columns(
+            pl.col("tip_ids").str.split(";").list.len().fill_null(0).alias("tips"),
+            # activity on a listed idle premises: power, trucks, or a new registration
+            (
+                pl.col("idle_kinds").is_not_null()
+                & (runs | trucks | pl.col("new_registration").fill_null(False))
+            ).alias("idle_activity"),
+            # activity at an earlier case after it was closed
+            (
+                pl.col("case_closed_on").is_not_null()
+                & (
+                    (
+                        runs
+                        & (
+                            pl.coalesce("wake_date", "jump_date", pl.lit(as_of))
+                            > pl.col("case_closed_on")
+                        )
+                    )
+                    | (trucks & (pl.col("trucks_last_seen").dt.date() > pl.col("case_closed_on")))
+                )
+            ).alias("case_activity"),
+            (
+                (pl.col("businesses_within_radius") == 0)
+                & (pl.col("settlement_distance_m").fill_null(1e9) > cfg["remote_radius_m"] / 2)
+            ).alias("is_remote"),
+            pl.lit(as_of).alias("as_of"),
+        )
+        .drop("tips_near")
+        .sort("site_id")
+    )
