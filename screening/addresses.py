@@ -1,10 +1,10 @@
 """Chinese addresses reduced to a key that is equal when two agencies mean the same place.
 
-"安徽省宿州市埇桥区桃园镇工业园区纬二路18号", "桃园镇工业园纬二路18#" and "埇桥区桃园镇工业园区纬二路十八号" are
-one gate. The key drops the province/city/county prefix (every record in a county bundle
-shares it, and half the agencies omit it), folds full-width characters, Chinese numerals,
-号/#, 工业园区/工业园 and punctuation. Keys are for matching only; people see the address as
-written.
+"安徽省宿州市埇桥区桃园镇工业园区纬二路18号", "桃园镇工业园纬二路18#" and
+"埇桥区桃园镇工业园区纬二路十八号" are one gate. The key drops the province/city/county
+prefix (every record in a county bundle shares it, and half the agencies omit it), folds
+full-width characters, Chinese numerals, 号/#, 工业园区/工业园 and punctuation. Keys are for
+matching only; people see the address as written.
 """
 
 from __future__ import annotations
