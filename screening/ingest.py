@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import polars as pl
@@ -90,18 +90,32 @@ def empty_problems() -> pl.DataFrame:
     return pl.DataFrame(schema=PROBLEM_SCHEMA)
 
 
+class Check(NamedTuple):
+    """A row check: ``when`` is cheap and evaluated on every row; ``problem`` builds the
+    report (a struct, or null) and is evaluated only on rows some check flagged, which keeps
+    millions of clean readings from paying for string formatting."""
+
+    when: pl.Expr
+    problem: pl.Expr
+
+
 def _problem(
     when: pl.Expr,
     field_name: str | pl.Expr,
     severity: str,
     reason: pl.Expr | str,
     value: pl.Expr | None = None,
-) -> pl.Expr:
+    also: pl.Expr | None = None,
+) -> Check:
     fld = pl.lit(field_name) if isinstance(field_name, str) else field_name
     rsn = pl.lit(reason) if isinstance(reason, str) else reason
     val = value.cast(pl.String) if value is not None else pl.lit(None, dtype=pl.String)
-    return pl.when(when).then(
-        pl.struct(field=fld, severity=pl.lit(severity), reason=rsn, value=val)
+    precise = when if also is None else when & also
+    return Check(
+        when.fill_null(False),
+        pl.when(precise).then(
+            pl.struct(field=fld, severity=pl.lit(severity), reason=rsn, value=val)
+        ),
     )
 
 
@@ -188,7 +202,7 @@ def _parser(source: Source, col: Column, dtype: pl.DataType, timezone: str) -> p
     return parse.clean_text(e)
 
 
-def _coordinate_checks(source: Source, cfg: dict[str, Any]) -> tuple[list[pl.Expr], list[pl.Expr]]:
+def _coordinate_checks(source: Source, cfg: dict[str, Any]) -> tuple[list[Check], list[pl.Expr]]:
     """Range checks on lon/lat (in the bundle's CRS, whose offsets are far below the box's
     margins). Swapped pairs are recognised and swapped back, with a warning."""
     required = source.column("lon").required
@@ -244,7 +258,7 @@ def _stage_table(
         ]
     )
 
-    checks: list[pl.Expr] = []
+    checks: list[Check] = []
     for c in source.columns:
         raw, val = pl.col(f"_raw_{c.name}"), pl.col(c.name)
         raw_present = parse.clean_text(raw).is_not_null()
@@ -252,31 +266,21 @@ def _stage_table(
             "unknown value" if (source.name, c.name) in CATEGORIES else f"cannot read as {c.kind}"
         )
         if c.required:
-            checks.append(
-                _problem(
-                    val.is_null() & ~raw_present,
-                    c.name,
-                    "rejected",
-                    f"required {c.name} is missing",
-                )
+            reason = (
+                pl.when(raw_present)
+                .then(pl.lit(f"{what}: ") + _quote(raw))
+                .otherwise(pl.lit(f"required {c.name} is missing"))
             )
-            checks.append(
-                _problem(
-                    val.is_null() & raw_present,
-                    c.name,
-                    "rejected",
-                    pl.lit(f"{what}: ") + _quote(raw),
-                    raw,
-                )
-            )
+            checks.append(_problem(val.is_null(), c.name, "rejected", reason, raw))
         else:
             checks.append(
                 _problem(
-                    val.is_null() & raw_present,
+                    val.is_null() & raw.is_not_null(),
                     c.name,
                     "warning",
                     pl.lit(f"{what}: ") + _quote(raw) + pl.lit("; ignored"),
                     raw,
+                    also=raw_present,
                 )
             )
     if "uscc" in source.names:
@@ -327,10 +331,14 @@ def _stage_table(
         )
         fixes.append(pl.when(bad_speed).then(None).otherwise(speed).alias("speed_kmh"))
 
-    df = df.with_columns(pl.concat_list(checks).list.drop_nulls().alias("_problems"))
+    df = df.with_columns(pl.any_horizontal([c.when for c in checks]).alias("_flagged"))
     record = pl.struct([pl.col(f"_raw_{c}").cast(pl.String).alias(c) for c in raw_cols])
     problems = (
-        df.filter(pl.col("_problems").list.len() > 0)
+        df.filter(pl.col("_flagged"))
+        .rechunk()  # polars 2.1 panics (binview "i < self.len()") on the unrechunked filter
+        .with_columns(
+            pl.concat_list([c.problem for c in checks]).list.drop_nulls().alias("_problems")
+        )
         .select("_file", "_row", "_part", "_problems", record.struct.json_encode().alias("record"))
         .explode("_problems")
         .unnest("_problems")
@@ -353,7 +361,7 @@ def _stage_table(
     kept = (
         df.join(rejected, on=["_file", "_row", "_part"], how="anti")
         .with_columns(fixes)
-        .drop([c for c in df.columns if c.startswith("_raw_")] + ["_problems"])
+        .drop([c for c in df.columns if c.startswith("_raw_")] + ["_flagged"])
     )
     problems = problems.select(
         pl.lit(source.name).alias("source"),

@@ -245,8 +245,8 @@ REGISTRATION_STATUSES: dict[str, tuple[str, ...]] = {
     "吊销": ("吊销", "revoked"),
     "迁出": ("迁出", "moved", "moved out"),
     "停业": ("停业", "suspended", "歇业"),
-    "在业": ("在业", "在营", "开业", "operating", "open"),
     "存续": ("存续", "active", "在册", "正常"),
+    "在业": ("在业", "在营", "开业", "operating", "open"),
 }
 
 PHASES: dict[str, tuple[str, ...]] = {
