@@ -118,8 +118,8 @@ def entity_features(
     return (
         out.with_columns(
             (
-                pl.col("permitted_entities").fill_null(0)
-                > 0 | pl.col("site_valid_permit").fill_null(False)
+                (pl.col("permitted_entities").fill_null(0) > 0)
+                | pl.col("site_valid_permit").fill_null(False)
             ).alias("has_valid_permit"),
             _blank_null(kinds.str.split(",").list.unique().list.sort().list.join(",")).alias(
                 "permit_kinds"
@@ -232,11 +232,11 @@ def vehicle_site_features(links: pl.DataFrame, places: pl.DataFrame) -> pl.DataF
         pl.col("cargo_classes")
         .str.split(",")
         .list.explode(keep_nulls=False, empty_as_null=False)
-        .filter(pl.col("cargo_classes") != "")
         .drop_nulls()
         .unique()
         .sort()
         .str.join(",")
+        .str.strip_chars(",")
         .alias("cargo_classes"),
     )
 

@@ -501,7 +501,11 @@ def _collapse_series(
         return f.drop("_k", "_ix"), collapsed, empty_problems()
     kept, problems = _key_conflicts(rows, source, key, keep_first=source.name != "power_readings")
     dropped = rows.filter(~pl.col("_ix").is_in(kept["_ix"].implode()))["_ix"]
-    return (f.filter(~pl.col("_ix").is_in(dropped.implode())).drop("_k", "_ix"), collapsed, problems)
+    return (
+        f.filter(~pl.col("_ix").is_in(dropped.implode())).drop("_k", "_ix"),
+        collapsed,
+        problems,
+    )
 
 
 def _intervals_sorted(f: pl.DataFrame) -> pl.DataFrame:

@@ -81,8 +81,9 @@ def _plausible_years(e: pl.Expr) -> pl.Expr:
     return pl.when(e.dt.year().is_between(1949, 2100)).then(e).otherwise(None)
 
 
-def _fast_then_slow(s: pl.Series, dtype: pl.DataType, formats: tuple[str, ...],
-                    slow: pl.Expr) -> pl.Series:
+def _fast_then_slow(
+    s: pl.Series, dtype: pl.DataType, formats: tuple[str, ...], slow: pl.Expr
+) -> pl.Series:
     """Parse with exact formats first; only the values they miss go through ``slow``.
 
     The general regex path is ~70x slower than strptime, and in real files nearly every value
@@ -112,8 +113,9 @@ def to_date(e: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     if dtype.is_numeric():
         serial = e.cast(pl.Float64)
         return _plausible_years(
-            pl.when(serial.is_between(1, 2958465))
-            .then((_EXCEL_EPOCH + pl.duration(days=serial.floor().cast(pl.Int64))).dt.date())
+            pl.when(serial.is_between(1, 2958465)).then(
+                (_EXCEL_EPOCH + pl.duration(days=serial.floor().cast(pl.Int64))).dt.date()
+            )
         )
     v = pl.col("v")
     text = _norm_date_text(v)
@@ -156,8 +158,10 @@ def to_datetime(e: pl.Expr, dtype: pl.DataType, timezone: str) -> pl.Expr:
         utc.dt.replace_time_zone("UTC").dt.convert_time_zone(timezone).dt.replace_time_zone(None)
     )
     # a number, but not an 8-digit 20210831, which is a date
-    number = clean_text(v).str.extract(r"^(\d{1,7}(?:\.\d+)?|\d{9,}(?:\.\d+)?)$", 1).cast(
-        pl.Float64, strict=False
+    number = (
+        clean_text(v)
+        .str.extract(r"^(\d{1,7}(?:\.\d+)?|\d{9,}(?:\.\d+)?)$", 1)
+        .cast(pl.Float64, strict=False)
     )
     slow = (
         pl.when(number.is_not_null())

@@ -75,6 +75,15 @@ def registration_ids(regs: pl.DataFrame) -> pl.Series:
     ).to_series()
 
 
+def _is_household(accounts: pl.DataFrame | None) -> pl.Series:
+    if accounts is None or accounts.height == 0:
+        return pl.Series("household", [], dtype=pl.Boolean)
+    return accounts.select(
+        ((pl.col("tariff") == "residential") & (pl.col("phase").fill_null(1) != 3))
+        .fill_null(False)
+    ).to_series()
+
+
 def records(tables: dict[str, pl.DataFrame], places: pl.DataFrame | None = None) -> pl.DataFrame:
     """All placeable records in one frame with their matching keys."""
 
@@ -106,7 +115,12 @@ def records(tables: dict[str, pl.DataFrame], places: pl.DataFrame | None = None)
         if "registrations" in tables
         else pl.DataFrame(schema=RECORD_SCHEMA),
         pick("permits", pl.col("permit_id"), label=None),
-        pick("power_accounts", pl.col("account_id")),
+        pick("power_accounts", pl.col("account_id")).with_columns(
+            # a household meter: trucks rarely call there, so it anchors truck places weakly
+            pl.lit(_is_household(tables.get("power_accounts"))).alias("household")
+        )
+        if tables.get("power_accounts") is not None and tables["power_accounts"].height
+        else pl.DataFrame(schema=RECORD_SCHEMA),
         pick("idle_properties", pl.col("property_id"), label="owner", geometry=True),
         pick("sanctioned_sites", pl.col("case_id")),
         pick("tips", pl.col("tip_id"), label=None),
@@ -124,7 +138,7 @@ def records(tables: dict[str, pl.DataFrame], places: pl.DataFrame | None = None)
                 pl.lit(None, dtype=pl.String).alias("township_hint"),
             )
         )
-    out = pl.concat(parts, how="vertical_relaxed").unique(
+    out = pl.concat(parts, how="diagonal_relaxed").unique(
         ["source", "record_id"], keep="first", maintain_order=True
     )
     return out.with_columns(
@@ -132,6 +146,10 @@ def records(tables: dict[str, pl.DataFrame], places: pl.DataFrame | None = None)
         name_key(pl.col("name")).alias("name_key"),
     ).with_columns(
         pl.col("addr_key").str.contains(r"\d").fill_null(False).alias("addr_specific"),
+        # house, group and lot numbers: similar-looking addresses with other numbers are
+        # neighbours, not the same gate (文化路232号 vs 文化路206号)
+        pl.col("addr_key").str.extract_all(r"\d+").list.join("-").alias("addr_numbers"),
+        township_of(pl.col("addr_key")).alias("addr_township"),
     )
 
 
@@ -143,13 +161,52 @@ def _project(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(x), np.asarray(y)
 
 
+def _place_edges(
+    rec: pl.DataFrame, x: np.ndarray, y: np.ndarray, cfg: dict[str, Any]
+) -> pl.DataFrame:
+    """A truck place belongs to the nearest record within ``place_m`` (trucks wait at a
+    yard's gate, tens of metres from where the company geocoded itself), meters counting a
+    little farther than businesses and premises, tips not at all. Only one record, so that
+    a place never chains two neighbouring sites together."""
+    source = rec["source"].to_numpy()
+    is_place = source == "places"
+    ok = ~np.isnan(x)
+    places = np.flatnonzero(is_place & ok)
+    others = np.flatnonzero(~is_place & ok & (source != "tips"))
+    if len(places) == 0 or len(others) == 0:
+        return pl.DataFrame(
+            schema={"a": pl.Int64, "b": pl.Int64, "method": pl.String, "distance_m": pl.Float64}
+        )
+    household = rec["household"].fill_null(False).to_numpy()
+    penalty = np.where(household[others], cfg["place_meter_penalty_m"], 0.0)
+    tree = cKDTree(np.column_stack([x[others], y[others]]))
+    k = min(8, len(others))
+    d, j = tree.query(
+        np.column_stack([x[places], y[places]]), k=k, distance_upper_bound=cfg["place_m"]
+    )
+    d, j = d.reshape(len(places), k), j.reshape(len(places), k)
+    found = np.isfinite(d)
+    effective = np.where(found, d + penalty[np.where(found, j, 0)], np.inf)
+    best = np.argmin(effective, axis=1)
+    rows = np.arange(len(places))
+    hit = np.isfinite(effective[rows, best])
+    return pl.DataFrame(
+        {
+            "a": others[j[rows, best][hit]].astype(np.int64),
+            "b": places[hit].astype(np.int64),
+            "method": "distance",
+            "distance_m": d[rows, best][hit],
+        }
+    )
+
+
 def _distance_edges(
     rec: pl.DataFrame,
     x: np.ndarray,
     y: np.ndarray,
     cfg: dict[str, Any],
 ) -> pl.DataFrame:
-    idx = np.flatnonzero(~np.isnan(x))
+    idx = np.flatnonzero(~np.isnan(x) & (rec["source"] != "places").to_numpy())
     if len(idx) < 2:
         return pl.DataFrame(
             schema={"a": pl.Int64, "b": pl.Int64, "method": pl.String, "distance_m": pl.Float64}
@@ -157,7 +214,7 @@ def _distance_edges(
     tree = cKDTree(np.column_stack([x[idx], y[idx]]))
     pairs = tree.query_pairs(cfg["far_m"], output_type="ndarray")
     a, b = idx[pairs[:, 0]], idx[pairs[:, 1]]
-    keys = rec.select("addr_key", "addr_specific", "name_key")
+    keys = rec.select("addr_key", "addr_specific", "addr_numbers", "name_key")
     pair = pl.concat(
         [
             pl.DataFrame({"a": a, "b": b, "distance_m": np.hypot(x[a] - x[b], y[a] - y[b])}),
@@ -182,7 +239,11 @@ def _distance_edges(
             pair["addr_key_b"].filter(both).to_list(),
             scorer=fuzz.ratio,
         )
-    agree = pl.col("both") & (pl.col("sim") >= cfg["address_similarity"])
+    agree = (
+        pl.col("both")
+        & (pl.col("sim") >= cfg["address_similarity"])
+        & pl.col("addr_numbers_a").eq_missing(pl.col("addr_numbers_b"))
+    )
     conflict = pl.col("addr_specific_a") & pl.col("addr_specific_b") & ~agree & ~pl.col("same_name")
     near = (pl.col("distance_m") <= cfg["near_m"]) & ~conflict
     return (
@@ -216,35 +277,51 @@ def _polygon_edges(rec: pl.DataFrame, x: np.ndarray, y: np.ndarray) -> pl.DataFr
 
 
 def _word_edges(rec: pl.DataFrame) -> pl.DataFrame:
-    """Records without a position join one with the same specific address key (preferring a
-    positioned one), else one with the same distinctive name."""
+    """Records without a position join one with the same specific address key that names its
+    township (preferring a positioned record), else a registration with the same distinctive
+    name in a compatible township (a meter in the company's name). Keys without a township
+    ("建设路199号") exist in every town and link nothing by themselves."""
     indexed = rec.with_row_index("i").with_columns(
         pl.col("i").cast(pl.Int64), pl.col("lon").is_not_null().alias("placed")
     )
-    edges = []
-    for key, method, cond in (
-        ("addr_key", "address", pl.col("addr_specific")),
-        ("name_key", "name", pl.col("name_key").str.len_chars() >= 4),
-    ):
-        cand = indexed.filter(cond & pl.col(key).is_not_null())
-        hub = (
-            cand.sort("placed", "i", descending=[True, False])
-            .group_by(key, maintain_order=True)
-            .first()
-            .select(key, pl.col("i").alias("hub"))
+    by_address = indexed.filter(pl.col("addr_specific") & pl.col("addr_township").is_not_null())
+    hub = (
+        by_address.sort("placed", "i", descending=[True, False])
+        .group_by("addr_key", maintain_order=True)
+        .first()
+        .select("addr_key", pl.col("i").alias("hub"))
+    )
+    address = (
+        by_address.filter(~pl.col("placed"))
+        .join(hub, on="addr_key")
+        .filter(pl.col("i") != pl.col("hub"))
+        .select(pl.col("hub").alias("a"), pl.col("i").alias("b"), pl.lit("address").alias("method"))
+    )
+    named = indexed.filter(pl.col("name_key").str.len_chars() >= 4)
+    # a name shared by several registrations (a chain, a common shop name) links nothing
+    regs = (
+        named.filter(pl.col("source") == "registrations")
+        .group_by("name_key")
+        .agg(
+            pl.col("i").first().alias("hub"),
+            pl.col("addr_township").first().alias("hub_t"),
+            pl.len().alias("n"),
         )
-        edges.append(
-            cand.filter(~pl.col("placed"))
-            .join(hub, on=key)
-            .filter(pl.col("i") != pl.col("hub"))
-            .select(
-                pl.col("hub").alias("a"),
-                pl.col("i").alias("b"),
-                pl.lit(method).alias("method"),
-                pl.lit(None, dtype=pl.Float64).alias("distance_m"),
-            )
+        .filter(pl.col("n") == 1)
+    )
+    name = (
+        named.filter(~pl.col("placed") & (pl.col("source") != "registrations"))
+        .join(regs, on="name_key")
+        .filter(
+            pl.col("addr_township").is_null()
+            | pl.col("hub_t").is_null()
+            | (pl.col("addr_township") == pl.col("hub_t"))
         )
-    return pl.concat(edges)
+        .select(pl.col("hub").alias("a"), pl.col("i").alias("b"), pl.lit("name").alias("method"))
+    )
+    return pl.concat([address, name]).with_columns(
+        pl.lit(None, dtype=pl.Float64).alias("distance_m")
+    )
 
 
 def link(rec: pl.DataFrame, cfg: dict[str, Any]) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -256,7 +333,12 @@ def link(rec: pl.DataFrame, cfg: dict[str, Any]) -> tuple[pl.DataFrame, pl.DataF
     lat = rec["lat"].to_numpy().astype(float)
     x, y = _project(lon, lat)
     edges = pl.concat(
-        [_polygon_edges(rec, x, y), _distance_edges(rec, x, y, cfg), _word_edges(rec)],
+        [
+            _polygon_edges(rec, x, y),
+            _distance_edges(rec, x, y, cfg),
+            _place_edges(rec, x, y, cfg),
+            _word_edges(rec),
+        ],
         how="vertical_relaxed",
     )
     n = rec.height

@@ -46,8 +46,7 @@ STYLES: dict[str, Style] = {
 }
 
 
-def render(core: pl.Series, rng: np.random.Generator, style: Style,
-           messy: bool) -> pl.Series:
+def render(core: pl.Series, rng: np.random.Generator, style: Style, messy: bool) -> pl.Series:
     """Spell each canonical core the way this agency would."""
     n = core.len()
     prefix = np.array(PREFIXES)[rng.choice(4, size=n, p=np.array(style.prefix))]
@@ -59,8 +58,11 @@ def render(core: pl.Series, rng: np.random.Generator, style: Style,
     c = pl.col("core")
     c = pl.when(pl.col("s")).then(c.str.replace("工业园区", "工业园", literal=True)).otherwise(c)
     c = pl.when(pl.col("a")).then(c.str.replace_many(_GROUP_FROM, _GROUP_TO)).otherwise(c)
-    c = pl.when(pl.col("h") & c.str.ends_with("号")).then(
-        c.str.strip_suffix("号") + pl.lit("#")).otherwise(c)
+    c = (
+        pl.when(pl.col("h") & c.str.ends_with("号"))
+        .then(c.str.strip_suffix("号") + pl.lit("#"))
+        .otherwise(c)
+    )
     c = pl.concat_str([pl.col("p"), c])
     fw_from = list("0123456789")
     fw_to = [ch.translate(FULLWIDTH) for ch in fw_from]
@@ -72,9 +74,13 @@ def canonical(core: pl.Series) -> pl.Series:
     return (PROVINCE + CITY + COUNTY) + core
 
 
-def jitter(rng: np.random.Generator, lon: np.ndarray, lat: np.ndarray,
-           missing_share: float = 0.0,
-           metres: tuple[float, float] = TUNE.record_jitter_m) -> tuple[np.ndarray, np.ndarray]:
+def jitter(
+    rng: np.random.Generator,
+    lon: np.ndarray,
+    lat: np.ndarray,
+    missing_share: float = 0.0,
+    metres: tuple[float, float] = TUNE.record_jitter_m,
+) -> tuple[np.ndarray, np.ndarray]:
     """Where an agency put the pin: a few metres to tens of metres off, sometimes nowhere."""
     x, y = to_xy(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
     n = x.size

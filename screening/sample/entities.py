@@ -23,28 +23,123 @@ from .names import brands, person_names
 
 Str, I64, F64, Date, Bool = pl.String, pl.Int64, pl.Float64, pl.Date, pl.Boolean
 
-BUSINESS = {"biz": I64, "uscc": Str, "name": Str, "place_id": I64, "suffix": Str,
-            "industry_code": Str, "scope": Str, "status": Str, "established": Date,
-            "legal_rep": Str, "coords": Bool, "protected": Bool}
-PERMIT = {"permit_id": Str, "uscc": Str, "kind": Str, "scope": Str, "valid_from": Date,
-          "valid_to": Date, "place_id": I64, "protected": Bool}
-ACCOUNT = {"account_id": Str, "name": Str, "place_id": I64, "suffix": Str, "tariff": Str,
-           "capacity_kva": F64, "phase": I64, "uscc": Str, "opened": Date, "layout": Str,
-           "profile": Str, "level": F64, "day_ratio": F64, "profile2": Str, "level2": F64,
-           "day_ratio2": F64, "switch_day": I64, "first_day": I64, "coords": Bool,
-           "protected": Bool}
-IDLE = {"key": I64, "kind": Str, "place_id": I64, "owner": Str, "since": Date,
-        "polygon": Bool, "protected": Bool}
-CASE = {"key": I64, "name": Str, "place_id": I64, "closed_on": Date, "measures": Str,
-        "coords": Bool, "protected": Bool}
-TIP = {"key": I64, "received": Date, "text": Str, "place_id": I64, "address": Bool,
-       "coords": Bool, "protected": Bool, "area": Str}  # area: a vague tip's coarse address
-VEHICLE = {"plate": Str, "carrier": Str, "cargo": Str, "cargo_class": Str, "capacity_t": F64,
-           "depot": I64, "home": I64, "registered": Bool}
+BUSINESS = {
+    "biz": I64,
+    "uscc": Str,
+    "name": Str,
+    "place_id": I64,
+    "suffix": Str,
+    "industry_code": Str,
+    "scope": Str,
+    "status": Str,
+    "established": Date,
+    "legal_rep": Str,
+    "coords": Bool,
+    "protected": Bool,
+}
+PERMIT = {
+    "permit_id": Str,
+    "uscc": Str,
+    "kind": Str,
+    "scope": Str,
+    "valid_from": Date,
+    "valid_to": Date,
+    "place_id": I64,
+    "protected": Bool,
+}
+ACCOUNT = {
+    "account_id": Str,
+    "name": Str,
+    "place_id": I64,
+    "suffix": Str,
+    "tariff": Str,
+    "capacity_kva": F64,
+    "phase": I64,
+    "uscc": Str,
+    "opened": Date,
+    "layout": Str,
+    "profile": Str,
+    "level": F64,
+    "day_ratio": F64,
+    "profile2": Str,
+    "level2": F64,
+    "day_ratio2": F64,
+    "switch_day": I64,
+    "first_day": I64,
+    "coords": Bool,
+    "protected": Bool,
+}
+IDLE = {
+    "key": I64,
+    "kind": Str,
+    "place_id": I64,
+    "owner": Str,
+    "since": Date,
+    "polygon": Bool,
+    "protected": Bool,
+}
+CASE = {
+    "key": I64,
+    "name": Str,
+    "place_id": I64,
+    "closed_on": Date,
+    "measures": Str,
+    "coords": Bool,
+    "protected": Bool,
+}
+TIP = {
+    "key": I64,
+    "received": Date,
+    "text": Str,
+    "place_id": I64,
+    "address": Bool,
+    "coords": Bool,
+    "protected": Bool,
+    "area": Str,
+}  # area: a vague tip's coarse address
+VEHICLE = {
+    "plate": Str,
+    "carrier": Str,
+    "cargo": Str,
+    "cargo_class": Str,
+    "capacity_t": F64,
+    "depot": I64,
+    "home": I64,
+    "registered": Bool,
+}
 
-KVA_SIZES = np.array([4, 6, 8, 10, 16, 20, 30, 50, 80, 100, 125, 160, 200, 250, 315, 400,
-                      500, 630, 800, 1000, 1250, 1600, 2000, 2500, 3150, 4000, 5000],
-                     dtype=float)
+KVA_SIZES = np.array(
+    [
+        4,
+        6,
+        8,
+        10,
+        16,
+        20,
+        30,
+        50,
+        80,
+        100,
+        125,
+        160,
+        200,
+        250,
+        315,
+        400,
+        500,
+        630,
+        800,
+        1000,
+        1250,
+        1600,
+        2000,
+        2500,
+        3150,
+        4000,
+        5000,
+    ],
+    dtype=float,
+)
 
 
 @dataclass
@@ -100,8 +195,14 @@ class World:
             return
         cur: pl.DataFrame = getattr(self, table)
         schema = dict(cur.schema)
-        defaults = {"protected": True, "coords": True, "suffix": "", "polygon": False,
-                    "address": True, "registered": True}
+        defaults = {
+            "protected": True,
+            "coords": True,
+            "suffix": "",
+            "polygon": False,
+            "address": True,
+            "registered": True,
+        }
         full = [{c: r.get(c, defaults.get(c)) for c in schema} for r in rows]
         setattr(self, table, pl.concat([cur, pl.DataFrame(full, schema=schema, orient="row")]))
 
@@ -109,8 +210,9 @@ class World:
         return self.county.places.row(place_id, named=True)
 
 
-def _dates(rng: np.random.Generator, n: int, start: date, end: date,
-           recent_scale: float | None = None) -> list[date]:
+def _dates(
+    rng: np.random.Generator, n: int, start: date, end: date, recent_scale: float | None = None
+) -> list[date]:
     span = (end - start).days
     if recent_scale:
         back = rng.exponential(recent_scale, size=n)
@@ -134,8 +236,9 @@ def individual_codes(rng: np.random.Generator, n: int) -> list[str]:
     return out
 
 
-def company_name(rng: np.random.Generator, ind: Industry, brand: str, township: str,
-                 individual: bool) -> str:
+def company_name(
+    rng: np.random.Generator, ind: Industry, brand: str, township: str, individual: bool
+) -> str:
     word = ind.words[int(rng.integers(len(ind.words)))]
     if individual:
         head = ("埇桥区" + township) if rng.random() < 0.6 else "埇桥区"
@@ -156,20 +259,35 @@ def make_businesses(rng: np.random.Generator, world: World) -> None:
     tmpl = rng.choice(len(INDUSTRIES), size=n, p=weights / weights.sum())
     # A county needs a few of each licensed kind whatever the draw: plants, traders,
     # stations, hazmat carriers and an oil depot's worth of tankers.
-    floor = {"C2614": 3, "C2611": 2, "C2612": 2, "C2641": 2, "C2661": 2, "F5169": 3,
-             "F5265": 6, "G5435": 3, "C3360": 3, "C1411": 3, "C1392": 3, "G5930": 3,
-             "A0112": 4, "B1019": 2, "G5941": 1}
+    floor = {
+        "C2614": 3,
+        "C2611": 2,
+        "C2612": 2,
+        "C2641": 2,
+        "C2661": 2,
+        "F5169": 3,
+        "F5265": 6,
+        "G5435": 3,
+        "C3360": 3,
+        "C1411": 3,
+        "C1392": 3,
+        "G5930": 3,
+        "A0112": 4,
+        "B1019": 2,
+        "G5941": 1,
+    }
     codes = [i.code for i in INDUSTRIES]
     pos = 0
     for code, k in floor.items():
         k = max(k, int(k * n / 2000))
-        tmpl[pos:pos + k] = codes.index(code)
+        tmpl[pos : pos + k] = codes.index(code)
         pos += k
     tmpl = rng.permutation(tmpl)
     inds = [INDUSTRIES[t] for t in tmpl.tolist()]
 
-    status = rng.choice(["存续", "在业", "停业", "吊销", "注销"], size=n,
-                        p=[0.70, 0.16, 0.03, 0.05, 0.06])
+    status = rng.choice(
+        ["存续", "在业", "停业", "吊销", "注销"], size=n, p=[0.70, 0.16, 0.03, 0.05, 0.06]
+    )
     licensed = np.array([i.permit is not None for i in inds])
     status[licensed] = "存续"
     place_ids = np.zeros(n, dtype=np.int64)
@@ -184,24 +302,29 @@ def make_businesses(rng: np.random.Generator, world: World) -> None:
     codes92 = individual_codes(rng, n)
     uscc = [c92 if iv else c91 for c91, c92, iv in zip(codes91, codes92, indiv, strict=True)]
     brand = brands(rng, n)
-    names = [company_name(rng, ind, b, tw, bool(iv))
-             for ind, b, tw, iv in zip(inds, brand, townships, indiv, strict=True)]
+    names = [
+        company_name(rng, ind, b, tw, bool(iv))
+        for ind, b, tw, iv in zip(inds, brand, townships, indiv, strict=True)
+    ]
     est = _dates(rng, n, date(1998, 1, 1), date(2021, 5, 31), recent_scale=2200)
     reps = person_names(rng, n)
-    world.businesses = pl.DataFrame({
-        "biz": np.arange(n, dtype=np.int64),
-        "uscc": uscc,
-        "name": names,
-        "place_id": place_ids,
-        "suffix": [""] * n,
-        "industry_code": [i.code for i in inds],
-        "scope": [i.scope for i in inds],
-        "status": status,
-        "established": est,
-        "legal_rep": reps,
-        "coords": rng.random(n) >= TUNE.reg_no_coords,
-        "protected": np.zeros(n, dtype=bool),
-    }, schema=BUSINESS)
+    world.businesses = pl.DataFrame(
+        {
+            "biz": np.arange(n, dtype=np.int64),
+            "uscc": uscc,
+            "name": names,
+            "place_id": place_ids,
+            "suffix": [""] * n,
+            "industry_code": [i.code for i in inds],
+            "scope": [i.scope for i in inds],
+            "status": status,
+            "established": est,
+            "legal_rep": reps,
+            "coords": rng.random(n) >= TUNE.reg_no_coords,
+            "protected": np.zeros(n, dtype=bool),
+        },
+        schema=BUSINESS,
+    )
     world.next_key = n + 1
     _make_permits(rng, world, inds)
     _make_business_accounts(rng, world, inds, indiv)
@@ -238,16 +361,26 @@ def _make_permits(rng: np.random.Generator, world: World, inds: list[Industry]) 
             vf = vt - timedelta(days=365 * years - 1)
             status[i] = ("注销", "停业", "吊销")[int(rng.integers(3))]
         scope = PERMIT_SCOPE[ind.permit].get(ind.code, PERMIT_SCOPE[ind.permit].get("*", ""))
-        rows.append({"permit_id": _permit_id(rng, ind.permit, vf.year), "uscc": b["uscc"][i],
-                     "kind": ind.permit, "scope": scope, "valid_from": vf, "valid_to": vt,
-                     "place_id": int(b["place_id"][i]), "protected": False})
+        rows.append(
+            {
+                "permit_id": _permit_id(rng, ind.permit, vf.year),
+                "uscc": b["uscc"][i],
+                "kind": ind.permit,
+                "scope": scope,
+                "valid_from": vf,
+                "valid_to": vt,
+                "place_id": int(b["place_id"][i]),
+                "protected": False,
+            }
+        )
     world.businesses = b.with_columns(status=pl.Series(status, dtype=pl.String))
     world.add("permits", rows)
     world.permits = world.permits.with_columns(pl.col("protected").fill_null(False))
 
 
-def _account_rows(rng: np.random.Generator, world: World, idx: np.ndarray,
-                  inds: list[Industry], indiv: np.ndarray) -> pl.DataFrame:
+def _account_rows(
+    rng: np.random.Generator, world: World, idx: np.ndarray, inds: list[Industry], indiv: np.ndarray
+) -> pl.DataFrame:
     b = world.businesses
     n = idx.size
     sel = [inds[i] for i in idx.tolist()]
@@ -269,37 +402,46 @@ def _account_rows(rng: np.random.Generator, world: World, idx: np.ndarray,
     opened = np.maximum(opened, np.datetime64("2000-03-01"))
     start = np.datetime64(world.preset.start)
     first_day = np.maximum((opened - start).astype(int), 0)
-    return pl.DataFrame({
-        "account_id": world.account_ids(rng, n),
-        "name": acc_name.tolist(),
-        "place_id": b["place_id"].to_numpy()[idx],
-        "suffix": [""] * n,
-        "tariff": tariff.astype(str).tolist(),
-        "capacity_kva": kva,
-        "phase": np.where(p3, 3, 1).astype(np.int64),
-        "uscc": np.where(has_uscc, b["uscc"].to_numpy()[idx], None).tolist(),
-        "opened": opened.astype("datetime64[D]"),
-        "layout": ["hourly"] * n,
-        "profile": [s.profile for s in sel],
-        "level": np.round(level, 3),
-        "day_ratio": np.full(n, np.nan),
-        "profile2": [None] * n,
-        "level2": np.full(n, np.nan),
-        "day_ratio2": np.full(n, np.nan),
-        "switch_day": np.full(n, world.preset.days, dtype=np.int64),
-        "first_day": first_day.astype(np.int64),
-        "coords": rng.random(n) >= TUNE.acct_no_coords,
-        "protected": np.zeros(n, dtype=bool),
-    }, schema=ACCOUNT)
+    return pl.DataFrame(
+        {
+            "account_id": world.account_ids(rng, n),
+            "name": acc_name.tolist(),
+            "place_id": b["place_id"].to_numpy()[idx],
+            "suffix": [""] * n,
+            "tariff": tariff.astype(str).tolist(),
+            "capacity_kva": kva,
+            "phase": np.where(p3, 3, 1).astype(np.int64),
+            "uscc": np.where(has_uscc, b["uscc"].to_numpy()[idx], None).tolist(),
+            "opened": opened.astype("datetime64[D]"),
+            "layout": ["hourly"] * n,
+            "profile": [s.profile for s in sel],
+            "level": np.round(level, 3),
+            "day_ratio": np.full(n, np.nan),
+            "profile2": [None] * n,
+            "level2": np.full(n, np.nan),
+            "day_ratio2": np.full(n, np.nan),
+            "switch_day": np.full(n, world.preset.days, dtype=np.int64),
+            "first_day": first_day.astype(np.int64),
+            "coords": rng.random(n) >= TUNE.acct_no_coords,
+            "protected": np.zeros(n, dtype=bool),
+        },
+        schema=ACCOUNT,
+    )
 
 
-def _make_business_accounts(rng: np.random.Generator, world: World, inds: list[Industry],
-                            indiv: np.ndarray) -> None:
+def _make_business_accounts(
+    rng: np.random.Generator, world: World, inds: list[Industry], indiv: np.ndarray
+) -> None:
     b = world.businesses
     active = np.isin(b["status"].to_numpy(), ["存续", "在业"])
-    always = np.array([i.zone in ("park", "chempark", "remote") or i.permit is not None
-                       or i.profile in ("cold_store", "pump", "farm", "bakery", "tofu")
-                       for i in inds])
+    always = np.array(
+        [
+            i.zone in ("park", "chempark", "remote")
+            or i.permit is not None
+            or i.profile in ("cold_store", "pump", "farm", "bakery", "tofu")
+            for i in inds
+        ]
+    )
     # Offices, shops and contractors often share a building meter or register at home.
     share = world.preset.meter_share
     has = active & (always | (rng.random(b.height) < share * 0.75))
@@ -315,48 +457,65 @@ def make_households(rng: np.random.Generator, world: World) -> None:
     lo, hi = TUNE.household_kwh
     opened = _dates(rng, n, date(1995, 1, 1), date(2021, 6, 1), recent_scale=5000)
     start = world.preset.start
-    df = pl.DataFrame({
-        "account_id": world.account_ids(rng, n),
-        "name": person_names(rng, n),
-        "place_id": np.array(pids, dtype=np.int64),
-        "suffix": [""] * n,
-        "tariff": ["residential"] * n,
-        "capacity_kva": kva,
-        "phase": np.where(p3, 3, 1).astype(np.int64),
-        "uscc": [None] * n,
-        "opened": opened,
-        "layout": ["daily"] * n,
-        "profile": ["household"] * n,
-        "level": np.round(np.exp(rng.uniform(np.log(lo), np.log(hi), size=n)), 3),
-        "day_ratio": np.full(n, np.nan),
-        "profile2": [None] * n,
-        "level2": np.full(n, np.nan),
-        "day_ratio2": np.full(n, np.nan),
-        "switch_day": np.full(n, world.preset.days, dtype=np.int64),
-        "first_day": np.array([max((o - start).days, 0) for o in opened], dtype=np.int64),
-        "coords": rng.random(n) >= TUNE.acct_no_coords,
-        "protected": np.zeros(n, dtype=bool),
-    }, schema=ACCOUNT)
+    df = pl.DataFrame(
+        {
+            "account_id": world.account_ids(rng, n),
+            "name": person_names(rng, n),
+            "place_id": np.array(pids, dtype=np.int64),
+            "suffix": [""] * n,
+            "tariff": ["residential"] * n,
+            "capacity_kva": kva,
+            "phase": np.where(p3, 3, 1).astype(np.int64),
+            "uscc": [None] * n,
+            "opened": opened,
+            "layout": ["daily"] * n,
+            "profile": ["household"] * n,
+            "level": np.round(np.exp(rng.uniform(np.log(lo), np.log(hi), size=n)), 3),
+            "day_ratio": np.full(n, np.nan),
+            "profile2": [None] * n,
+            "level2": np.full(n, np.nan),
+            "day_ratio2": np.full(n, np.nan),
+            "switch_day": np.full(n, world.preset.days, dtype=np.int64),
+            "first_day": np.array([max((o - start).days, 0) for o in opened], dtype=np.int64),
+            "coords": rng.random(n) >= TUNE.acct_no_coords,
+            "protected": np.zeros(n, dtype=bool),
+        },
+        schema=ACCOUNT,
+    )
     world.accounts = pl.concat([world.accounts, df])
 
 
 # ---------------------------------------------------------------------------------------
 
-IDLE_KINDS = ("idle_factory", "abandoned_factory", "closed_plant", "abandoned_farm",
-              "idle_house", "quarry")
+IDLE_KINDS = (
+    "idle_factory",
+    "abandoned_factory",
+    "closed_plant",
+    "abandoned_farm",
+    "idle_house",
+    "quarry",
+)
 _IDLE_W = np.array([0.25, 0.15, 0.12, 0.15, 0.23, 0.10])
-_IDLE_ZONE = {"idle_factory": "park", "abandoned_factory": "village", "closed_plant": "park",
-              "abandoned_farm": "remote", "idle_house": "village", "quarry": "remote"}
+_IDLE_ZONE = {
+    "idle_factory": "park",
+    "abandoned_factory": "village",
+    "closed_plant": "park",
+    "abandoned_farm": "remote",
+    "idle_house": "village",
+    "quarry": "remote",
+}
 
 
-def idle_owner(rng: np.random.Generator, kind: str, village: str | None,
-               township: str) -> str:
+def idle_owner(rng: np.random.Generator, kind: str, village: str | None, township: str) -> str:
     if kind == "idle_house":
         return person_names(rng, 1)[0]
     if kind in ("abandoned_farm", "quarry") or (kind == "abandoned_factory" and village):
         return f"{village or township}村民委员会".replace("村村", "村")
-    return "宿州市" + brands(rng, 1)[0] + ("实业有限公司", "工贸有限公司", "制品有限公司")[
-        int(rng.integers(3))]
+    return (
+        "宿州市"
+        + brands(rng, 1)[0]
+        + ("实业有限公司", "工贸有限公司", "制品有限公司")[int(rng.integers(3))]
+    )
 
 
 def make_idle(rng: np.random.Generator, world: World, n: int) -> None:
@@ -368,30 +527,44 @@ def make_idle(rng: np.random.Generator, world: World, n: int) -> None:
         p = world.place(pid)
         owner = idle_owner(rng, kind, p["village"], p["township"])
         since = _dates(rng, 1, date(2014, 1, 1), date(2021, 3, 31))[0]
-        rows.append({"key": world.key(), "kind": kind, "place_id": pid, "owner": owner,
-                     "since": since, "polygon": kind != "idle_house" and rng.random() < 0.5,
-                     "protected": False})
+        rows.append(
+            {
+                "key": world.key(),
+                "kind": kind,
+                "place_id": pid,
+                "owner": owner,
+                "since": since,
+                "polygon": kind != "idle_house" and rng.random() < 0.5,
+                "protected": False,
+            }
+        )
         if rng.random() < 0.5:  # a meter left connected: security lights, a pump, nothing
             acc_rows.append(dormant_account(rng, world, pid, owner, kind))
     world.add("idle", rows)
     world.add("accounts", [dict(r, protected=False) for r in acc_rows])
 
 
-def dormant_account(rng: np.random.Generator, world: World, place_id: int, owner: str,
-                    kind: str) -> dict[str, object]:
+def dormant_account(
+    rng: np.random.Generator, world: World, place_id: int, owner: str, kind: str
+) -> dict[str, object]:
     """A meter on premises nobody uses: near-zero standing load."""
     house = kind == "idle_house"
     return {
-        "account_id": world.account_ids(rng, 1)[0], "name": owner, "place_id": place_id,
-        "tariff": "residential" if house else ("agricultural" if kind == "abandoned_farm"
-                                               else "commercial"),
+        "account_id": world.account_ids(rng, 1)[0],
+        "name": owner,
+        "place_id": place_id,
+        "tariff": "residential"
+        if house
+        else ("agricultural" if kind == "abandoned_farm" else "commercial"),
         "capacity_kva": 6.0 if house else float(rng.choice([50.0, 80.0, 100.0, 200.0, 315.0])),
-        "phase": 1 if house else 3, "uscc": None,
+        "phase": 1 if house else 3,
+        "uscc": None,
         "opened": _dates(rng, 1, date(2003, 1, 1), date(2016, 1, 1))[0],
         "layout": "daily" if house else "hourly",
         "profile": "household" if house else "dormant",
         "level": float(rng.uniform(0.2, 0.8)) if house else float(rng.uniform(0.02, 0.4)),
-        "switch_day": world.preset.days, "first_day": 0,
+        "switch_day": world.preset.days,
+        "first_day": 0,
         "coords": bool(rng.random() >= TUNE.acct_no_coords),
     }
 
@@ -411,10 +584,17 @@ def make_cases(rng: np.random.Generator, world: World, n: int) -> None:
         zone = rng.choice(["village", "remote", "park"], p=[0.5, 0.2, 0.3])
         pid = world.alloc.take(rng, str(zone), 1)[0]
         name = case_name(rng)
-        rows.append({"key": world.key(), "name": name, "place_id": pid,
-                     "closed_on": _dates(rng, 1, date(2019, 1, 1), date(2021, 6, 30))[0],
-                     "measures": MEASURES[int(rng.integers(len(MEASURES)))],
-                     "coords": bool(rng.random() < 0.8), "protected": False})
+        rows.append(
+            {
+                "key": world.key(),
+                "name": name,
+                "place_id": pid,
+                "closed_on": _dates(rng, 1, date(2019, 1, 1), date(2021, 6, 30))[0],
+                "measures": MEASURES[int(rng.integers(len(MEASURES)))],
+                "coords": bool(rng.random() < 0.8),
+                "protected": False,
+            }
+        )
         if rng.random() < 0.5:
             acc = dormant_account(rng, world, pid, name.split("非法")[0], "idle_factory")
             acc["level"] = float(rng.uniform(0.0, 0.05))
@@ -428,17 +608,32 @@ def case_name(rng: np.random.Generator) -> str:
     if r < 0.4:
         return person_names(rng, 1)[0] + "非法生产点"
     if r < 0.7:
-        return "宿州市" + brands(rng, 1)[0] + ("化工科技有限公司", "新材料有限公司")[
-            int(rng.integers(2))]
-    return person_names(rng, 1)[0] + ("小作坊", "黑窝点（废机油提炼）", "非法储存汽柴油点")[
-        int(rng.integers(3))]
+        return (
+            "宿州市"
+            + brands(rng, 1)[0]
+            + ("化工科技有限公司", "新材料有限公司")[int(rng.integers(2))]
+        )
+    return (
+        person_names(rng, 1)[0]
+        + ("小作坊", "黑窝点（废机油提炼）", "非法储存汽柴油点")[int(rng.integers(3))]
+    )
 
 
 # ---------------------------------------------------------------------------------------
 
 PROVINCES_OUT = ("豫A", "豫N", "苏C", "苏H", "鲁Q", "鲁H", "冀E", "皖C", "皖F", "浙B")
-CARRIER_CARGO = (("柴油", "3"), ("汽油", "3"), ("3", "3"), ("硫酸", "8"), ("液碱", "8"),
-                 ("8", "8"), ("盐酸", "8"), ("液化石油气", "2"), ("甲醇", "3"), ("2", "2"))
+CARRIER_CARGO = (
+    ("柴油", "3"),
+    ("汽油", "3"),
+    ("3", "3"),
+    ("硫酸", "8"),
+    ("液碱", "8"),
+    ("8", "8"),
+    ("盐酸", "8"),
+    ("液化石油气", "2"),
+    ("甲醇", "3"),
+    ("2", "2"),
+)
 _CARGO_W = np.array([0.18, 0.14, 0.08, 0.12, 0.1, 0.08, 0.08, 0.08, 0.08, 0.06])
 
 
@@ -446,8 +641,10 @@ def plate_chars(rng: np.random.Generator, n: int) -> list[str]:
     letters = "ABCDEFGHJKLMNPQRSTUVWXYZ"
     out = []
     for _ in range(n):
-        out.append(letters[int(rng.integers(len(letters)))]
-                   + "".join(str(int(d)) for d in rng.integers(0, 10, size=4)))
+        out.append(
+            letters[int(rng.integers(len(letters)))]
+            + "".join(str(int(d)) for d in rng.integers(0, 10, size=4))
+        )
     return out
 
 
@@ -474,21 +671,48 @@ def make_vehicles(rng: np.random.Generator, world: World) -> None:
     for i in range(n_carrier):
         c = carriers.row(i % carriers.height, named=True)
         cargo, cls = CARRIER_CARGO[int(rng.choice(len(CARRIER_CARGO), p=_CARGO_W / _CARGO_W.sum()))]
-        rows.append({"plate": plate("皖L"), "carrier": c["name"], "cargo": cargo,
-                     "cargo_class": cls, "capacity_t": float(rng.choice([10, 15, 18, 25, 30, 32])),
-                     "depot": c["place_id"], "home": None, "registered": True})
+        rows.append(
+            {
+                "plate": plate("皖L"),
+                "carrier": c["name"],
+                "cargo": cargo,
+                "cargo_class": cls,
+                "capacity_t": float(rng.choice([10, 15, 18, 25, 30, 32])),
+                "depot": c["place_id"],
+                "home": None,
+                "registered": True,
+            }
+        )
     for i in range(n_plant):
         c = plants.row(i % plants.height, named=True)
         cargo, cls = PRODUCT_CARGO[c["industry_code"]]
-        rows.append({"plate": plate("皖L"), "carrier": c["name"], "cargo": cargo,
-                     "cargo_class": cls, "capacity_t": float(rng.choice([10, 15, 20, 25, 30])),
-                     "depot": c["place_id"], "home": None, "registered": True})
+        rows.append(
+            {
+                "plate": plate("皖L"),
+                "carrier": c["name"],
+                "cargo": cargo,
+                "cargo_class": cls,
+                "capacity_t": float(rng.choice([10, 15, 20, 25, 30])),
+                "depot": c["place_id"],
+                "home": None,
+                "registered": True,
+            }
+        )
     for _ in range(world.preset.outside_plates):
         cargo, cls = CARRIER_CARGO[int(rng.choice(len(CARRIER_CARGO), p=_CARGO_W / _CARGO_W.sum()))]
         prefix = PROVINCES_OUT[int(rng.integers(len(PROVINCES_OUT)))]
-        rows.append({"plate": plate(prefix), "carrier": None, "cargo": cargo,
-                     "cargo_class": cls, "capacity_t": None, "depot": None, "home": None,
-                     "registered": False})
+        rows.append(
+            {
+                "plate": plate(prefix),
+                "carrier": None,
+                "cargo": cargo,
+                "cargo_class": cls,
+                "capacity_t": None,
+                "depot": None,
+                "home": None,
+                "registered": False,
+            }
+        )
     world.vehicles = pl.DataFrame(rows, schema=VEHICLE, orient="row")
 
 
@@ -511,8 +735,9 @@ VAGUE_TIPS = (
 
 def make_background_tips(rng: np.random.Generator, world: World, n: int) -> None:
     """Reports about innocent places (bakeries, cold stores, depots) and vague ones."""
-    accs = world.accounts.filter(pl.col("profile").is_in(["bakery", "tofu", "cold_store",
-                                                          "process24", "farm"]))
+    accs = world.accounts.filter(
+        pl.col("profile").is_in(["bakery", "tofu", "cold_store", "process24", "farm"])
+    )
     rows = []
     start = AS_OF - timedelta(days=240)
     for _ in range(n):
@@ -520,17 +745,36 @@ def make_background_tips(rng: np.random.Generator, world: World, n: int) -> None
         if rng.random() < 0.65 and accs.height:
             pid = int(accs["place_id"][int(rng.integers(accs.height))])
             text = INNOCENT_TIPS[int(rng.integers(len(INNOCENT_TIPS)))]
-            rows.append({"key": world.key(), "received": received, "text": text, "place_id": pid,
-                         "address": True, "coords": bool(rng.random() < 0.5),
-                         "protected": False})
+            rows.append(
+                {
+                    "key": world.key(),
+                    "received": received,
+                    "text": text,
+                    "place_id": pid,
+                    "address": True,
+                    "coords": bool(rng.random() < 0.5),
+                    "protected": False,
+                }
+            )
         else:
             tw = world.county.townships[int(rng.integers(len(world.county.townships)))].name
             text = VAGUE_TIPS[int(rng.integers(len(VAGUE_TIPS)))].replace("{t}", tw)
             vil = world.county.villages.filter(pl.col("township") == tw)["village"]
-            area = ("埇桥区" + tw if rng.random() < 0.5 or vil.len() == 0
-                    else tw + vil[int(rng.integers(vil.len()))] + "附近")
-            rows.append({"key": world.key(), "received": received, "text": text,
-                         "place_id": None, "address": False, "coords": False,
-                         "protected": False, "area": area})
+            area = (
+                "埇桥区" + tw
+                if rng.random() < 0.5 or vil.len() == 0
+                else tw + vil[int(rng.integers(vil.len()))] + "附近"
+            )
+            rows.append(
+                {
+                    "key": world.key(),
+                    "received": received,
+                    "text": text,
+                    "place_id": None,
+                    "address": False,
+                    "coords": False,
+                    "protected": False,
+                    "area": area,
+                }
+            )
     world.add("tips", rows)
-

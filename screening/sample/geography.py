@@ -20,10 +20,26 @@ from shapely.geometry import MultiPoint, Point, Polygon
 from .config import CENTRE, HALF_EXTENT_M, SizePreset
 from .names import TOWN_STREETS, cn_number, village_names
 
-TOWNSHIPS = ("桃园镇", "符离镇", "大店镇", "曹村镇", "灰古镇", "栏杆镇", "时村镇", "蒿沟镇",
-             "永安镇", "朱仙庄镇")
-OVERSIGHT_UNITS = ("区应急管理局", "区市场监督管理局", "区生态环境分局", "区公安分局",
-                   "区自然资源局", "区交通运输局")
+TOWNSHIPS = (
+    "桃园镇",
+    "符离镇",
+    "大店镇",
+    "曹村镇",
+    "灰古镇",
+    "栏杆镇",
+    "时村镇",
+    "蒿沟镇",
+    "永安镇",
+    "朱仙庄镇",
+)
+OVERSIGHT_UNITS = (
+    "区应急管理局",
+    "区市场监督管理局",
+    "区生态环境分局",
+    "区公安分局",
+    "区自然资源局",
+    "区交通运输局",
+)
 # Industrial parks: (township, park name). The chemical park holds the licensed producers.
 PARKS = (("桃园镇", "工业园区"), ("符离镇", "工业园区"), ("大店镇", "工业园区"))
 CHEM_PARK = ("灰古镇", "化工集中区")
@@ -70,8 +86,14 @@ def _outline(rng: np.random.Generator) -> Polygon:
     return Polygon(np.c_[a * r * np.cos(theta), b * r * np.sin(theta)])
 
 
-def _spread_points(rng: np.random.Generator, poly: Polygon, n: int, min_d: float,
-                   avoid: np.ndarray | None = None, avoid_d: float = 0.0) -> np.ndarray:
+def _spread_points(
+    rng: np.random.Generator,
+    poly: Polygon,
+    n: int,
+    min_d: float,
+    avoid: np.ndarray | None = None,
+    avoid_d: float = 0.0,
+) -> np.ndarray:
     """Rejection sampling with a minimum spacing, relaxed when the polygon is too small."""
     minx, miny, maxx, maxy = poly.bounds
     pts: list[tuple[float, float]] = []
@@ -83,8 +105,11 @@ def _spread_points(rng: np.random.Generator, poly: Polygon, n: int, min_d: float
         for x, y in cand[inside]:
             if pts and np.min(np.hypot(np.array(pts)[:, 0] - x, np.array(pts)[:, 1] - y)) < d:
                 continue
-            if avoid is not None and len(avoid) and np.min(
-                    np.hypot(avoid[:, 0] - x, avoid[:, 1] - y)) < avoid_d:
+            if (
+                avoid is not None
+                and len(avoid)
+                and np.min(np.hypot(avoid[:, 0] - x, avoid[:, 1] - y)) < avoid_d
+            ):
                 continue
             pts.append((x, y))
             if len(pts) == n:
@@ -115,8 +140,9 @@ def build_county(rng: np.random.Generator, preset: SizePreset) -> County:
     for t in townships:
         n = preset.villages_per_township
         spacing = math.sqrt(t.polygon.area / max(n, 1)) * 0.6
-        pts = _spread_points(rng, t.polygon.buffer(-400), n, spacing,
-                             avoid=np.array([t.seat]), avoid_d=1500)
+        pts = _spread_points(
+            rng, t.polygon.buffer(-400), n, spacing, avoid=np.array([t.seat]), avoid_d=1500
+        )
         for name, (x, y) in zip(village_names(rng, n), pts, strict=True):
             rows.append((t.name, name, float(x), float(y)))
     villages = pl.DataFrame(rows, schema=["township", "village", "x", "y"], orient="row")
@@ -132,8 +158,9 @@ def _grid_frame(parts: dict[str, object]) -> pl.DataFrame:
     return pl.DataFrame(parts)
 
 
-def _park_places(rng: np.random.Generator, t: Township, park: str, need: int,
-                 origin: tuple[float, float]) -> pl.DataFrame:
+def _park_places(
+    rng: np.random.Generator, t: Township, park: str, need: int, origin: tuple[float, float]
+) -> pl.DataFrame:
     """Plots along the E-W roads (纬X路) of a rotated grid; odd numbers north, even south.
     Beyond about 80 plots per road side, plots hold several buildings (X栋)."""
     per_side = 80
@@ -141,8 +168,9 @@ def _park_places(rng: np.random.Generator, t: Township, park: str, need: int,
     units = max(1, math.ceil(need / (roads * 2 * per_side)))
     per_side = min(per_side, max(8, math.ceil(need / (roads * 2 * units))))
     ang = rng.uniform(-0.3, 0.3)
-    road_i, side, k, unit = np.meshgrid(np.arange(roads), np.arange(2), np.arange(per_side),
-                                        np.arange(units), indexing="ij")
+    road_i, side, k, unit = np.meshgrid(
+        np.arange(roads), np.arange(2), np.arange(per_side), np.arange(units), indexing="ij"
+    )
     road_i, side, k, unit = (a.ravel() for a in (road_i, side, k, unit))
     along = 60.0 + k * 45.0 + unit * 12.0
     across = road_i * 220.0 + np.where(side == 0, 35.0, -35.0)
@@ -153,8 +181,9 @@ def _park_places(rng: np.random.Generator, t: Township, park: str, need: int,
     suffix = [f"{int(u) + 1}栋" if units > 1 else "" for u in unit]
     core = [f"{t.name}{park}{r}{int(n)}号{s}" for r, n, s in zip(road, number, suffix, strict=True)]
     zone = "chempark" if park == CHEM_PARK[1] else "park"
-    return _grid_frame({"x": x, "y": y, "township": t.name, "zone": zone, "core": core,
-                        "village": None})
+    return _grid_frame(
+        {"x": x, "y": y, "township": t.name, "zone": zone, "core": core, "village": None}
+    )
 
 
 def _town_places(rng: np.random.Generator, t: Township, need: int) -> pl.DataFrame:
@@ -164,8 +193,9 @@ def _town_places(rng: np.random.Generator, t: Township, need: int) -> pl.DataFra
     per_side = max(per_side, math.ceil(need / (2 * n_streets)))
     streets = rng.choice(len(TOWN_STREETS), size=n_streets, replace=False)
     angles = rng.uniform(0, 2 * np.pi) + np.arange(n_streets) * 2 * np.pi / n_streets
-    s_i, side, k = np.meshgrid(np.arange(n_streets), np.arange(2), np.arange(per_side),
-                               indexing="ij")
+    s_i, side, k = np.meshgrid(
+        np.arange(n_streets), np.arange(2), np.arange(per_side), indexing="ij"
+    )
     s_i, side, k = s_i.ravel(), side.ravel(), k.ravel()
     along = 40.0 + k * 8.0
     off = np.where(side == 0, 12.0, -12.0)
@@ -173,20 +203,23 @@ def _town_places(rng: np.random.Generator, t: Township, need: int) -> pl.DataFra
     x = t.seat[0] + along * np.cos(a) - off * np.sin(a)
     y = t.seat[1] + along * np.sin(a) + off * np.cos(a)
     number = 2 * k + 1 + side
-    core = [f"{t.name}{TOWN_STREETS[int(streets[s])]}{int(n)}号"
-            for s, n in zip(s_i, number, strict=True)]
-    return _grid_frame({"x": x, "y": y, "township": t.name, "zone": "town", "core": core,
-                        "village": None})
+    core = [
+        f"{t.name}{TOWN_STREETS[int(streets[s])]}{int(n)}号"
+        for s, n in zip(s_i, number, strict=True)
+    ]
+    return _grid_frame(
+        {"x": x, "y": y, "township": t.name, "zone": "town", "core": core, "village": None}
+    )
 
 
-def _village_places(rng: np.random.Generator, villages: pl.DataFrame,
-                    per_village: int) -> pl.DataFrame:
+def _village_places(
+    rng: np.random.Generator, villages: pl.DataFrame, per_village: int
+) -> pl.DataFrame:
     """Houses in groups (组) clustered around each village centre."""
     groups = max(3, min(10, per_village // 12))
     per_group = math.ceil(per_village / groups)
     nv = villages.height
-    v_i, g, k = np.meshgrid(np.arange(nv), np.arange(groups), np.arange(per_group),
-                            indexing="ij")
+    v_i, g, k = np.meshgrid(np.arange(nv), np.arange(groups), np.arange(per_group), indexing="ij")
     v_i, g, k = v_i.ravel(), g.ravel(), k.ravel()
     vx = villages["x"].to_numpy()[v_i]
     vy = villages["y"].to_numpy()[v_i]
@@ -198,17 +231,28 @@ def _village_places(rng: np.random.Generator, villages: pl.DataFrame,
     y = vy + g_rad * np.sin(g_ang) + h_rad * np.sin(h_ang)
     tw = villages["township"].to_list()
     vn = villages["village"].to_list()
-    core = [f"{tw[v]}{vn[v]}{cn_number(int(gg) + 1)}组{int(kk) + 1}号"
-            for v, gg, kk in zip(v_i, g, k, strict=True)]
-    return _grid_frame({"x": x, "y": y, "township": [tw[v] for v in v_i], "zone": "village",
-                        "core": core, "village": [vn[v] for v in v_i]})
+    core = [
+        f"{tw[v]}{vn[v]}{cn_number(int(gg) + 1)}组{int(kk) + 1}号"
+        for v, gg, kk in zip(v_i, g, k, strict=True)
+    ]
+    return _grid_frame(
+        {
+            "x": x,
+            "y": y,
+            "township": [tw[v] for v in v_i],
+            "zone": "village",
+            "core": core,
+            "village": [vn[v] for v in v_i],
+        }
+    )
 
 
 _DIRS8 = ("东", "东北", "北", "西北", "西", "西南", "南", "东南")  # by angle from east
 
 
-def _remote_places(rng: np.random.Generator, county: County, need: int,
-                   hubs: np.ndarray) -> pl.DataFrame:
+def _remote_places(
+    rng: np.random.Generator, county: County, need: int, hubs: np.ndarray
+) -> pl.DataFrame:
     """Spots far from every village and hub: where abandoned farms and quarries are."""
     vx = county.villages["x"].to_numpy()
     vy = county.villages["y"].to_numpy()
@@ -221,10 +265,10 @@ def _remote_places(rng: np.random.Generator, county: County, need: int,
     dmin = np.empty(len(cand))
     near = np.empty(len(cand), dtype=np.int64)
     for s in range(0, len(cand), 4000):  # in blocks: candidates x anchors can be large
-        c = cand[s:s + 4000]
+        c = cand[s : s + 4000]
         d = np.hypot(c[:, None, 0] - anchors[None, :, 0], c[:, None, 1] - anchors[None, :, 1])
-        dmin[s:s + 4000] = d.min(axis=1)
-        near[s:s + 4000] = d[:, : len(vx)].argmin(axis=1)
+        dmin[s : s + 4000] = d.min(axis=1)
+        near[s : s + 4000] = d[:, : len(vx)].argmin(axis=1)
     ok = dmin > threshold
     cand, near = cand[ok][: need * 2], near[ok][: need * 2]
     rows_t, rows_core, rows_v = [], [], []
@@ -241,8 +285,16 @@ def _remote_places(rng: np.random.Generator, county: County, need: int,
         rows_t.append(tw)
         rows_core.append(f"{vrow[0]}{vrow[1]}{direction}约{km}公里")
         rows_v.append(vrow[1])
-    df = _grid_frame({"x": cand[:, 0], "y": cand[:, 1], "township": rows_t, "zone": "remote",
-                      "core": rows_core, "village": rows_v})
+    df = _grid_frame(
+        {
+            "x": cand[:, 0],
+            "y": cand[:, 1],
+            "township": rows_t,
+            "zone": "remote",
+            "core": rows_core,
+            "village": rows_v,
+        }
+    )
     return df.filter(pl.col("township").is_not_null())
 
 
@@ -261,8 +313,9 @@ def build_places(rng: np.random.Generator, county: County, need: dict[str, int])
             dist = rng.uniform(1800, 3000)
             origin = (t.seat[0] + dist * math.cos(ang), t.seat[1] + dist * math.sin(ang))
             df = _park_places(rng, t, park, int(zone_need * 1.6) + 10, origin)
-            inside = shapely.contains_xy(t.polygon.buffer(-150), df["x"].to_numpy(),
-                                         df["y"].to_numpy())
+            inside = shapely.contains_xy(
+                t.polygon.buffer(-150), df["x"].to_numpy(), df["y"].to_numpy()
+            )
             if inside.mean() > 0.97:
                 break
         frames.append(df.filter(pl.Series(inside)))
@@ -313,8 +366,9 @@ class PlaceAllocator:
         for z in self.zones:
             self.zones[z].sort()
 
-    def take(self, rng: np.random.Generator, zone: str, n: int,
-             township: str | None = None) -> list[int]:
+    def take(
+        self, rng: np.random.Generator, zone: str, n: int, township: str | None = None
+    ) -> list[int]:
         out: list[int] = []
         tws = [township] if township else self.zones[zone]
         while len(out) < n:

@@ -26,31 +26,91 @@ def _shape(spans: list[tuple[int, int, float]], base: float) -> np.ndarray:
     return s
 
 
-_HOUSE = np.array([0.25, 0.2, 0.18, 0.18, 0.2, 0.3, 0.6, 0.9, 0.7, 0.5, 0.5, 0.6,
-                   0.7, 0.6, 0.5, 0.5, 0.6, 0.9, 1.3, 1.5, 1.5, 1.3, 0.9, 0.5])
+_HOUSE = np.array(
+    [
+        0.25,
+        0.2,
+        0.18,
+        0.18,
+        0.2,
+        0.3,
+        0.6,
+        0.9,
+        0.7,
+        0.5,
+        0.5,
+        0.6,
+        0.7,
+        0.6,
+        0.5,
+        0.5,
+        0.6,
+        0.9,
+        1.3,
+        1.5,
+        1.5,
+        1.3,
+        0.9,
+        0.5,
+    ]
+)
 # name: (24-h shape, Mon..Sun factors, holiday factor, degrees-above-25 sensitivity, noise)
 PROFILES: dict[str, tuple[np.ndarray, tuple[float, ...], float, float, float]] = {
-    "shop": (_shape([(8, 9, 0.5), (9, 21, 1.0), (21, 22, 0.5)], 0.08),
-             (1, 1, 1, 1, 1, 1.1, 1.1), 1.2, 0.025, 1.0),
-    "catering": (_shape([(9, 10, 0.4), (10, 14, 1.0), (14, 16, 0.4), (16, 21, 1.0),
-                         (21, 23, 0.4)], 0.08), (1, 1, 1, 1, 1.05, 1.15, 1.15), 1.3, 0.02, 1.0),
-    "office": (_shape([(8, 18, 1.0), (7, 8, 0.4), (18, 19, 0.4)], 0.1),
-               (1, 1, 1, 1, 1, 0.25, 0.15), 0.15, 0.02, 1.0),
-    "shift1": (_shape([(8, 12, 1.0), (12, 13, 0.55), (13, 17, 1.0), (7, 8, 0.3), (17, 18, 0.3)],
-                      0.06), (1, 1, 1, 1, 1, 0.5, 0.08), 0.1, 0.0, 1.0),
-    "shift2": (_shape([(6, 22, 1.0), (5, 6, 0.4), (22, 23, 0.4)], 0.12),
-               (1, 1, 1, 1, 1, 0.9, 0.4), 0.3, 0.0, 1.0),
+    "shop": (
+        _shape([(8, 9, 0.5), (9, 21, 1.0), (21, 22, 0.5)], 0.08),
+        (1, 1, 1, 1, 1, 1.1, 1.1),
+        1.2,
+        0.025,
+        1.0,
+    ),
+    "catering": (
+        _shape([(9, 10, 0.4), (10, 14, 1.0), (14, 16, 0.4), (16, 21, 1.0), (21, 23, 0.4)], 0.08),
+        (1, 1, 1, 1, 1.05, 1.15, 1.15),
+        1.3,
+        0.02,
+        1.0,
+    ),
+    "office": (
+        _shape([(8, 18, 1.0), (7, 8, 0.4), (18, 19, 0.4)], 0.1),
+        (1, 1, 1, 1, 1, 0.25, 0.15),
+        0.15,
+        0.02,
+        1.0,
+    ),
+    "shift1": (
+        _shape([(8, 12, 1.0), (12, 13, 0.55), (13, 17, 1.0), (7, 8, 0.3), (17, 18, 0.3)], 0.06),
+        (1, 1, 1, 1, 1, 0.5, 0.08),
+        0.1,
+        0.0,
+        1.0,
+    ),
+    "shift2": (
+        _shape([(6, 22, 1.0), (5, 6, 0.4), (22, 23, 0.4)], 0.12),
+        (1, 1, 1, 1, 1, 0.9, 0.4),
+        0.3,
+        0.0,
+        1.0,
+    ),
     "process24": (np.ones(24), (1,) * 7, 1.0, 0.004, 0.5),
-    "bakery": (_shape([(2, 7, 1.0), (7, 11, 0.45), (11, 21, 0.2)], 0.1),
-               (1, 1, 1, 1, 1, 1.15, 1.15), 1.3, 0.01, 1.0),
-    "tofu": (_shape([(3, 8, 1.0), (8, 11, 0.3), (2, 3, 0.4)], 0.05),
-             (1,) * 7, 1.0, 0.0, 1.0),
+    "bakery": (
+        _shape([(2, 7, 1.0), (7, 11, 0.45), (11, 21, 0.2)], 0.1),
+        (1, 1, 1, 1, 1, 1.15, 1.15),
+        1.3,
+        0.01,
+        1.0,
+    ),
+    "tofu": (_shape([(3, 8, 1.0), (8, 11, 0.3), (2, 3, 0.4)], 0.05), (1,) * 7, 1.0, 0.0, 1.0),
     "cold_store": (_shape([(8, 18, 1.0)], 0.85), (1,) * 7, 1.0, 0.035, 0.8),
     "pump": (_shape([(5, 20, 1.0)], 0.0), (1,) * 7, 1.0, 0.0, 0.6),
     "farm": (_shape([(6, 19, 1.0)], 0.6), (1,) * 7, 1.0, 0.03, 0.8),
     "gas_station": (_shape([(6, 22, 1.0)], 0.35), (1, 1, 1, 1, 1, 1.1, 1.1), 1.2, 0.01, 0.8),
-    "quarry": (_shape([(7, 12, 1.0), (13, 18, 1.0), (12, 13, 0.5)], 0.04),
-               (1, 1, 1, 1, 1, 1, 0.3), 0.1, 0.0, 1.0),
+    "quarry": (
+        _shape([(7, 12, 1.0), (13, 18, 1.0), (12, 13, 0.5)], 0.04),
+        (1, 1, 1, 1, 1, 1, 0.3),
+        0.1,
+        0.0,
+        1.0,
+    ),
     "dormant": (np.ones(24), (1,) * 7, 1.0, 0.0, 1.6),
     "household": (_HOUSE / _HOUSE.sum(), (1, 1, 1, 1, 1, 1.08, 1.08), 1.1, 0.09, 1.5),
     "workshop": (np.ones(24), (1,) * 7, 1.0, 0.0, 0.7),  # night 1, day = day_ratio
@@ -101,8 +161,14 @@ class Calendar:
         return m
 
 
-def _base(rng: np.random.Generator, cal: Calendar, prof: np.ndarray, level: np.ndarray,
-          day_ratio: np.ndarray, force: np.ndarray) -> np.ndarray:
+def _base(
+    rng: np.random.Generator,
+    cal: Calendar,
+    prof: np.ndarray,
+    level: np.ndarray,
+    day_ratio: np.ndarray,
+    force: np.ndarray,
+) -> np.ndarray:
     """Noise-free-ish expected load for one (profile, level) per account."""
     H = cal.days * 24
     hod = np.arange(H) % 24
@@ -149,8 +215,14 @@ def hourly_block(rng: np.random.Generator, cal: Calendar, acc: pl.DataFrame) -> 
     has2 = sw < cal.days
     if has2.any():
         prof2 = np.array([_IDX[p] for p in acc.filter(pl.Series(has2))["profile2"].to_list()])
-        m2 = _base(rng, cal, prof2, acc["level2"].to_numpy()[has2],
-                   acc["day_ratio2"].to_numpy()[has2], force[has2])
+        m2 = _base(
+            rng,
+            cal,
+            prof2,
+            acc["level2"].to_numpy()[has2],
+            acc["day_ratio2"].to_numpy()[has2],
+            force[has2],
+        )
         late = day[None, :] >= sw[has2][:, None]
         m[has2] = np.where(late, m2, m[has2])
         prof[has2] = np.where(sw[has2] < cal.days // 2, prof2, prof[has2])

@@ -48,17 +48,22 @@ DATE_FORMATS = ("%Y-%m-%d", "%Y/%-m/%-d", "%Y年%-m月%-d日")
 def _check_vocab() -> None:
     """Each spelling must map back to its value under the schema's matching rules, or the
     sample would teach the ingest a wrong answer."""
-    for vocab, words in ((schema.TARIFFS, TARIFF_WORDS), (schema.PERMIT_KINDS, PERMIT_WORDS),
-                         (schema.REGISTRATION_STATUSES, STATUS_WORDS)):
+    for vocab, words in (
+        (schema.TARIFFS, TARIFF_WORDS),
+        (schema.PERMIT_KINDS, PERMIT_WORDS),
+        (schema.REGISTRATION_STATUSES, STATUS_WORDS),
+    ):
         for canon, spellings in words.items():
             for s in spellings:
                 hit = next(k for k, pats in vocab.items() if any(p in s.lower() for p in pats))
-                assert hit == canon or (vocab is schema.REGISTRATION_STATUSES
-                                        and {hit, canon} <= {"存续", "在业"}), (s, hit, canon)
+                assert hit == canon or (
+                    vocab is schema.REGISTRATION_STATUSES and {hit, canon} <= {"存续", "在业"}
+                ), (s, hit, canon)
 
 
-def spell(col: pl.Series, words: dict, rng: np.random.Generator,
-          keep_canonical: float = 0.0) -> pl.Series:
+def spell(
+    col: pl.Series, words: dict, rng: np.random.Generator, keep_canonical: float = 0.0
+) -> pl.Series:
     """Replace each canonical value by one of its spellings, chosen per row."""
     vals = col.to_list()
     r = rng.random(len(vals))
@@ -73,23 +78,35 @@ def spell(col: pl.Series, words: dict, rng: np.random.Generator,
     return pl.Series(col.name, out, dtype=pl.String)
 
 
-def mixed_dates(col: pl.Series, rng: np.random.Generator,
-                p: tuple[float, float, float] = (0.5, 0.3, 0.2)) -> pl.Series:
+def mixed_dates(
+    col: pl.Series, rng: np.random.Generator, p: tuple[float, float, float] = (0.5, 0.3, 0.2)
+) -> pl.Series:
     """Dates written three ways within one column, as merged exports are."""
     which = rng.choice(3, size=col.len(), p=np.array(p))
     df = pl.DataFrame({"d": col, "w": which})
     e = pl.col("d")
-    expr = (pl.when(pl.col("w") == 0).then(e.dt.strftime(DATE_FORMATS[0]))
-            .when(pl.col("w") == 1).then(e.dt.strftime(DATE_FORMATS[1]))
-            .otherwise(e.dt.strftime(DATE_FORMATS[2])))
+    expr = (
+        pl.when(pl.col("w") == 0)
+        .then(e.dt.strftime(DATE_FORMATS[0]))
+        .when(pl.col("w") == 1)
+        .then(e.dt.strftime(DATE_FORMATS[1]))
+        .otherwise(e.dt.strftime(DATE_FORMATS[2]))
+    )
     return df.select(expr.alias(col.name)).to_series()
 
 
 def strip_sections(col: pl.Series, rng: np.random.Generator, share: float) -> pl.Series:
     drop = pl.Series(rng.random(col.len()) < share)
-    return pl.DataFrame({"c": col, "d": drop}).select(
-        pl.when(pl.col("d")).then(pl.col("c").str.slice(1)).otherwise(pl.col("c")).alias(col.name)
-    ).to_series()
+    return (
+        pl.DataFrame({"c": col, "d": drop})
+        .select(
+            pl.when(pl.col("d"))
+            .then(pl.col("c").str.slice(1))
+            .otherwise(pl.col("c"))
+            .alias(col.name)
+        )
+        .to_series()
+    )
 
 
 @dataclass
@@ -98,11 +115,19 @@ class BadRows:
 
     rows: list[tuple[str, str, int, str, str]] = field(default_factory=list)
 
-    def apply(self, df: pl.DataFrame, source: str, file: str, rng: np.random.Generator, *,
-              edits: list[tuple[dict[str, object], str, str]] = (),  # type: ignore[assignment]
-              inserts: list[tuple[dict[str, object], str, str]] = (),  # type: ignore[assignment]
-              key_dupes: list[tuple[dict[str, object], str, str]] = (),  # type: ignore[assignment]
-              exact_dupes: int = 0, both: bool = False) -> pl.DataFrame:
+    def apply(
+        self,
+        df: pl.DataFrame,
+        source: str,
+        file: str,
+        rng: np.random.Generator,
+        *,
+        edits: list[tuple[dict[str, object], str, str]] = (),  # type: ignore[assignment]
+        inserts: list[tuple[dict[str, object], str, str]] = (),  # type: ignore[assignment]
+        key_dupes: list[tuple[dict[str, object], str, str]] = (),  # type: ignore[assignment]
+        exact_dupes: int = 0,
+        both: bool = False,
+    ) -> pl.DataFrame:
         """Edit random unprotected rows, insert altered copies of them (``key_dupes`` right
         after their original, so the later one is the duplicate), add exact duplicates,
         and record where each bad row ends up. ``both`` also records the original of each
@@ -143,11 +168,13 @@ class BadRows:
             r = picks.pop()
             extra.append((r + 0.5, {c: cols[c][r] for c in cols}, None))
         base = pl.DataFrame(cols, schema=df.schema).with_columns(
-            _tag=pl.Series(tag, dtype=pl.Int64), _ord=pl.Series(np.arange(n, dtype=float)))
+            _tag=pl.Series(tag, dtype=pl.Int64), _ord=pl.Series(np.arange(n, dtype=float))
+        )
         if extra:
             add = pl.DataFrame([e[1] for e in extra], schema=df.schema, orient="row").with_columns(
                 _tag=pl.Series([e[2] for e in extra], dtype=pl.Int64),
-                _ord=pl.Series([e[0] for e in extra], dtype=pl.Float64))
+                _ord=pl.Series([e[0] for e in extra], dtype=pl.Float64),
+            )
             base = pl.concat([base, add])
         base = base.sort("_ord", maintain_order=True)
         idx = base.with_row_index("_i").filter(pl.col("_tag").is_not_null())
@@ -156,8 +183,15 @@ class BadRows:
             self.rows.append((source, file, int(i) + 1, fld, hint))
         return base.drop("_tag", "_ord", "protected")
 
-    def apply_head(self, df: pl.DataFrame, source: str, file: str, rng: np.random.Generator,
-                   head: int = 20_000, **kw: object) -> pl.DataFrame:
+    def apply_head(
+        self,
+        df: pl.DataFrame,
+        source: str,
+        file: str,
+        rng: np.random.Generator,
+        head: int = 20_000,
+        **kw: object,
+    ) -> pl.DataFrame:
         """Same as :meth:`apply` on the first ``head`` rows only: big frames stay columnar."""
         if df.height <= head:
             return self.apply(df, source, file, rng, **kw)  # type: ignore[arg-type]
@@ -165,8 +199,9 @@ class BadRows:
         return pl.concat([top, df.slice(head).drop("protected", strict=False)])
 
     def frame(self) -> pl.DataFrame:
-        return pl.DataFrame(self.rows, schema=["source", "file", "row", "field", "reason_hint"],
-                            orient="row").sort(["file", "row"])
+        return pl.DataFrame(
+            self.rows, schema=["source", "file", "row", "field", "reason_hint"], orient="row"
+        ).sort(["file", "row"])
 
 
 _check_vocab()

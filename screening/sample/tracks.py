@@ -55,8 +55,7 @@ class Scheduler:
         self.horizon = horizon
         self.s = Segs()
 
-    def _park(self, p: int, x: float, y: float, t0: float, t1: float,
-              keep: bool = False) -> None:
+    def _park(self, p: int, x: float, y: float, t0: float, t1: float, keep: bool = False) -> None:
         if t1 - t0 < 1:
             return
         self.s.keep.append(keep)
@@ -84,8 +83,9 @@ class Scheduler:
         """A rough estimate, only for deciding when an out-of-county truck enters."""
         return math.hypot(x1 - x0, y1 - y0) * 1.15 / (45 / 3.6) + 120
 
-    def _plan(self, x0: float, y0: float, x1: float, y1: float) -> tuple[tuple[float, ...],
-                                                                          list[Part]]:
+    def _plan(
+        self, x0: float, y0: float, x1: float, y1: float
+    ) -> tuple[tuple[float, ...], list[Part]]:
         """A drive's path and its parts (s0, s1, duration, amplitude, cycles); planned
         before it is committed so that a truck can leave exactly in time for a stop."""
         geo, length = self._path(x0, y0, x1, y1)
@@ -120,8 +120,9 @@ class Scheduler:
             t += dur
         return t
 
-    def run(self, p: int, x: float, y: float, t: float | None, jobs: list[Job],
-            end_park: bool = True) -> tuple[float, float, float]:
+    def run(
+        self, p: int, x: float, y: float, t: float | None, jobs: list[Job], end_park: bool = True
+    ) -> tuple[float, float, float]:
         """Drive a truck through its jobs in order; returns where and when it ends.
         ``t=None`` means the truck appears just in time for its first job (a truck from
         another county entering at the border)."""
@@ -147,8 +148,9 @@ class Scheduler:
         return x, y, t
 
 
-def _points(rng: np.random.Generator, s: Segs, n_plates: int,
-            horizon: float) -> dict[str, np.ndarray]:
+def _points(
+    rng: np.random.Generator, s: Segs, n_plates: int, horizon: float
+) -> dict[str, np.ndarray]:
     """All points of all segments at once."""
     plate = np.array(s.plate)
     t0 = np.array(s.t0)
@@ -205,8 +207,7 @@ def _points(rng: np.random.Generator, s: Segs, n_plates: int,
         drop |= (t >= s_) & (t < e_)
     ok = (~drop | kept[seg]) & (t >= 0) & (t < horizon)
     lon, lat = to_lonlat(x[ok], y[ok])
-    return {"plate_i": pl_[ok], "t": t[ok], "lon": lon, "lat": lat,
-            "speed": np.round(speed[ok], 1)}
+    return {"plate_i": pl_[ok], "t": t[ok], "lon": lon, "lat": lat, "speed": np.round(speed[ok], 1)}
 
 
 def make_tracks(rng: np.random.Generator, world: World) -> pl.DataFrame:
@@ -253,8 +254,20 @@ def make_tracks(rng: np.random.Generator, world: World) -> pl.DataFrame:
         trips: list[tuple[float, list[Job]]] = []
         for vis in visits_by_plate.get(r["plate"], []):
             t_arr = vis.day * DAY + vis.hour * 3600
-            trips.append((t_arr, [Job(float(px[vis.place_id]), float(py[vis.place_id]), t_arr,
-                                      vis.dwell_min * 60, keep=True)]))
+            trips.append(
+                (
+                    t_arr,
+                    [
+                        Job(
+                            float(px[vis.place_id]),
+                            float(py[vis.place_id]),
+                            t_arr,
+                            vis.dwell_min * 60,
+                            keep=True,
+                        )
+                    ],
+                )
+            )
         if r["registered"]:
             home = r["home"] if r["home"] is not None else r["depot"]
             own_plant = r["depot"] in set(loads.get(kind, np.array([])).tolist())
@@ -265,8 +278,11 @@ def make_tracks(rng: np.random.Generator, world: World) -> pl.DataFrame:
                 lp = r["depot"] if own_plant else int(rng.choice(loads[kind]))
                 js = [job(lp, t_dep, rng.uniform(30, 90))]
                 cust = customers.get(kind, np.array([]))
-                for c in rng.choice(cust, size=min(int(rng.integers(1, 4)), cust.size),
-                                    replace=False) if cust.size else []:
+                for c in (
+                    rng.choice(cust, size=min(int(rng.integers(1, 4)), cust.size), replace=False)
+                    if cust.size
+                    else []
+                ):
                     js.append(job(int(c), None, rng.uniform(20, 60)))
                 trips.append((t_dep, js))
             trips.sort(key=lambda tj: tj[0])
@@ -281,8 +297,9 @@ def make_tracks(rng: np.random.Generator, world: World) -> pl.DataFrame:
                     dest = loads["8"] if rng.random() < 0.5 else customers["fuel"]
                     if dest.size:
                         t_arr = d * DAY + rng.uniform(8, 18) * 3600
-                        trips.append((t_arr, [job(int(rng.choice(dest)), t_arr,
-                                                  rng.uniform(30, 80))]))
+                        trips.append(
+                            (t_arr, [job(int(rng.choice(dest)), t_arr, rng.uniform(30, 80))])
+                        )
         if not r["registered"]:
             # Stops close in time are one journey through the county, not two entries.
             chains: list[list[Job]] = []
@@ -296,18 +313,26 @@ def make_tracks(rng: np.random.Generator, world: World) -> pl.DataFrame:
             for js in chains:
                 g_in = gates[int(rng.integers(len(gates)))]
                 g_out = gates[int(rng.integers(len(gates)))]
-                sch.run(i, float(g_in[0]), float(g_in[1]), None,
-                        [*js, Job(float(g_out[0]), float(g_out[1]), None, 0)], end_park=False)
+                sch.run(
+                    i,
+                    float(g_in[0]),
+                    float(g_in[1]),
+                    None,
+                    [*js, Job(float(g_out[0]), float(g_out[1]), None, 0)],
+                    end_park=False,
+                )
     pts = _points(rng, sch.s, len(plates), horizon)
     start_us = _epoch_us(preset.track_start)
-    ts = (start_us + np.floor(pts["t"]).astype(np.int64) * 1_000_000)
-    df = pl.DataFrame({
-        "plate": pl.Series(plates).gather(pts["plate_i"]),
-        "ts": pl.Series(ts).cast(pl.Datetime("us")),
-        "lon": np.round(pts["lon"], 6),
-        "lat": np.round(pts["lat"], 6),
-        "speed_kmh": pts["speed"],
-    })
+    ts = start_us + np.floor(pts["t"]).astype(np.int64) * 1_000_000
+    df = pl.DataFrame(
+        {
+            "plate": pl.Series(plates).gather(pts["plate_i"]),
+            "ts": pl.Series(ts).cast(pl.Datetime("us")),
+            "lon": np.round(pts["lon"], 6),
+            "lat": np.round(pts["lat"], 6),
+            "speed_kmh": pts["speed"],
+        }
+    )
     return df.sort(["plate", "ts"])
 
 

@@ -32,8 +32,9 @@ PREFERRED: dict[tuple[str, str], str] = {
 }
 
 
-def chinese_headers(df: pl.DataFrame, source: str,
-                    override: dict[str, str] | None = None) -> pl.DataFrame:
+def chinese_headers(
+    df: pl.DataFrame, source: str, override: dict[str, str] | None = None
+) -> pl.DataFrame:
     src = schema.SOURCES[source]
     ren = {}
     for c in df.columns:
@@ -50,8 +51,9 @@ def csv_bytes(df: pl.DataFrame, encoding: str = "utf-8", bom: bool = False) -> b
     return (b"\xef\xbb\xbf" + data) if bom else data
 
 
-def write_csv(df: pl.DataFrame, path: Path, *, encoding: str = "utf-8", bom: bool = False,
-              gz: bool = False) -> None:
+def write_csv(
+    df: pl.DataFrame, path: Path, *, encoding: str = "utf-8", bom: bool = False, gz: bool = False
+) -> None:
     data = csv_bytes(df, encoding, bom)
     if gz:
         buf = io.BytesIO()
@@ -72,10 +74,14 @@ class ParquetSink:
     def __init__(self, path: Path, schema_: pa.Schema) -> None:
         ts = [f.name for f in schema_ if pa.types.is_timestamp(f.type)]
         self.writer = pq.ParquetWriter(
-            path, schema_, compression="zstd", compression_level=9,
+            path,
+            schema_,
+            compression="zstd",
+            compression_level=9,
             use_dictionary=[f.name for f in schema_ if f.name not in ts],
             column_encoding={c: "DELTA_BINARY_PACKED" for c in ts} or None,
-            write_statistics=True)
+            write_statistics=True,
+        )
         self.schema = schema_
         self.rows = 0
 
@@ -99,10 +105,10 @@ def write_xlsx(df: pl.DataFrame, path: Path, date_cols: tuple[str, ...] = ()) ->
     """Real Excel dates (serial numbers with a date format), as exported by office staff."""
     import xlsxwriter
 
-    wb = xlsxwriter.Workbook(str(path), {"strings_to_numbers": False,
-                                         "strings_to_urls": False})
-    wb.set_properties({"created": datetime(AS_OF.year, AS_OF.month, AS_OF.day),
-                       "author": "", "title": ""})
+    wb = xlsxwriter.Workbook(str(path), {"strings_to_numbers": False, "strings_to_urls": False})
+    wb.set_properties(
+        {"created": datetime(AS_OF.year, AS_OF.month, AS_OF.day), "author": "", "title": ""}
+    )
     ws = wb.add_worksheet("闲置场所")
     bold = wb.add_format({"bold": True})
     dfmt = wb.add_format({"num_format": "yyyy-mm-dd"})
@@ -129,8 +135,12 @@ def write_geojson(features: list[dict[str, object]], path: Path) -> None:
 
 
 def write_manifest(path: Path, crs: str, renames: dict[str, dict[str, str]]) -> None:
-    lines = [f'region   = "{REGION}"', f'as_of    = "{AS_OF.isoformat()}"',
-             f'timezone = "{TIMEZONE}"', f'crs      = "{crs}"']
+    lines = [
+        f'region   = "{REGION}"',
+        f'as_of    = "{AS_OF.isoformat()}"',
+        f'timezone = "{TIMEZONE}"',
+        f'crs      = "{crs}"',
+    ]
     if renames:
         lines.append("")
         lines.append("[columns]")

@@ -210,7 +210,10 @@ def dormant_wake(daily: pl.LazyFrame, cfg: dict[str, Any]) -> pl.LazyFrame:
     """Meters that sat (near) zero for weeks and then ran: the date they woke up. A dormant
     run must be followed by at least active_min_days of real use, so a meter that is simply
     off, or blinks on for a day, does not count."""
-    thresh = cfg["dormant_kwh_per_day"]
+    thresh = pl.max_horizontal(
+        pl.lit(cfg["dormant_kwh_per_day"]),
+        cfg["dormant_share"] * pl.col("kwh").quantile(0.9).over("account_id"),
+    )
     runs = (
         daily.sort("account_id", "day")
         .with_columns((pl.col("kwh") < thresh).alias("off"))
