@@ -78,6 +78,8 @@ def registration_ids(regs: pl.DataFrame) -> pl.Series:
 def _is_household(accounts: pl.DataFrame | None) -> pl.Series:
     if accounts is None or accounts.height == 0:
         return pl.Series("household", [], dtype=pl.Boolean)
+    if not {"tariff", "phase"} <= set(accounts.columns):  # a partial table: nothing known
+        return pl.Series("household", [False] * accounts.height, dtype=pl.Boolean)
     return accounts.select(
         ((pl.col("tariff") == "residential") & (pl.col("phase").fill_null(1) != 3))
         .fill_null(False)
