@@ -71,6 +71,7 @@ def entity_features(
         .sum()
         .alias("unpermitted_active_entities"),
         pl.col("hides_chemistry").any().alias("hides_chemistry"),
+        (pl.col("cover_name") & (pl.col("status_class") == "active")).any().alias("cover_name"),
         pl.col("is_chemical_industry").any().alias("chemical_industry"),
         (
             pl.col("is_chemical_industry")

@@ -81,8 +81,7 @@ def _is_household(accounts: pl.DataFrame | None) -> pl.Series:
     if not {"tariff", "phase"} <= set(accounts.columns):  # a partial table: nothing known
         return pl.Series("household", [False] * accounts.height, dtype=pl.Boolean)
     return accounts.select(
-        ((pl.col("tariff") == "residential") & (pl.col("phase").fill_null(1) != 3))
-        .fill_null(False)
+        ((pl.col("tariff") == "residential") & (pl.col("phase").fill_null(1) != 3)).fill_null(False)
     ).to_series()
 
 
@@ -208,7 +207,8 @@ def _distance_edges(
     y: np.ndarray,
     cfg: dict[str, Any],
 ) -> pl.DataFrame:
-    idx = np.flatnonzero(~np.isnan(x) & (rec["source"] != "places").to_numpy())
+    given = (rec["position"] == "given").fill_null(False).to_numpy()
+    idx = np.flatnonzero(~np.isnan(x) & given & (rec["source"] != "places").to_numpy())
     if len(idx) < 2:
         return pl.DataFrame(
             schema={"a": pl.Int64, "b": pl.Int64, "method": pl.String, "distance_m": pl.Float64}
@@ -241,11 +241,17 @@ def _distance_edges(
             pair["addr_key_b"].filter(both).to_list(),
             scorer=fuzz.ratio,
         )
+    # one address extending the other names a unit inside the same compound (…66号 and
+    # …66号3号车间: the 厂中厂 pattern), which is the same place
+    extends = pl.col("both") & (
+        pl.col("addr_key_a").str.starts_with(pl.col("addr_key_b"))
+        | pl.col("addr_key_b").str.starts_with(pl.col("addr_key_a"))
+    )
     agree = (
         pl.col("both")
         & (pl.col("sim") >= cfg["address_similarity"])
         & pl.col("addr_numbers_a").eq_missing(pl.col("addr_numbers_b"))
-    )
+    ) | extends
     conflict = pl.col("addr_specific_a") & pl.col("addr_specific_b") & ~agree & ~pl.col("same_name")
     near = (pl.col("distance_m") <= cfg["near_m"]) & ~conflict
     return (
@@ -259,7 +265,9 @@ def _polygon_edges(rec: pl.DataFrame, x: np.ndarray, y: np.ndarray) -> pl.DataFr
     """Points inside an idle-premises polygon belong to it."""
     geo = rec["geometry"].to_numpy()
     poly_idx = np.flatnonzero(pl.Series(geo).is_not_null().to_numpy())
-    pts_idx = np.flatnonzero(~np.isnan(x))
+    pts_idx = np.flatnonzero(
+        ~np.isnan(x) & (rec["position"] == "given").fill_null(False).to_numpy()
+    )
     empty = pl.DataFrame(
         schema={"a": pl.Int64, "b": pl.Int64, "method": pl.String, "distance_m": pl.Float64}
     )
@@ -284,7 +292,7 @@ def _word_edges(rec: pl.DataFrame) -> pl.DataFrame:
     name in a compatible township (a meter in the company's name). Keys without a township
     ("建设路199号") exist in every town and link nothing by themselves."""
     indexed = rec.with_row_index("i").with_columns(
-        pl.col("i").cast(pl.Int64), pl.col("lon").is_not_null().alias("placed")
+        pl.col("i").cast(pl.Int64), (pl.col("position") == "given").fill_null(False).alias("placed")
     )
     by_address = indexed.filter(pl.col("addr_specific") & pl.col("addr_township").is_not_null())
     hub = (
@@ -326,11 +334,88 @@ def _word_edges(rec: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def place_by_address(rec: pl.DataFrame, cfg: dict[str, Any]) -> pl.DataFrame:
+    """Approximate positions for records that have none, from positioned records on the same
+    street: the house number is interpolated between the nearest numbers below and above (or
+    taken from one of them when the number lies beyond), the way a postman would guess. No
+    geocoding service is needed (inspectors' offices are often offline). Such positions
+    are marked ``position = 'address'``: they place a site on the map and near trucks and
+    tips, but never merge it with a neighbour on distance alone."""
+    parts = pl.col("addr_key").str.extract_groups(r"^(.*?\D)(\d+)号")
+    keyed = rec.with_row_index("_r").with_columns(
+        parts.struct.field("1").alias("_street"),
+        parts.struct.field("2").cast(pl.Int64, strict=False).alias("_no"),
+        pl.when(pl.col("lon").is_not_null()).then(pl.lit("given")).alias("position"),
+    )
+    refs = (
+        keyed.filter(pl.col("lon").is_not_null() & pl.col("_no").is_not_null())
+        .group_by("_street", "_no")
+        .agg(pl.col("lon").median().alias("_lon"), pl.col("lat").median().alias("_lat"))
+        .sort("_no")
+    )
+    todo = keyed.filter(pl.col("lon").is_null() & pl.col("_no").is_not_null()).sort("_no")
+    if todo.height == 0 or refs.height == 0:
+        return keyed.drop("_r", "_street", "_no")
+    below = todo.join_asof(
+        refs.rename({"_no": "_nb", "_lon": "_xb", "_lat": "_yb"}),
+        left_on="_no",
+        right_on="_nb",
+        by="_street",
+        strategy="backward",
+        check_sortedness=False,  # sorted by number overall, hence within each street
+    )
+    both = below.join_asof(
+        refs.rename({"_no": "_na", "_lon": "_xa", "_lat": "_ya"}),
+        left_on="_no",
+        right_on="_na",
+        by="_street",
+        strategy="forward",
+        check_sortedness=False,
+    )
+    gap = cfg["address_max_number_gap"]
+    span = (pl.col("_na") - pl.col("_nb")).cast(pl.Float64)
+    f = pl.when(span > 0).then((pl.col("_no") - pl.col("_nb")) / span).otherwise(0.0)
+    interpolate = pl.col("_nb").is_not_null() & pl.col("_na").is_not_null() & (span <= gap)
+    near_below = pl.col("_nb").is_not_null() & ((pl.col("_no") - pl.col("_nb")) <= gap)
+    near_above = pl.col("_na").is_not_null() & ((pl.col("_na") - pl.col("_no")) <= gap)
+    placed = both.select(
+        "_r",
+        pl.when(interpolate)
+        .then(pl.col("_xb") + f * (pl.col("_xa") - pl.col("_xb")))
+        .when(near_below)
+        .then(pl.col("_xb"))
+        .when(near_above)
+        .then(pl.col("_xa"))
+        .alias("_lon"),
+        pl.when(interpolate)
+        .then(pl.col("_yb") + f * (pl.col("_ya") - pl.col("_yb")))
+        .when(near_below)
+        .then(pl.col("_yb"))
+        .when(near_above)
+        .then(pl.col("_ya"))
+        .alias("_lat"),
+    ).filter(pl.col("_lon").is_not_null())
+    return (
+        keyed.join(placed, on="_r", how="left")
+        .with_columns(
+            pl.coalesce("lon", "_lon").alias("lon"),
+            pl.coalesce("lat", "_lat").alias("lat"),
+            pl.when(pl.col("position").is_null() & pl.col("_lon").is_not_null())
+            .then(pl.lit("address"))
+            .otherwise(pl.col("position"))
+            .alias("position"),
+        )
+        .sort("_r")
+        .drop("_r", "_street", "_no", "_lon", "_lat")
+    )
+
+
 def link(rec: pl.DataFrame, cfg: dict[str, Any]) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(links: one row per record with its site_id and how it was tied, sites: one row per
     site with its position)."""
     if rec.height == 0:
         raise ValueError("no records to place")
+    rec = place_by_address(rec, cfg)
     lon = rec["lon"].to_numpy().astype(float)
     lat = rec["lat"].to_numpy().astype(float)
     x, y = _project(lon, lat)
@@ -382,13 +467,20 @@ def link(rec: pl.DataFrame, cfg: dict[str, Any]) -> tuple[pl.DataFrame, pl.DataF
         .group_by("component")
         .agg(pl.col("lon").first().alias("_plon"), pl.col("lat").first().alias("_plat"))
     )
+    given = pl.col("position") == "given"
     sites = (
         members.group_by("component")
         .agg(
-            pl.col("lon").median().alias("lon"),
-            pl.col("lat").median().alias("lat"),
-            pl.col("_x").median().alias("_sx"),
-            pl.col("_y").median().alias("_sy"),
+            *[
+                # given coordinates place a site; house-number guesses only when none exist
+                pl.coalesce(pl.col(c).filter(given).median(), pl.col(c).median()).alias(a)
+                for c, a in (("lon", "lon"), ("lat", "lat"), ("_x", "_sx"), ("_y", "_sy"))
+            ],
+            pl.when(given.any())
+            .then(pl.lit("given"))
+            .when(pl.col("position").is_not_null().any())
+            .then(pl.lit("address"))
+            .alias("position"),
             pl.col("address")
             .filter(pl.col("source").is_in(["registrations", "idle_properties", "power_accounts"]))
             .drop_nulls()
@@ -414,6 +506,7 @@ def link(rec: pl.DataFrame, cfg: dict[str, Any]) -> tuple[pl.DataFrame, pl.DataF
             "source",
             "record_id",
             pl.col("method").fill_null("alone"),
+            "position",
             pl.when(pl.col("_x").is_not_nan() & pl.col("_sx").is_not_nan())
             .then(
                 ((pl.col("_x") - pl.col("_sx")) ** 2 + (pl.col("_y") - pl.col("_sy")) ** 2).sqrt()
@@ -423,7 +516,9 @@ def link(rec: pl.DataFrame, cfg: dict[str, Any]) -> tuple[pl.DataFrame, pl.DataF
         .sort("site_id", "source", "record_id")
     )
     sites = (
-        sites.select("site_id", "lon", "lat", "address", "addr_key", "township_hint", "records")
+        sites.select(
+            "site_id", "lon", "lat", "position", "address", "addr_key", "township_hint", "records"
+        )
         .with_columns(township_of(pl.col("addr_key")).alias("_tk"))
         .sort("site_id")
     )

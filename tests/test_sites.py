@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
+import pytest
 
 from screening.config import load_config
 from screening.sites import assign_townships, link, records
@@ -138,3 +139,37 @@ def test_townships_from_boundaries_then_records():
     assert (gate["township"], gate["oversight_unit"]) == ("桃园镇", "区应急管理局")
     farm = out.filter(pl.col("address") == "曹村镇老砖厂").row(0, named=True)
     assert farm["township"] == "曹村镇" and farm["oversight_unit"] is None
+
+
+def test_place_by_address_interpolates_house_numbers():
+    from screening.sites import place_by_address
+
+    street = "桃园镇工业园纬2路"
+    rec = pl.DataFrame(
+        {
+            "source": ["registrations"] * 5,
+            "record_id": ["a", "b", "c", "d", "e"],
+            "addr_key": [
+                f"{street}10号",
+                f"{street}30号",
+                f"{street}20号",
+                f"{street}200号",
+                "符离镇张庄村3组25号",
+            ],
+            "lon": [117.0, 117.002, None, None, None],
+            "lat": [33.6, 33.6, None, None, None],
+        }
+    )
+    out = place_by_address(rec, CFG)
+    by_id = {r["record_id"]: r for r in out.iter_rows(named=True)}
+    assert by_id["c"]["lon"] == pytest.approx(117.001) and by_id["c"]["position"] == "address"
+    assert by_id["d"]["lon"] is None  # 170 numbers beyond the last known: too far to guess
+    assert by_id["e"]["lon"] is None and by_id["e"]["position"] is None
+    assert by_id["a"]["position"] == "given"
+
+
+def test_address_placed_records_never_merge_on_distance_alone():
+    t = _tables()
+    links, sites = link(records(t), CFG)
+    assert set(links["position"].drop_nulls().unique()) <= {"given", "address"}
+    assert "position" in sites.columns

@@ -29,7 +29,8 @@ SIGNALS: dict[str, pl.Expr] = {
     "dormant_wake": pl.col("wake_date").is_not_null(),
     "three_phase": pl.col("three_phase").fill_null(False)
     | pl.col("residential_power_supply").fill_null(False),
-    "chemistry_name": pl.col("hides_chemistry").fill_null(False),
+    "chemistry_name": pl.col("hides_chemistry").fill_null(False)
+    | pl.col("cover_name").fill_null(False),
     "no_registration": pl.col("entities").fill_null(0) == 0,
     "no_permit": ~pl.col("has_valid_permit").fill_null(False)
     | pl.col("unpermitted_beside_permitted").fill_null(False),

@@ -54,6 +54,9 @@ def registration_signals(regs: pl.DataFrame, as_of: dt.date, cfg: dict[str, Any]
             & pl.col("has_chemistry_scope")
             & ~pl.col("is_chemical_industry")
         ).alias("hides_chemistry"),
+        # the cover name alone: weaker, it needs behaviour (a process load, chemical trucks)
+        # before it means anything
+        pl.col("has_cover_name").alias("cover_name"),
     )
 
 
