@@ -197,6 +197,9 @@ def power_site_features(
         pl.col("wake_date").min().alias("wake_date"),
         pl.col("dormant_days").max().alias("dormant_days"),
         pl.col("coverage").min().alias("meter_coverage"),
+        pl.col("meter_faults").sum().alias("meter_faults")
+        if "meter_faults" in power.columns
+        else pl.lit(None, dtype=pl.Int64).alias("meter_faults"),
         pl.col("peer_group")
         .sort_by("night_share", descending=True, nulls_last=True)
         .first()

@@ -243,6 +243,17 @@ def build_sites(
             as_of,
             config["power"],
         )
+        # readings the ingest rejected (negative, absurd, clashing): per meter, a count of
+        # faults, so that a meter's data quality is judged with what it got wrong
+        faults = wh.read(
+            "SELECT json_extract_string(record, '$.account_id') AS account_id, "
+            "CAST(count(*) AS BIGINT) AS meter_faults FROM ingest_problems "
+            "WHERE source = 'power_readings' AND severity = 'rejected' AND record IS NOT NULL "
+            "GROUP BY 1"
+        )
+        power = power.join(faults, on="account_id", how="left").with_columns(
+            pl.col("meter_faults").fill_null(0)
+        )
         stays = timed(
             "stay points",
             lambda: veh_mod.stay_points(

@@ -154,3 +154,12 @@ def make_bundle(folder: Path, skip: tuple[str, ...] = (), **overrides: object) -
 @pytest.fixture
 def bundle(tmp_path: Path) -> Path:
     return make_bundle(tmp_path / "bundle")
+
+
+@pytest.fixture(scope="session")
+def sample_ingested(tmp_path_factory):
+    """The committed sample, ingested once for the whole test session: (report, workdir)."""
+    from screening.pipeline import ingest_bundle
+
+    work = tmp_path_factory.mktemp("sample") / "work"
+    return ingest_bundle(SAMPLE, work), work

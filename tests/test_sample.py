@@ -26,9 +26,25 @@ from screening.uscc import is_valid
 
 ROOT = Path(__file__).resolve().parents[1]
 NIGHT = (pl.col("ts").dt.hour() >= 22) | (pl.col("ts").dt.hour() < 6)
-TRUTH_COLUMNS = ["truth_id", "role", "category", "strength", "lon", "lat", "township",
-                 "address", "usccs", "account_ids", "property_ids", "plates", "case_ids",
-                 "tip_ids", "signals", "jump_date", "description"]
+TRUTH_COLUMNS = [
+    "truth_id",
+    "role",
+    "category",
+    "strength",
+    "lon",
+    "lat",
+    "township",
+    "address",
+    "usccs",
+    "account_ids",
+    "property_ids",
+    "plates",
+    "case_ids",
+    "tip_ids",
+    "signals",
+    "jump_date",
+    "description",
+]
 
 
 @pytest.fixture(scope="module")
@@ -81,21 +97,29 @@ def read_readings(out: Path) -> pl.DataFrame:
     f = out / "power_readings"
     parts = [pl.read_parquet(p) for p in sorted(f.glob("*.parquet"))]
     w = pl.read_csv(f / "wide_hourly.csv", infer_schema=False).rename(
-        {"户号": "account_id", "日期": "date"})
+        {"户号": "account_id", "日期": "date"}
+    )
     w = w.with_columns(d=pl.col("date").str.to_date("%Y/%-m/%-d", strict=False)).filter(
-        pl.col("d").is_not_null())
-    w = w.unpivot(index=["account_id", "d"], on=[f"h{i:02d}" for i in range(24)],
-                  variable_name="h", value_name="kwh").select(
+        pl.col("d").is_not_null()
+    )
+    w = w.unpivot(
+        index=["account_id", "d"],
+        on=[f"h{i:02d}" for i in range(24)],
+        variable_name="h",
+        value_name="kwh",
+    ).select(
         "account_id",
         ts=pl.col("d").cast(pl.Datetime("us"))
         + pl.duration(hours=pl.col("h").str.slice(1).cast(pl.Int64)),
-        kwh=pl.col("kwh").cast(pl.Float64, strict=False))
+        kwh=pl.col("kwh").cast(pl.Float64, strict=False),
+    )
     q = pl.read_csv(f / "quarter_hourly.csv.gz", infer_schema=False)
     q = q.unpivot(index=["account_id", "date"], variable_name="p", value_name="kwh").select(
         "account_id",
         ts=pl.col("date").str.to_date().cast(pl.Datetime("us"))
         + pl.duration(minutes=(pl.col("p").str.slice(1).cast(pl.Int64) - 1) * 15),
-        kwh=pl.col("kwh").cast(pl.Float64, strict=False))
+        kwh=pl.col("kwh").cast(pl.Float64, strict=False),
+    )
     return pl.concat([*parts, w, q])
 
 
@@ -113,8 +137,9 @@ def _ids(s: str | None) -> list[str]:
 # -- tests ---------------------------------------------------------------------------
 
 
-def test_same_seed_gives_identical_bytes(tiny: tuple[Path, Path, dict[str, object]],
-                                         tmp_path: Path) -> None:
+def test_same_seed_gives_identical_bytes(
+    tiny: tuple[Path, Path, dict[str, object]], tmp_path: Path
+) -> None:
     out, truth_path, _ = tiny
     again = tmp_path / "county"
     s = generate(again, seed=11, size="tiny")
@@ -125,8 +150,7 @@ def test_same_seed_gives_identical_bytes(tiny: tuple[Path, Path, dict[str, objec
     assert truth_path.read_bytes() == Path(str(s["truth"])).read_bytes()
 
 
-def test_different_seeds_differ(tiny: tuple[Path, Path, dict[str, object]],
-                                tmp_path: Path) -> None:
+def test_different_seeds_differ(tiny: tuple[Path, Path, dict[str, object]], tmp_path: Path) -> None:
     out = tiny[0]
     other = tmp_path / "county"
     generate(other, seed=12, size="tiny")
@@ -184,7 +208,8 @@ def _texts(out: Path) -> list[str]:
 
 
 def test_truth_outside_bundle_and_nothing_gives_it_away(
-        tiny: tuple[Path, Path, dict[str, object]], truth: pl.DataFrame) -> None:
+    tiny: tuple[Path, Path, dict[str, object]], truth: pl.DataFrame
+) -> None:
     out, truth_path, summary = tiny
     assert not truth_path.resolve().is_relative_to(out.resolve())
     assert Path(str(summary["expected_quarantine"])).parent == truth_path.parent
@@ -219,8 +244,11 @@ def test_messy_features(tiny: tuple[Path, Path, dict[str, object]]) -> None:
     f = out / "power_readings"
     layouts = set()
     for p in f.iterdir():
-        cols = (pl.read_parquet(p).columns if p.suffix == ".parquet"
-                else pl.read_csv(p, n_rows=1, infer_schema=False).columns)
+        cols = (
+            pl.read_parquet(p).columns
+            if p.suffix == ".parquet"
+            else pl.read_csv(p, n_rows=1, infer_schema=False).columns
+        )
         if "h00" in cols and "h23" in cols:
             layouts.add("wide_hourly")
         elif "p01" in cols and "p96" in cols:
@@ -245,8 +273,9 @@ def test_messy_features(tiny: tuple[Path, Path, dict[str, object]]) -> None:
     assert not tr["plate"].is_sorted() or not tr["ts"].is_sorted()
 
 
-def test_coordinates_are_gcj02(tiny: tuple[Path, Path, dict[str, object]],
-                               truth: pl.DataFrame) -> None:
+def test_coordinates_are_gcj02(
+    tiny: tuple[Path, Path, dict[str, object]], truth: pl.DataFrame
+) -> None:
     """Raw coordinates sit hundreds of metres from the truth; converted back, tens."""
     acc = read_accounts(tiny[0]).filter(pl.col("lon").is_not_null())
     acc = acc.filter(pl.col("lon").cast(pl.Float64, strict=False) > 100)
@@ -262,15 +291,24 @@ def test_coordinates_are_gcj02(tiny: tuple[Path, Path, dict[str, object]],
 
 
 def test_expected_quarantine_points_at_real_bad_rows(
-        tiny: tuple[Path, Path, dict[str, object]]) -> None:
+    tiny: tuple[Path, Path, dict[str, object]],
+) -> None:
     out, _, summary = tiny
     exp = pl.read_csv(str(summary["expected_quarantine"]), infer_schema=False)
     assert exp.columns == ["source", "file", "row", "field", "reason_hint"]
     assert 20 <= exp.height <= 40
-    assert set(exp["source"]) >= {"registrations", "power_accounts", "power_readings",
-                                  "vehicle_tracks"}
-    readers = {"registrations.csv": read_registrations, "power_accounts.csv.gz": read_accounts,
-               "permits.csv": read_permits, "vehicles.csv": read_vehicles}
+    assert set(exp["source"]) >= {
+        "registrations",
+        "power_accounts",
+        "power_readings",
+        "vehicle_tracks",
+    }
+    readers = {
+        "registrations.csv": read_registrations,
+        "power_accounts.csv.gz": read_accounts,
+        "permits.csv": read_permits,
+        "vehicles.csv": read_vehicles,
+    }
     for r in exp.iter_rows(named=True):
         path = out / r["file"]
         assert path.exists(), r["file"]
@@ -282,7 +320,8 @@ def test_expected_quarantine_points_at_real_bad_rows(
             df = _canon(pl.read_excel(path), r["source"])
         else:
             df = pl.read_csv(path, infer_schema=False).rename(
-                {"户号": "account_id", "日期": "date"}, strict=False)
+                {"户号": "account_id", "日期": "date"}, strict=False
+            )
         row = df.row(int(r["row"]) - 1, named=True)
         v = row[r["field"]]
         hint = r["reason_hint"]
@@ -301,8 +340,9 @@ def test_expected_quarantine_points_at_real_bad_rows(
             lon, lat = float(row["lon"]), float(row["lat"])
             assert not (73 < lon < 136 and 3 < lat < 54)
         elif "conflicting" in hint:  # both readings of the pair are listed
-            same = df.filter((pl.col("account_id") == row["account_id"])
-                             & (pl.col("ts") == row["ts"]))
+            same = df.filter(
+                (pl.col("account_id") == row["account_id"]) & (pl.col("ts") == row["ts"])
+            )
             assert same["kwh"].n_unique() == 2
         elif "duplicate" in hint:  # registers: the later row repeats an earlier key
             key = r["field"]
@@ -310,8 +350,9 @@ def test_expected_quarantine_points_at_real_bad_rows(
             assert same.height >= 1
 
 
-def test_planted_sites_show_their_signals(tiny: tuple[Path, Path, dict[str, object]],
-                                          truth: pl.DataFrame) -> None:
+def test_planted_sites_show_their_signals(
+    tiny: tuple[Path, Path, dict[str, object]], truth: pl.DataFrame
+) -> None:
     out = tiny[0]
     readings = read_readings(out)
     tracks = read_tracks(out)

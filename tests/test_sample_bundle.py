@@ -8,21 +8,18 @@ import polars as pl
 import pytest
 
 from screening.coords import haversine_m
-from screening.pipeline import ingest_bundle
 from screening.schema import SOURCES
 from screening.warehouse import Warehouse
 
-from .conftest import REPO, SAMPLE
+from .conftest import REPO
 
 TRUTH = REPO / "data" / "sample_truth.csv"
 EXPECTED = REPO / "data" / "sample_expected_quarantine.csv"
 
 
 @pytest.fixture(scope="module")
-def ingested(tmp_path_factory):
-    work = tmp_path_factory.mktemp("sample") / "work"
-    report = ingest_bundle(SAMPLE, work)
-    return report, work
+def ingested(sample_ingested):
+    return sample_ingested
 
 
 def test_every_source_lands(ingested):
@@ -65,11 +62,20 @@ def test_positions_come_back_to_the_true_places(ingested):
     links = (
         truth.select("truth_id", "lon", "lat", pl.col("account_ids").str.split(";"))
         .explode("account_ids")
-        .join(accounts.select(pl.col("account_id").alias("account_ids"),
-                              pl.col("lon").alias("alon"), pl.col("lat").alias("alat")),
-              on="account_ids")
+        .join(
+            accounts.select(
+                pl.col("account_id").alias("account_ids"),
+                pl.col("lon").alias("alon"),
+                pl.col("lat").alias("alat"),
+            ),
+            on="account_ids",
+        )
     )
     assert links.height >= 10
-    d = haversine_m(links["lon"].to_numpy(), links["lat"].to_numpy(),
-                    links["alon"].to_numpy(), links["alat"].to_numpy())
+    d = haversine_m(
+        links["lon"].to_numpy(),
+        links["lat"].to_numpy(),
+        links["alon"].to_numpy(),
+        links["alat"].to_numpy(),
+    )
     assert (d < 100).mean() > 0.95, sorted(d)[-5:]
