@@ -41,12 +41,29 @@ def main() -> None:
     report = ingest_bundle(bundle, work)
     total = time.perf_counter() - t0
     rows = int(report.summary["rows_read"].sum())
-    print(f"bundle {size_mb:.0f} MB; ingest {total:.1f} s for {rows:,} rows "
-          f"({rows / total:,.0f} rows/s overall, including writing the warehouse)")
-    with pl.Config(tbl_rows=50, tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True,
-                   tbl_width_chars=200):
-        print(report.summary.select("source", "files", "rows_read", "rows_kept", "quarantined",
-                                    "duplicates_collapsed", "warnings", "seconds", "rows_per_s"))
+    print(
+        f"bundle {size_mb:.0f} MB; ingest {total:.1f} s for {rows:,} rows "
+        f"({rows / total:,.0f} rows/s overall, including writing the warehouse)"
+    )
+    with pl.Config(
+        tbl_rows=50,
+        tbl_hide_dataframe_shape=True,
+        tbl_hide_column_data_types=True,
+        tbl_width_chars=200,
+    ):
+        print(
+            report.summary.select(
+                "source",
+                "files",
+                "rows_read",
+                "rows_kept",
+                "quarantined",
+                "duplicates_collapsed",
+                "warnings",
+                "seconds",
+                "rows_per_s",
+            )
+        )
 
 
 if __name__ == "__main__":

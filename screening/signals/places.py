@@ -123,13 +123,8 @@ def place_features(
         .n_unique()
         .alias("unregistered_plates"),
         pl.col("plate").unique().sort().str.join(";").alias("plates_seen"),
-        # one truck, here only at night and at least once overnight (the first and last
-        # night of a track window are cut short, so not every stay spans 03:00)
-        (
-            (pl.col("plate").n_unique() == 1)
-            & pl.col("is_night").all()
-            & pl.col("is_overnight").any()
-        ).alias("is_home_like"),
+        # one truck sleeping here (it may also idle here by day; no other truck calls)
+        ((pl.col("plate").n_unique() == 1) & pl.col("is_overnight").any()).alias("is_home_like"),
     )
     return (
         feats.join(depot, on="place_id", how="left")

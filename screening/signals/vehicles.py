@@ -84,7 +84,35 @@ def stay_points(tracks: pl.LazyFrame, cfg: dict[str, Any]) -> pl.LazyFrame:
             .alias("spread_m"),
         )
     )
-    return _merge(runs, cfg)
+    # a silent gap: a truck that switched off sends its last fix on arrival and the next on
+    # departure; smoothing would mix those with the driving around them
+    gaps = (
+        pts.with_columns(
+            pl.col("ts").shift(-1).over("plate").alias("_next_ts"),
+            pl.col("lon").shift(-1).over("plate").alias("_next_lon"),
+            pl.col("lat").shift(-1).over("plate").alias("_next_lat"),
+        )
+        .with_columns(
+            _metres(pl.col("lon"), pl.col("lat"), pl.col("_next_lon"), pl.col("_next_lat")).alias(
+                "_jump"
+            )
+        )
+        .filter(
+            ((pl.col("_next_ts") - pl.col("ts")) >= pl.duration(minutes=cfg["gap_stay_minutes"]))
+            & (pl.col("_jump") <= r / 2)
+        )
+        .select(
+            pl.lit(None, dtype=pl.UInt32).alias("_run"),
+            "plate",
+            pl.col("ts").alias("start"),
+            pl.col("_next_ts").alias("end"),
+            ((pl.col("lon") + pl.col("_next_lon")) / 2).alias("lon"),
+            ((pl.col("lat") + pl.col("_next_lat")) / 2).alias("lat"),
+            pl.lit(2, dtype=pl.UInt32).alias("points"),
+            (pl.col("_jump") / 2).alias("spread_m"),
+        )
+    )
+    return _merge(pl.concat([runs, gaps], how="vertical_relaxed"), cfg)
 
 
 def _merge(runs: pl.LazyFrame, cfg: dict[str, Any]) -> pl.LazyFrame:
@@ -93,18 +121,21 @@ def _merge(runs: pl.LazyFrame, cfg: dict[str, Any]) -> pl.LazyFrame:
     ordered = runs.sort("plate", "start").with_columns(
         pl.col("lon").shift(1).over("plate").alias("_plon"),
         pl.col("lat").shift(1).over("plate").alias("_plat"),
-        pl.col("end").shift(1).over("plate").alias("_pend"),
+        # the latest end so far: gap stays overlap the still runs around them
+        pl.col("end").cum_max().shift(1).over("plate").alias("_pend"),
     )
     joined = (_metres(pl.col("lon"), pl.col("lat"), pl.col("_plon"), pl.col("_plat")) <= r) & (
         (pl.col("start") - pl.col("_pend")) <= gap
     )
-    weight = pl.col("points") / pl.col("points").sum().over("_stay")
+    ordered = ordered.with_columns((~joined.fill_null(False)).cum_sum().alias("_stay"))
+    # the merged stay's centre, weighted by points (a group-by and join: a window nested in a
+    # window costs 100x more here)
+    centre = ordered.group_by("_stay").agg(
+        ((pl.col("lon") * pl.col("points")).sum() / pl.col("points").sum()).alias("_sx"),
+        ((pl.col("lat") * pl.col("points")).sum() / pl.col("points").sum()).alias("_sy"),
+    )
     stays = (
-        ordered.with_columns((~joined.fill_null(False)).cum_sum().alias("_stay"))
-        .with_columns(
-            (pl.col("lon") * weight).sum().over("_stay").alias("_sx"),
-            (pl.col("lat") * weight).sum().over("_stay").alias("_sy"),
-        )
+        ordered.join(centre, on="_stay")
         .group_by("_stay")
         .agg(
             pl.col("plate").first(),
