@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import shutil
 import subprocess
 import tempfile
 import time
@@ -101,7 +100,7 @@ def main() -> None:
         as_of,
         cfg["power"],
     )
-    stays, s_ours = _timed(
+    stays, _ = _timed(
         "stay points",
         tracks.height,
         lambda: veh_mod.stay_points(tracks.lazy(), cfg["vehicles"]).collect(),
@@ -172,7 +171,6 @@ def main() -> None:
             f"stops: movingpandas {theirs.height}, ours {ours_sub.height}; "
             f"theirs found by ours {recall:.1%}, ours found by theirs {precision:.1%}"
         )
-    shutil.rmtree(Path(tempfile.gettempdir()) / "unused", ignore_errors=True)
 
 
 if __name__ == "__main__":
