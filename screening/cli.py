@@ -105,6 +105,69 @@ def sample(
         typer.echo(f"{key}: {value}")
 
 
+@app.command()
+def run(
+    input: Annotated[Path, typer.Option("--input", "-i", help="bundle folder")] = SAMPLE_BUNDLE,
+    out: Annotated[Path, typer.Option("--out", "-o", help="run directory")] = Path("runs/sample"),
+    config: Annotated[
+        Path | None, typer.Option(help="settings file (see screening/config.toml)")
+    ] = None,
+    top: Annotated[int, typer.Option(help="leads to print")] = 15,
+) -> None:
+    """Screen a bundle: ingest, signals, sites, scoring; writes RUN_DIR/leads.csv and
+    leads.parquet (best first) and run_summary.md."""
+    from screening.pipeline import run_screening
+    from screening.rules import RuleError
+
+    try:
+        report = run_screening(input, out, config)
+    except (IngestError, ConfigError, RuleError) as exc:
+        _fail(str(exc))
+    ing = report.ingest
+    quarantined = int(ing.summary["quarantined"].sum())
+    typer.echo(
+        f"screened {input} as of {ing.as_of}: {int(ing.summary['rows_read'].sum()):,} rows "
+        f"read, {quarantined:,} quarantined, {report.sites.counts['sites']:,} sites, "
+        f"{report.leads.height} leads in {report.seconds:.1f} s"
+    )
+    for src, rules in report.silent_rules.items():
+        typer.echo(f"note: {src} absent, rules silent: {', '.join(rules)}")
+    typer.echo(
+        _table(
+            report.leads.head(top).select(
+                "rank", "score", "category_zh", "township", "address", "reasons"
+            )
+        )
+    )
+    typer.echo(f"-> {out / 'leads.csv'}, {out / 'leads.parquet'}, {out / 'run_summary.md'}")
+
+
+@app.command()
+def evaluate(
+    truth: Annotated[Path, typer.Option(help="truth CSV written by `screening sample`")],
+    leads: Annotated[Path, typer.Option(help="leads.parquet or leads.csv of a run")],
+) -> None:
+    """Recall and precision of a lead list against a generated county's ground truth."""
+    from screening.evaluation.metrics import evaluate as run_evaluation
+    from screening.evaluation.truth import read_truth
+
+    lead_list = (
+        pl.read_parquet(leads)
+        if leads.suffix == ".parquet"
+        else pl.read_csv(leads, infer_schema_length=10000)
+    )
+    result = run_evaluation(read_truth(truth), lead_list)
+    for key, value in result.items():
+        if isinstance(value, float):
+            typer.echo(f"{key}: {value:.3f}")
+        elif isinstance(value, dict):
+            typer.echo(f"{key}: " + ", ".join(f"{k} {v:.2f}" for k, v in value.items()))
+        elif isinstance(value, list):
+            typer.echo(f"{key}: {'; '.join(value) if value else '-'}")
+        else:
+            typer.echo(f"{key}: {value}")
+
+
 def main() -> None:  # pragma: no cover - console entry for `python -m screening`
     app(sys.argv[1:])
 

@@ -158,7 +158,7 @@ def power_site_features(
     accounts: pl.DataFrame,
 ) -> pl.DataFrame:
     """The site's meters together: the strongest sign among them, with its figures."""
-    acc = accounts.select("account_id", "tariff", "capacity_kva", "phase")
+    acc = accounts.select("account_id", "name", "tariff", "capacity_kva", "phase")
     m = _members(
         links, "power_accounts", power.join(acc, on="account_id", how="left"), "account_id"
     )
@@ -168,6 +168,7 @@ def power_site_features(
         (pl.col("phase") == 3).any().alias("three_phase"),
         pl.col("capacity_kva").sum().alias("capacity_kva"),
         _joined("tariff").alias("tariffs"),
+        _joined("name").alias("meter_names"),
         (
             (pl.col("tariff") == "residential")
             & ((pl.col("phase") == 3) | (pl.col("capacity_kva") >= 30))
@@ -304,16 +305,24 @@ def surroundings(
     result = pl.DataFrame(out)
     tp = tips.filter(pl.col("lon").is_not_null())
     if tp.height:
-        t_tree = cKDTree(_xy(tp["lon"].to_numpy(), tp["lat"].to_numpy()))
-        hits = tree.query_ball_tree(t_tree, cfg["tip_radius_m"])
-        ids = tp["tip_id"].to_list()
-        result = result.with_columns(
-            pl.Series(
-                "tips_near",
-                [";".join(sorted(ids[j] for j in h)) or None for h in hits],
-                dtype=pl.String,
-            )
+        # a tip describes one place: it counts for the nearest site within the radius only
+        d, j = tree.query(
+            _xy(tp["lon"].to_numpy(), tp["lat"].to_numpy()),
+            k=1,
+            distance_upper_bound=cfg["tip_radius_m"],
         )
+        hit = np.isfinite(d)
+        near = (
+            pl.DataFrame(
+                {
+                    "site_id": placed["site_id"].gather(pl.Series(j[hit])),
+                    "tip_id": tp["tip_id"].filter(pl.Series(hit)),
+                }
+            )
+            .group_by("site_id")
+            .agg(_joined("tip_id").alias("tips_near"))
+        )
+        result = result.join(near, on="site_id", how="left")
     else:
         result = result.with_columns(pl.lit(None, dtype=pl.String).alias("tips_near"))
     return result.with_columns(pl.col("settlement_distance_m").fill_nan(None))

@@ -30,6 +30,7 @@ from screening.manifest import Manifest
 from screening.readers import RawTable, ReadError
 from screening.schema import (
     CARGO_CLASSES,
+    FUEL_CARGO,
     IDLE_KINDS,
     PERMIT_KINDS,
     PHASES,
@@ -679,7 +680,13 @@ def stage_source(
         problem_parts.append(geo_problems)
     if name == "vehicles":
         frame = frame.with_columns(
-            parse.to_cargo_class(pl.col("cargo"), CARGO_CLASSES).alias("cargo_class")
+            parse.to_cargo_class(pl.col("cargo"), CARGO_CLASSES).alias("cargo_class"),
+            # a bare "3" on a tanker's register is read as fuel: it is what most class-3
+            # tankers carry, and the campaign asks about fuel
+            (
+                pl.col("cargo").fill_null("").str.to_lowercase().str.contains("|".join(FUEL_CARGO))
+                | (parse.clean_text(pl.col("cargo")) == "3")
+            ).alias("is_fuel"),
         )
 
     problems = pl.concat(problem_parts, how="vertical_relaxed")
@@ -708,7 +715,9 @@ def stage_source(
 def finish(frame: pl.DataFrame, source: Source) -> pl.DataFrame:
     """Canonical column order; registers keep where each row came from, bulk data does not
     (provenance of a reading is its account and time)."""
-    extra = {"power_readings": ["interval_min"], "vehicles": ["cargo_class"]}.get(source.name, [])
+    extra = {"power_readings": ["interval_min"], "vehicles": ["cargo_class", "is_fuel"]}.get(
+        source.name, []
+    )
     if source.bulk:  # already sorted by meter/plate and time (_collapse_series)
         return frame.select(*source.names, *extra)
     return frame.select(

@@ -299,6 +299,10 @@ CARGO_CLASSES: dict[str, tuple[str, ...]] = {
     "9": ("杂项",),
 }
 
+# Motor fuels (the campaign's 汽油或柴油 storage): the cargo names that mean fuel rather than
+# any class-3 liquid (methanol and solvents are class 3 too).
+FUEL_CARGO = ("汽油", "柴油", "成品油", "燃料油", "煤油", "gasoline", "diesel", "petrol")
+
 # GB/T 4754-2017: which section letter a two-digit division belongs to, so that "2614" and
 # "C2614" are the same code.
 SECTIONS: tuple[tuple[str, int, int], ...] = (

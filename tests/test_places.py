@@ -43,6 +43,7 @@ VEHICLES = pl.DataFrame(
         "plate": ["皖LA0001", "皖LA0002", "皖LA0003", "皖LA0004"],
         "carrier": ["甲运输"] * 3 + ["油品物流"],
         "cargo_class": ["8", "8", "3", "3"],
+        "is_fuel": [False, False, False, True],
     }
 )
 

@@ -98,7 +98,7 @@ def place_features(
     cfg: dict[str, Any],
 ) -> pl.DataFrame:
     """One row per place with what the trucks did there."""
-    v = vehicles.select("plate", "carrier", "cargo_class")
+    v = vehicles.select("plate", "carrier", "cargo_class", "is_fuel")
     s = stays.join(v, on="plate", how="left")
     depot = depots(stays, vehicles, cfg).select(
         "place_id", pl.lit(True).alias("is_depot"), pl.col("carrier").alias("depot_of")
@@ -117,7 +117,7 @@ def place_features(
         pl.col("start").min().alias("first_seen"),
         pl.col("end").max().alias("last_seen"),
         pl.col("cargo_class").drop_nulls().unique().sort().str.join(",").alias("cargo_classes"),
-        (pl.col("cargo_class") == "3").sum().alias("fuel_visits"),
+        pl.col("is_fuel").fill_null(False).sum().alias("fuel_visits"),
         pl.col("plate")
         .filter(pl.col("carrier").is_null() & pl.col("cargo_class").is_null())
         .n_unique()

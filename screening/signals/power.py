@@ -85,7 +85,11 @@ def profile(readings: pl.LazyFrame, as_of: dt.date, cfg: dict[str, Any]) -> pl.L
         hourly.group_by("account_id", "h")
         .agg(pl.col("kwh").mean().alias("m"))
         .group_by("account_id")
-        .agg((pl.col("m").min() / pl.col("m").max()).alias("flatness"))
+        .agg(
+            pl.when(pl.col("m").max() > 0)
+            .then(pl.col("m").min() / pl.col("m").max())
+            .alias("flatness")
+        )
     )
     shape = (
         hourly.group_by("account_id")

@@ -1,0 +1,156 @@
+"""The lead list: rules and the anomaly model combined into one ranked, explained list.
+
+score = rule score (activity, gated context, minus what innocent explanations account for)
+      + anomaly_weight × how far the site sits in the top of its peer group
+        (0 below the ``anomaly_from`` percentile, the full weight at the very top).
+
+The rule part carries the explanation; the anomaly part can lift a site no rule names, and
+then says which figures are unusual. A site appears once, with all its reasons; its category
+is the campaign check its category-bearing rules weigh most for, and ties in score are broken
+by site_id so that the same inputs always give the same order.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from screening import anomaly
+from screening.rules import CATEGORY_ZH, RuleSet, apply
+
+LEAD_COLUMNS = [
+    "rank",
+    "site_id",
+    "score",
+    "lon",
+    "lat",
+    "township",
+    "address",
+    "category",
+    "reasons",
+    "evidence",
+    "usccs",
+    "account_ids",
+    "property_ids",
+    "plates",
+    # beyond the contract: what an inspector and an analyst also need
+    "category_zh",
+    "oversight_unit",
+    "names",
+    "legal_reps",
+    "case_ids",
+    "tip_ids",
+    "permit_ids",
+    "rule_score",
+    "anomaly_score",
+    "anomaly_pct",
+    "anomaly_features",
+    "position",
+    "as_of",
+]
+
+
+def anomaly_part(pct: pl.Expr, scoring: dict[str, Any]) -> pl.Expr:
+    start = scoring["anomaly_from"]
+    return scoring["anomaly_weight"] * ((pct - start) / (1 - start)).clip(0, 1)
+
+
+def _category(reasons: pl.DataFrame, features: pl.DataFrame) -> pl.DataFrame:
+    """The dominant campaign category per site: the one its rules weigh most for; with no
+    category-bearing rule, no registration means no_licence and otherwise the entity works
+    without the licence its activity needs (unlicensed_production)."""
+    best = (
+        reasons.filter((pl.col("category") != "") & (pl.col("contribution") > 0))
+        # what kind of place it is (context) decides before what is seen there (activity)
+        .group_by("site_id", "category")
+        .agg((pl.col("kind") == "context").any().alias("_context"), pl.col("contribution").sum())
+        .sort(
+            ["site_id", "_context", "contribution", "category"],
+            descending=[False, True, True, False],
+        )
+        .group_by("site_id", maintain_order=True)
+        .first()
+        .select("site_id", "category")
+    )
+    fallback = (
+        pl.when(pl.col("entities").fill_null(0) == 0)
+        .then(pl.lit("no_licence"))
+        .otherwise(pl.lit("unlicensed_production"))
+    )
+    return (
+        features.select("site_id", "entities")
+        .join(best, on="site_id", how="left")
+        .select("site_id", pl.coalesce(pl.col("category"), fallback).alias("category"))
+    )
+
+
+def score_sites(
+    features: pl.DataFrame,
+    ruleset: RuleSet,
+    config: dict[str, Any],
+    use_rules: bool = True,
+    use_model: bool = True,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(every site scored, reasons long). ``use_rules``/``use_model`` switch the two parts off
+    for the benchmark's rules-only and model-only rankings."""
+    scoring = config["scoring"]
+    rule_scores, reasons = apply(features, ruleset)
+    model = anomaly.score(features, scoring["anomaly_model"])
+    scored = (
+        features.join(rule_scores, on="site_id", how="left")
+        .join(model.drop("peer"), on="site_id", how="left")
+        .with_columns(
+            (pl.col("rule_score").fill_null(0) if use_rules else pl.lit(0.0)).alias("_r"),
+            (
+                anomaly_part(pl.col("anomaly_pct").fill_null(0), scoring)
+                * (
+                    pl.when(pl.col("explained").fill_null(False))
+                    .then(scoring["anomaly_explained_factor"])
+                    .otherwise(1.0)
+                    if use_rules
+                    else pl.lit(1.0)
+                )
+                if use_model
+                else pl.lit(0.0)
+            ).alias("_a"),
+        )
+        .with_columns((pl.col("_r") + pl.col("_a")).round(3).alias("score"))
+    )
+    anomaly_reasons = scored.filter(pl.col("_a") > 0).select(
+        "site_id",
+        pl.lit("ANOMALY").alias("code"),
+        pl.lit("model").alias("kind"),
+        pl.lit("").alias("category"),
+        pl.col("_a").alias("contribution"),
+        pl.format(
+            "与同类场所相比异常（异常度高于{}的同类）：{}",
+            (pl.col("anomaly_pct") * 100).round(0).cast(pl.Int64).cast(pl.String) + "%",
+            pl.col("anomaly_features").fill_null("多项指标偏离"),
+        ).alias("evidence"),
+    )
+    if not use_rules:
+        reasons = reasons.head(0)
+    reasons = pl.concat([reasons, anomaly_reasons]).sort(
+        ["site_id", "contribution"], descending=[False, True]
+    )
+    return scored.drop("_r", "_a"), reasons
+
+
+def leads(scored: pl.DataFrame, reasons: pl.DataFrame, config: dict[str, Any]) -> pl.DataFrame:
+    """The contract's lead list, best first: sites at or above min_score."""
+    shown = reasons.filter(pl.col("contribution") != 0)
+    text = shown.group_by("site_id", maintain_order=True).agg(
+        pl.col("code").str.join(";").alias("reasons"),
+        pl.col("evidence").str.join("；").alias("evidence"),
+    )
+    listed = scored.filter(pl.col("score") >= config["scoring"]["min_score"])
+    out = (
+        listed.join(text, on="site_id", how="left")
+        .join(_category(reasons, listed), on="site_id", how="left")
+        .with_columns(pl.col("category").replace_strict(CATEGORY_ZH).alias("category_zh"))
+        .sort(["score", "site_id"], descending=[True, False])
+        .with_row_index("rank", offset=1)
+        .with_columns(pl.col("rank").cast(pl.Int64))
+    )
+    return out.select(LEAD_COLUMNS)
