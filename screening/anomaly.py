@@ -150,7 +150,7 @@ def score(
         scored = z.with_columns(raw.alias("anomaly_score"))
     elif model == "isolation_forest":
         parts = []
-        for (peer,), g in m.group_by("peer", maintain_order=True):
+        for _, g in m.group_by("peer", maintain_order=True):
             x = g.select(names).to_numpy().astype(float)
             missing = np.isnan(x)
             med = np.nan_to_num(np.nanmedian(np.where(missing.all(axis=0), 0, x), axis=0))

@@ -557,7 +557,7 @@ def _geometries(df: pl.DataFrame, crs: str, source: str) -> tuple[pl.DataFrame, 
         return df, empty_problems()
     wkt = df["geometry"].to_numpy()
     geoms = shapely.from_wkt(wkt, on_invalid="ignore")
-    bad = pl.Series((pl.Series(wkt).is_not_null().to_numpy()) & shapely.is_missing(geoms))
+    bad = pl.Series(df["geometry"].is_not_null().to_numpy() & shapely.is_missing(geoms))
     if crs != "wgs84":
 
         def _fn(xy: np.ndarray) -> np.ndarray:
@@ -568,7 +568,9 @@ def _geometries(df: pl.DataFrame, crs: str, source: str) -> tuple[pl.DataFrame, 
     geoms = shapely.make_valid(geoms)
     centroid = shapely.centroid(geoms)
     out = df.with_columns(
-        pl.Series("geometry", shapely.to_wkt(geoms, rounding_precision=7), dtype=pl.String),
+        pl.Series(
+            "geometry", shapely.to_wkt(geoms, rounding_precision=7).tolist(), dtype=pl.String
+        ),
         pl.coalesce(pl.col("lon"), pl.Series(shapely.get_x(centroid)).fill_nan(None)).alias("lon"),
         pl.coalesce(pl.col("lat"), pl.Series(shapely.get_y(centroid)).fill_nan(None)).alias("lat"),
     )

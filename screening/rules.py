@@ -146,14 +146,14 @@ def _field(name: str, spec: str, schema: pl.Schema) -> pl.Expr:
     col = pl.col(name)
     m = _SPEC.match(spec)
     if spec == "md":
-        text = col.dt.strftime("%-m月%-d日")
+        text = col.cast(pl.Date).dt.strftime("%-m月%-d日")
     elif m and m.group(2) == "%":
         digits = int(m.group(1))
-        scaled = (col * 100).round(digits)
+        scaled = (col.cast(pl.Float64) * 100).round(digits)
         text = (scaled.cast(pl.Int64) if digits == 0 else scaled).cast(pl.String) + pl.lit("%")
     elif m:
         digits = int(m.group(1))
-        rounded = col.round(digits)
+        rounded = col.cast(pl.Float64).round(digits)
         text = (rounded.cast(pl.Int64) if digits == 0 else rounded).cast(pl.String)
     elif spec == "":
         text = col.cast(pl.String)

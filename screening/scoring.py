@@ -96,7 +96,20 @@ def score_sites(
     for the benchmark's rules-only and model-only rankings."""
     scoring = config["scoring"]
     rule_scores, reasons = apply(features, ruleset)
-    model = anomaly.score(features, scoring["anomaly_model"])
+    model = (
+        anomaly.score(features, scoring["anomaly_model"])
+        if use_model
+        else pl.DataFrame(
+            schema={
+                "site_id": pl.String,
+                "peer": pl.String,
+                "anomaly_score": pl.Float64,
+                "anomaly_pct": pl.Float64,
+                "anomaly_features": pl.String,
+                "anomaly_codes": pl.String,
+            }
+        )
+    )
     scored = (
         features.join(rule_scores, on="site_id", how="left")
         .join(model.drop("peer"), on="site_id", how="left")

@@ -1,0 +1,240 @@
+"""The rules engine and the combination of rules and model, on small feature frames."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import pytest
+
+from screening import scoring
+from screening.config import load_config
+from screening.rules import RuleError, apply, load_rules, template_expr
+
+CONFIG = load_config()
+RULES = load_rules(CONFIG)
+
+
+def _features(**sites: dict) -> pl.DataFrame:
+    """Feature rows with every column the rules read, defaulting to a quiet shop."""
+    base = {
+        "lon": 117.0,
+        "lat": 33.6,
+        "entities": 1,
+        "meters": 1,
+        "tariffs": "commercial",
+        "industry_codes": "F5211",
+        "names": "某商店",
+        "meter_names": "某商店",
+        "hides_chemistry": False,
+        "cover_name": False,
+        "chemical_industry": False,
+        "unpermitted_chemical_entity": False,
+        "gas_station": False,
+        "has_valid_permit": False,
+        "permit_kinds": None,
+        "permit_expired_on": None,
+        "has_fuel_permit": False,
+        "unpermitted_beside_permitted": False,
+        "unpermitted_active_entities": 0,
+        "new_registration": False,
+        "latest_established": dt.date(2015, 1, 1),
+        "residential_power_supply": False,
+        "capacity_kva": 50.0,
+        "daily_kwh_recent": 40.0,
+        "night_share": 0.05,
+        "night_share_pct": 0.3,
+        "flatness": 0.05,
+        "load_factor": 0.4,
+        "high_hours_per_day": 10.0,
+        "jump_ratio": 1.0,
+        "jump_after": 40.0,
+        "jump_before": 40.0,
+        "jump_date": None,
+        "wake_date": None,
+        "dormant_days": None,
+        "truck_visits": 0,
+        "truck_night_stops": 0,
+        "truck_overnights": 0,
+        "fuel_visits": 0,
+        "unregistered_plates": 0,
+        "truck_plates": 0,
+        "plates": None,
+        "cargo_classes": None,
+        "carrier_depot": False,
+        "depot_of": None,
+        "driver_home": False,
+        "tips": 0,
+        "tip_ids": None,
+        "idle_kinds": None,
+        "idle_since": None,
+        "idle_activity": False,
+        "is_remote": False,
+        "settlement_distance_m": 100.0,
+        "case_activity": False,
+        "case_closed_on": None,
+        "case_measures": None,
+        "chemistry_terms": None,
+        "level_ratio": 1.0,
+        "businesses_within_radius": 50,
+        "meter_faults": 0,
+        "township": "桃园镇",
+        "address": "桃园镇某路1号",
+        "oversight_unit": "区应急管理局",
+        "usccs": None,
+        "account_ids": None,
+        "property_ids": None,
+        "case_ids": None,
+        "permit_ids": None,
+        "legal_reps": None,
+        "position": "given",
+        "as_of": dt.date(2021, 8, 31),
+    }
+    rows = [{"site_id": sid, **base, **over} for sid, over in sites.items()]
+    frame = pl.DataFrame(rows, infer_schema_length=None)
+    frame = frame.with_columns(
+        pl.col("dormant_days", "truck_plates").cast(pl.Float64),
+        pl.col(pl.Null).exclude("dormant_days", "truck_plates").cast(pl.String),
+    )
+    return frame.with_columns(
+        pl.col(
+            "jump_date",
+            "wake_date",
+            "permit_expired_on",
+            "idle_since",
+            "case_closed_on",
+            "latest_established",
+        ).cast(pl.Date)
+    )
+
+
+def test_templates_format_figures_for_inspectors():
+    df = pl.DataFrame({"s": [0.624, None], "k": [310.4, 12.0], "d": [dt.date(2021, 8, 3), None]})
+    out = df.select(template_expr("占比{s:.0%}，{d:md}起{k:.0f}千瓦时", df.schema))
+    assert out.to_series().to_list() == ["占比62%，8月3日起310千瓦时", "占比—，—起12千瓦时"]
+    with pytest.raises(RuleError, match="unknown column 'nope'"):
+        template_expr("{nope}", df.schema)
+
+
+def test_rule_with_unknown_column_names_the_rule():
+    bad = {
+        **CONFIG,
+        "rules": [
+            *CONFIG["rules"],
+            {
+                "code": "TYPO",
+                "kind": "activity",
+                "weight": 1.0,
+                "when": "nigth_share > 0.5",
+                "evidence": "x",
+            },
+        ],
+    }
+    with pytest.raises(RuleError, match="rule TYPO"):
+        apply(_features(a={}), load_rules(bad))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"kind": "vibes"}, "kind must be one of"),
+        ({"category": "arson"}, "category must be one of"),
+        ({"offsets": ["NO_REGISTRATION"]}, "offsets name no activity rule"),
+        ({"colour": "red"}, "unknown keys"),
+    ],
+)
+def test_rule_config_is_validated(change, message):
+    rule = {"code": "X", "kind": "innocent", "weight": 0, "when": "true", "evidence": "x", **change}
+    with pytest.raises(RuleError, match=message):
+        load_rules({**CONFIG, "rules": [*CONFIG["rules"], rule]})
+
+
+def _ranked(features: pl.DataFrame) -> pl.DataFrame:
+    scored, reasons = scoring.score_sites(features, RULES, CONFIG, use_model=False)
+    cfg = {**CONFIG, "scoring": {**CONFIG["scoring"], "min_score": -1.0}}
+    return scoring.leads(scored, reasons, cfg)
+
+
+def test_two_strong_reasons_outrank_one_weak_one():
+    f = _features(
+        strong={
+            "night_share": 0.65,
+            "night_share_pct": 0.99,
+            "jump_ratio": 20.0,
+            "jump_after": 600.0,
+            "jump_before": 30.0,
+            "jump_date": dt.date(2021, 8, 3),
+            "daily_kwh_recent": 600.0,
+        },
+        weak={"tips": 1, "tip_ids": "T1"},
+        quiet={},
+    )
+    ranked = _ranked(f)
+    assert ranked["site_id"].to_list()[:2] == ["strong", "weak"]
+    top = ranked.row(0, named=True)
+    assert top["reasons"].split(";")[:2] == ["POWER_JUMP", "NIGHT_LOAD"]
+    assert "8月3日起日均用电由30千瓦时升至600千瓦时" in top["evidence"]
+
+
+def test_a_permitted_round_the_clock_plant_does_not_top_the_list():
+    plant = {
+        "flatness": 0.95,
+        "high_hours_per_day": 24.0,
+        "daily_kwh_recent": 5000.0,
+        "night_share": 0.33,
+        "night_share_pct": 0.95,
+        "truck_visits": 8,
+        "truck_night_stops": 2,
+        "truck_plates": 4,
+        "chemical_industry": True,
+        "industry_codes": "C2614",
+    }
+    f = _features(
+        licensed={**plant, "has_valid_permit": True, "permit_kinds": "production"},
+        expired={
+            **plant,
+            "permit_expired_on": dt.date(2021, 3, 1),
+            "unpermitted_chemical_entity": True,
+        },
+        workshop={
+            "night_share": 0.62,
+            "night_share_pct": 0.98,
+            "daily_kwh_recent": 300.0,
+            "entities": 0,
+            "truck_night_stops": 1,
+            "truck_visits": 1,
+            "truck_plates": 1,
+        },
+    )
+    ranked = _ranked(f)
+    order = ranked["site_id"].to_list()
+    assert order.index("licensed") == 2
+    licensed = ranked.filter(pl.col("site_id") == "licensed").row(0, named=True)
+    assert "LICENSED_PRODUCTION" in licensed["reasons"]
+    assert "持有效安全生产许可证" in licensed["evidence"]
+    assert ranked.filter(pl.col("site_id") == "expired")["category"].item() == "over_permit"
+
+
+def test_context_needs_activity():
+    f = _features(
+        idle_and_quiet={"idle_kinds": "idle_factory", "entities": 0},
+        idle_and_busy={
+            "idle_kinds": "idle_factory",
+            "entities": 0,
+            "idle_activity": True,
+            "wake_date": dt.date(2021, 8, 10),
+            "dormant_days": 30,
+            "daily_kwh_recent": 400.0,
+        },
+    )
+    scores, reasons = apply(f, RULES)
+    s = dict(scores.select("site_id", "rule_score").iter_rows())
+    assert s["idle_and_quiet"] == 0
+    assert s["idle_and_busy"] >= 2.5 + 3.0 + 2.0
+    cats = _ranked(f).filter(pl.col("site_id") == "idle_and_busy")["category"].item()
+    assert cats == "idle_premises"
+
+
+def test_ties_are_broken_by_site_id():
+    f = _features(b={"tips": 1, "tip_ids": "T1"}, a={"tips": 1, "tip_ids": "T2"})
+    assert _ranked(f)["site_id"].to_list() == ["a", "b"]

@@ -1,0 +1,113 @@
+"""`screening run` and `screening evaluate` end to end, as the contract describes them."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from screening.cli import app
+from screening.evaluation.metrics import evaluate
+from screening.evaluation.truth import read_truth
+
+from .conftest import REPO, SAMPLE, make_bundle
+
+CONTRACT_COLUMNS = [
+    "rank",
+    "site_id",
+    "score",
+    "lon",
+    "lat",
+    "township",
+    "address",
+    "category",
+    "reasons",
+    "evidence",
+    "usccs",
+    "account_ids",
+    "property_ids",
+    "plates",
+]
+CATEGORIES = {
+    "over_permit",
+    "unlicensed_production",
+    "no_licence",
+    "affiliated",
+    "idle_premises",
+    "remote",
+    "fuel_storage",
+    "recurrence",
+}
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "sample"
+    result = CliRunner().invoke(app, ["run", "--input", str(SAMPLE), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_lead_files_follow_the_contract(run_dir):
+    raw = (run_dir / "leads.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # BOM, so that Excel opens it as UTF-8
+    csv = pl.read_csv(run_dir / "leads.csv", infer_schema_length=10000)
+    parquet = pl.read_parquet(run_dir / "leads.parquet")
+    assert csv.columns[: len(CONTRACT_COLUMNS)] == CONTRACT_COLUMNS
+    assert parquet.columns == csv.columns and parquet.height == csv.height > 20
+    assert parquet["rank"].to_list() == list(range(1, parquet.height + 1))
+    assert parquet["site_id"].is_unique().all()
+    assert parquet["score"].is_sorted(descending=True)
+    assert set(parquet["category"].unique()) <= CATEGORIES
+    assert parquet["reasons"].null_count() == 0 and parquet["evidence"].null_count() == 0
+    top = parquet.row(0, named=True)
+    assert top["lon"] and 116 < top["lon"] < 118 and top["township"]
+    assert (run_dir / "run_summary.md").read_text(encoding="utf-8").startswith("# Screening run")
+
+
+def test_same_inputs_give_the_same_leads(run_dir, tmp_path):
+    again = tmp_path / "again"
+    assert (
+        CliRunner().invoke(app, ["run", "--input", str(SAMPLE), "--out", str(again)]).exit_code == 0
+    )
+    a = pl.read_parquet(run_dir / "leads.parquet")
+    b = pl.read_parquet(again / "leads.parquet")
+    assert a.equals(b)
+
+
+def test_sample_leads_find_the_planted_workshops(run_dir):
+    truth = read_truth(REPO / "data" / "sample_truth.csv")
+    result = evaluate(truth, pl.read_parquet(run_dir / "leads.parquet"))
+    assert result["average_precision"] >= 0.75
+    assert result["recall@40"] >= 0.8
+    assert result["lookalikes_top50"] <= 3
+    out = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            "--truth",
+            str(REPO / "data" / "sample_truth.csv"),
+            "--leads",
+            str(run_dir / "leads.csv"),
+        ],
+    )
+    assert out.exit_code == 0 and "average_precision:" in out.output
+
+
+def test_absent_optional_sources_are_named_with_their_silent_rules(tmp_path):
+    bundle = make_bundle(tmp_path / "b")
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, ["run", "--input", str(bundle), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "tips absent, rules silent: PUBLIC_TIP" in result.output
+    summary = (out / "run_summary.md").read_text(encoding="utf-8")
+    assert "Rules silent because sanctioned_sites is absent: CASE_REVIVED" in summary
+    assert (out / "leads.csv").exists()
+
+
+def test_missing_required_source_fails_in_one_line(tmp_path):
+    bundle = make_bundle(tmp_path / "b")
+    (bundle / "vehicles.csv").unlink()
+    result = CliRunner().invoke(app, ["run", "--input", str(bundle), "--out", str(tmp_path / "r")])
+    assert result.exit_code == 2
+    assert result.output.count("\n") == 1 and "vehicles" in result.output
