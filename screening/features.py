@@ -382,8 +382,8 @@ def site_features(
                 )
             ).alias("case_activity"),
             (
-                (pl.col("businesses_within_radius") == 0)
-                & (pl.col("settlement_distance_m").fill_null(1e9) > cfg["remote_radius_m"] / 2)
+                (pl.col("businesses_within_radius") <= cfg["remote_max_businesses"])
+                & (pl.col("settlement_distance_m").fill_null(1e9) >= cfg["remote_min_settlement_m"])
             ).alias("is_remote"),
             pl.lit(as_of).alias("as_of"),
         )

@@ -91,7 +91,7 @@ def test_single_spike_is_not_a_jump(features):
 def test_dormant_meter_waking_up(features):
     w = features["waker"]
     assert w["wake_date"] == dt.date(2021, 8, 15)
-    assert w["dormant_days"] == 39  # the window starts 2021-07-07
+    assert w["dormant_days"] == 45  # all of July 1 to August 14 (within history_days)
     assert features["shop"]["wake_date"] is None
 
 

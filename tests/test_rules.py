@@ -227,7 +227,7 @@ def test_context_needs_activity():
             "daily_kwh_recent": 400.0,
         },
     )
-    scores, reasons = apply(f, RULES)
+    scores, _ = apply(f, RULES)
     s = dict(scores.select("site_id", "rule_score").iter_rows())
     assert s["idle_and_quiet"] == 0
     assert s["idle_and_busy"] >= 2.5 + 3.0 + 2.0

@@ -25,9 +25,12 @@ def window(as_of: dt.date, cfg: dict[str, Any]) -> tuple[dt.datetime, dt.datetim
 
 
 def daily_energy(readings: pl.LazyFrame, as_of: dt.date, cfg: dict[str, Any]) -> pl.LazyFrame:
-    """kWh per account and day in the window, with how many intervals the day should have had
-    and how many it has, so that a half-reported day is known as such."""
-    start, _, end = window(as_of, cfg)
+    """kWh per account and day over the history window, with how many intervals the day should
+    have had and how many it has, so that a half-reported day is known as such."""
+    _, _, end = window(as_of, cfg)
+    start = end - dt.timedelta(
+        days=max(cfg["history_days"], cfg["recent_days"] + cfg["baseline_days"])
+    )
     return (
         readings.filter(pl.col("ts").is_between(start, end, closed="left"))
         .group_by("account_id", pl.col("ts").dt.date().alias("day"))
@@ -41,12 +44,14 @@ def daily_energy(readings: pl.LazyFrame, as_of: dt.date, cfg: dict[str, Any]) ->
 
 
 def quality(daily: pl.LazyFrame, as_of: dt.date, cfg: dict[str, Any]) -> pl.LazyFrame:
-    """Coverage, gaps and zero days per account: an empty meter is not a closed shop."""
+    """Coverage, gaps and zero days per account over the baseline and recent window: an
+    empty meter is not a closed shop."""
     start, _, end = window(as_of, cfg)
     days = (end - start).days
     present = pl.col("day")
     return (
-        daily.sort("account_id", "day")
+        daily.filter(pl.col("day") >= start.date())
+        .sort("account_id", "day")
         .group_by("account_id")
         .agg(
             pl.col("interval_min").min().alias("interval_min"),
@@ -140,8 +145,10 @@ def profile(readings: pl.LazyFrame, as_of: dt.date, cfg: dict[str, Any]) -> pl.L
 def levels(daily: pl.LazyFrame, as_of: dt.date, cfg: dict[str, Any]) -> pl.LazyFrame:
     """Mean daily kWh in the recent part against the baseline before it (complete days only,
     so a half-reported day does not look like a drop)."""
-    _, recent, _ = window(as_of, cfg)
-    full = daily.filter(pl.col("n_intervals") >= pl.col("expected_intervals"))
+    start, recent, _ = window(as_of, cfg)
+    full = daily.filter(
+        (pl.col("n_intervals") >= pl.col("expected_intervals")) & (pl.col("day") >= start.date())
+    )
     is_recent = pl.col("day") >= recent.date()
     return (
         full.group_by("account_id")
