@@ -112,7 +112,7 @@ def main() -> None:
     regs = reg_mod.registration_signals(tables["registrations"], as_of, cfg["registry"])
     regs = regs.with_columns(site_mod.registration_ids(regs).alias("record_id"))
     permits = reg_mod.permit_state(tables["permits"], as_of)
-    recs = site_mod.records(tables, places)
+    recs = site_mod.records(tables, places, cfg["sites"])
     (links, sites), _ = _timed("site linking", recs.height, site_mod.link, recs, cfg["sites"])
     sites = site_mod.assign_townships(sites, townships)
     _timed(

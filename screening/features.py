@@ -15,6 +15,7 @@ import polars as pl
 from pyproj import Transformer
 from scipy.spatial import cKDTree
 
+from screening.addresses import name_key
 from screening.coords import utm_epsg
 
 ID_COLUMNS = {
@@ -81,6 +82,7 @@ def entity_features(
         .any()
         .alias("unpermitted_chemical_entity"),
         pl.col("is_gas_station").any().alias("gas_station"),
+        pl.col("is_carrier").any().alias("carrier_home"),
         pl.col("is_new").any().alias("new_registration"),
         pl.col("established").max().alias("latest_established"),
         (pl.col("status_class") == "ended").all().alias("all_entities_ended"),
@@ -342,6 +344,11 @@ def site_features(
 ) -> pl.DataFrame:
     """All signals per site (see module doc)."""
     base = sites.join(linked_ids(links), on="site_id", how="left")
+    # a hazmat carrier's own registered premises: its trucks calling there are its fleet
+    carriers = tables["vehicles"].select(name_key(pl.col("carrier")).alias("_k")).drop_nulls()
+    regs = regs.with_columns(
+        name_key(pl.col("name")).is_in(carriers["_k"].unique().implode()).alias("is_carrier")
+    )
     for part in (
         entity_features(links, regs, permits, holders),
         power_site_features(links, power, tables["power_accounts"]),

@@ -271,7 +271,7 @@ def build_sites(
         regs = regs.with_columns(site_mod.registration_ids(regs).alias("record_id"))
         permits = reg_mod.permit_state(tables["permits"], as_of)
         holders = reg_mod.permits_by_holder(permits)
-        recs = site_mod.records(tables, places)
+        recs = site_mod.records(tables, places, config["sites"])
         links, sites = timed("site linking", site_mod.link, recs, config["sites"])
         sites = site_mod.assign_townships(sites, townships)
         table = timed(

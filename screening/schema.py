@@ -89,7 +89,8 @@ PERMITS = Source(
         LON,
         LAT,
     ),
-    key=("permit_id",),
+    # one number per holder: the same number on another holder's row is another record
+    key=("permit_id", "uscc"),
 )
 
 POWER_ACCOUNTS = Source(

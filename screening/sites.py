@@ -85,7 +85,33 @@ def _is_household(accounts: pl.DataFrame | None) -> pl.Series:
     ).to_series()
 
 
-def records(tables: dict[str, pl.DataFrame], places: pl.DataFrame | None = None) -> pl.DataFrame:
+def _anchor_registrations(regs: pl.DataFrame, anchors: dict[str, Any] | None) -> pl.Series:
+    """What a registration would explain if hazmat trucks call there: fuel (gas stations,
+    fuel depots) or a carrier's fleet (transport, logistics); null for anything else."""
+    if not anchors or not {"industry_code", "name"} <= set(regs.columns):
+        return pl.Series("anchor", [None] * regs.height, dtype=pl.String)
+    code = pl.col("industry_code").fill_null("")
+    name = pl.col("name").fill_null("")
+
+    def kind(codes: list[str], words: list[str]) -> pl.Expr:
+        return pl.any_horizontal([code.str.starts_with(c) for c in codes]) | name.str.contains(
+            "|".join(words)
+        )
+
+    return regs.select(
+        pl.when(kind(anchors["fuel_codes"], anchors["fuel_words"]))
+        .then(pl.lit("fuel"))
+        .when(kind(anchors["carrier_codes"], anchors["carrier_words"]))
+        .then(pl.lit("carrier"))
+        .alias("anchor")
+    ).to_series()
+
+
+def records(
+    tables: dict[str, pl.DataFrame],
+    places: pl.DataFrame | None = None,
+    anchors: dict[str, Any] | None = None,
+) -> pl.DataFrame:
     """All placeable records in one frame with their matching keys."""
 
     def pick(
@@ -112,10 +138,20 @@ def records(tables: dict[str, pl.DataFrame], places: pl.DataFrame | None = None)
         )
 
     parts = [
-        pick("registrations", pl.lit(registration_ids(tables["registrations"])), township=True)
-        if "registrations" in tables
+        pick(
+            "registrations", pl.lit(registration_ids(tables["registrations"])), township=True
+        ).with_columns(_anchor_registrations(tables["registrations"], anchors))
+        if "registrations" in tables and tables["registrations"].height
         else pl.DataFrame(schema=RECORD_SCHEMA),
-        pick("permits", pl.col("permit_id"), label=None),
+        pick("permits", pl.col("permit_id"), label=None).with_columns(
+            pl.lit(
+                tables["permits"]
+                .select(pl.when(pl.col("kind") == "fuel").then(pl.lit("fuel")).alias("anchor"))
+                .to_series()
+            )
+        )
+        if tables.get("permits") is not None and tables["permits"].height
+        else pl.DataFrame(schema=RECORD_SCHEMA),
         pick("power_accounts", pl.col("account_id")).with_columns(
             # a household meter: trucks rarely call there, so it anchors truck places weakly
             pl.lit(_is_household(tables.get("power_accounts"))).alias("household")
@@ -137,11 +173,24 @@ def records(tables: dict[str, pl.DataFrame], places: pl.DataFrame | None = None)
                 "lat",
                 pl.lit(None, dtype=pl.String).alias("geometry"),
                 pl.lit(None, dtype=pl.String).alias("township_hint"),
+                # what the trucks did there, to find the record that explains them
+                pl.when(pl.col("fuel_visits") > 0)
+                .then(pl.lit("fuel"))
+                .when(pl.col("is_depot"))
+                .then(pl.lit("carrier"))
+                .alias("wants")
+                if {"fuel_visits", "is_depot"} <= set(places.columns)
+                else pl.lit(None, dtype=pl.String).alias("wants"),
             )
         )
     out = pl.concat(parts, how="diagonal_relaxed").unique(
         ["source", "record_id"], keep="first", maintain_order=True
     )
+    if "household" not in out.columns:  # absent when there are no meters
+        out = out.with_columns(pl.lit(False).alias("household"))
+    for col in ("anchor", "wants"):
+        if col not in out.columns:
+            out = out.with_columns(pl.lit(None, dtype=pl.String).alias(col))
     return out.with_columns(
         address_key(pl.col("address")).alias("addr_key"),
         name_key(pl.col("name")).alias("name_key"),
@@ -187,7 +236,15 @@ def _place_edges(
     )
     d, j = d.reshape(len(places), k), j.reshape(len(places), k)
     found = np.isfinite(d)
-    effective = np.where(found, d + penalty[np.where(found, j, 0)], np.inf)
+    jj = np.where(found, j, 0)
+    effective = np.where(found, d + penalty[jj], np.inf)
+    # a place whose trucks brought fuel, or slept there, belongs to the gas station or the
+    # carrier among its neighbours rather than to the shop next door
+    anchor = rec["anchor"].fill_null("").to_numpy()[others][jj]
+    want = rec["wants"].fill_null("-").to_numpy()[places][:, None]
+    effective = np.where(
+        found & (anchor == want), effective - cfg["place_anchor_bonus_m"], effective
+    )
     best = np.argmin(effective, axis=1)
     rows = np.arange(len(places))
     hit = np.isfinite(effective[rows, best])

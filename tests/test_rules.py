@@ -62,6 +62,7 @@ def _features(**sites: dict) -> pl.DataFrame:
         "plates": None,
         "cargo_classes": None,
         "carrier_depot": False,
+        "carrier_home": False,
         "depot_of": None,
         "driver_home": False,
         "tips": 0,
