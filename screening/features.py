@@ -395,5 +395,6 @@ def site_features(
             pl.lit(as_of).alias("as_of"),
         )
         .drop("tips_near")
+        .with_columns(pl.col(pl.Float64).round(6))  # see power_features: stable figures
         .sort("site_id")
     )

@@ -200,6 +200,8 @@ def records(
         # neighbours, not the same gate (文化路232号 vs 文化路206号)
         pl.col("addr_key").str.extract_all(r"\d+").list.join("-").alias("addr_numbers"),
         township_of(pl.col("addr_key")).alias("addr_township"),
+        # the compound's gate: a building, workshop or room inside "…79号" is "…79号"
+        pl.col("addr_key").str.replace(r"^(.*\d+号).+$", "${1}").alias("compound_key"),
     )
 
 
@@ -354,13 +356,13 @@ def _word_edges(rec: pl.DataFrame) -> pl.DataFrame:
     by_address = indexed.filter(pl.col("addr_specific") & pl.col("addr_township").is_not_null())
     hub = (
         by_address.sort("placed", "i", descending=[True, False])
-        .group_by("addr_key", maintain_order=True)
+        .group_by("compound_key", maintain_order=True)
         .first()
-        .select("addr_key", pl.col("i").alias("hub"))
+        .select("compound_key", pl.col("i").alias("hub"))
     )
     address = (
         by_address.filter(~pl.col("placed"))
-        .join(hub, on="addr_key")
+        .join(hub, on="compound_key")
         .filter(pl.col("i") != pl.col("hub"))
         .select(pl.col("hub").alias("a"), pl.col("i").alias("b"), pl.lit("address").alias("method"))
     )
