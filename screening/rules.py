@@ -28,17 +28,9 @@ from typing import Any
 
 import polars as pl
 
+from screening.schema import CATEGORIES
+
 KINDS = ("activity", "context", "innocent")
-CATEGORIES = (
-    "over_permit",
-    "unlicensed_production",
-    "no_licence",
-    "affiliated",
-    "idle_premises",
-    "remote",
-    "fuel_storage",
-    "recurrence",
-)
 CATEGORY_ZH = {
     "over_permit": "超许可范围",
     "unlicensed_production": "非化工企业未经许可",

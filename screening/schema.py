@@ -214,6 +214,18 @@ SOURCES: dict[str, Source] = {
 
 TOWNSHIPS_FILE = "townships.geojson"
 
+# The campaign's checks (CONTRACT.md §3), the category every lead falls under.
+CATEGORIES: tuple[str, ...] = (
+    "over_permit",  # 超许可范围
+    "unlicensed_production",  # 非化工企业未经许可
+    "no_licence",  # 无证无照
+    "affiliated",  # 挂靠/租赁/厂中厂
+    "idle_premises",  # 利用闲置厂房/民房
+    "remote",  # 偏僻地区/养殖场/宕口
+    "fuel_storage",  # 非法储存经营汽柴油
+    "recurrence",  # 死灰复燃
+)
+
 # Canonical category values and the words agencies use for them. Matching is by substring
 # on the NFKC-normalised, lower-cased value, in the order given (first hit wins), so longer,
 # more specific words come first (成品油 before 经营).

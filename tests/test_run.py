@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 from screening.cli import app
 from screening.evaluation.metrics import evaluate
 from screening.evaluation.truth import read_truth
+from screening.schema import CATEGORIES as SCHEMA_CATEGORIES
 
 from .conftest import REPO, SAMPLE, make_bundle
 
@@ -28,16 +29,7 @@ CONTRACT_COLUMNS = [
     "property_ids",
     "plates",
 ]
-CATEGORIES = {
-    "over_permit",
-    "unlicensed_production",
-    "no_licence",
-    "affiliated",
-    "idle_premises",
-    "remote",
-    "fuel_storage",
-    "recurrence",
-}
+CATEGORIES = set(SCHEMA_CATEGORIES)
 
 
 @pytest.fixture(scope="module")

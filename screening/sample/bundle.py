@@ -19,7 +19,7 @@ import polars as pl
 from ..coords import from_wgs84
 from . import mess
 from .address import STYLES, jitter, render
-from .config import SIZES, TUNE, SizePreset
+from .config import SIZES, TUNE, WORKSHOP_CATEGORIES, SizePreset
 from .entities import (
     World,
     make_background_tips,
@@ -137,16 +137,7 @@ def generate(
     make_households(rng["households"], world)
     ws = dict(
         zip(
-            (
-                "over_permit",
-                "unlicensed_production",
-                "no_licence",
-                "affiliated",
-                "idle_premises",
-                "remote",
-                "fuel_storage",
-                "recurrence",
-            ),
+            WORKSHOP_CATEGORIES,
             preset.workshops,
             strict=True,
         )

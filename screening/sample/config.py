@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from screening.schema import CATEGORIES
+
 AS_OF = date(2021, 8, 31)
 REGION = "宿州市埇桥区（样例县）"
 TIMEZONE = "Asia/Shanghai"
@@ -17,16 +19,7 @@ REGION6 = "341302"  # administrative division code written into credit codes
 CENTRE = (117.0, 33.65)  # lon, lat (WGS-84)
 HALF_EXTENT_M = (25_000.0, 22_500.0)  # the county is about 50 km x 45 km
 
-WORKSHOP_CATEGORIES: tuple[str, ...] = (
-    "over_permit",
-    "unlicensed_production",
-    "no_licence",
-    "affiliated",
-    "idle_premises",
-    "remote",
-    "fuel_storage",
-    "recurrence",
-)
+WORKSHOP_CATEGORIES: tuple[str, ...] = CATEGORIES
 LOOKALIKE_CATEGORIES: tuple[str, ...] = (
     "bakery_night",
     "tofu_night",
