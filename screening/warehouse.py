@@ -68,11 +68,11 @@ class Warehouse:
     def _drop(self, name: str) -> None:
         """Drop a table or view of that name, whichever it is (DuckDB's DROP VIEW IF EXISTS
         fails on a table)."""
-        row = self.con.execute(
+        rows = self.con.execute(
             "SELECT table_type FROM information_schema.tables WHERE table_name = ?", [name]
-        ).fetchone()
-        if row is not None:
-            self.con.execute(f"DROP {'VIEW' if row[0] == 'VIEW' else 'TABLE'} {name}")
+        ).fetchall()  # fetchall: duckdb 2 keeps a half-read result open and blocks the next call
+        if rows:
+            self.con.execute(f"DROP {'VIEW' if rows[0][0] == 'VIEW' else 'TABLE'} {name}")
 
     def _view(self, name: str, path: Path) -> None:
         # DDL cannot take parameters: the path is quoted by hand
@@ -91,7 +91,7 @@ class Warehouse:
         return bool(
             self.con.execute(
                 "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
-            ).fetchone()[0]
+            ).fetchall()[0][0]
         )
 
     def set_meta(self, values: dict[str, Any]) -> None:
