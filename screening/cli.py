@@ -3,6 +3,7 @@ parses arguments and prints."""
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -113,15 +114,17 @@ def run(
         Path | None, typer.Option(help="settings file (see screening/config.toml)")
     ] = None,
     top: Annotated[int, typer.Option(help="leads to print")] = 15,
+    ledger: Annotated[Path | None, typer.Option(help="ledger file: merge this run into it")] = None,
 ) -> None:
     """Screen a bundle: ingest, signals, sites, scoring; writes RUN_DIR/leads.csv and
     leads.parquet (best first) and run_summary.md."""
+    from screening.ledger import LedgerError
     from screening.pipeline import run_screening
     from screening.rules import RuleError
 
     try:
-        report = run_screening(input, out, config)
-    except (IngestError, ConfigError, RuleError) as exc:
+        report = run_screening(input, out, config, ledger)
+    except (IngestError, ConfigError, RuleError, LedgerError) as exc:
         _fail(str(exc))
     ing = report.ingest
     quarantined = int(ing.summary["quarantined"].sum())
@@ -132,6 +135,8 @@ def run(
     )
     for src, rules in report.silent_rules.items():
         typer.echo(f"note: {src} absent, rules silent: {', '.join(rules)}")
+    if report.merge:
+        typer.echo("ledger: " + ", ".join(f"{k} {v}" for k, v in report.merge.items()))
     typer.echo(
         _table(
             report.leads.head(top).select(
@@ -166,6 +171,90 @@ def evaluate(
             typer.echo(f"{key}: {'; '.join(value) if value else '-'}")
         else:
             typer.echo(f"{key}: {value}")
+
+
+ledger_app = typer.Typer(no_args_is_help=True, help="The ledger: lead lifecycle and outcomes.")
+app.add_typer(ledger_app, name="ledger")
+LEDGER_OPT = typer.Option("--ledger", "-l", help="ledger file")
+
+
+@ledger_app.command("status")
+def ledger_status(
+    ledger: Annotated[Path, LEDGER_OPT] = Path("ledger/ledger.duckdb"),
+    status: Annotated[str | None, typer.Option(help="only sites in this status")] = None,
+    township: Annotated[str | None, typer.Option(help="only this township")] = None,
+) -> None:
+    """Every site in the ledger with its current status."""
+    from screening.ledger import Ledger
+
+    with Ledger(ledger) as lg:
+        table = lg.status()
+    if status:
+        table = table.filter(pl.col("status") == status)
+    if township:
+        table = table.filter(pl.col("township") == township)
+    typer.echo(
+        _table(
+            table.select(
+                "site_id", "status", "status_since", "township", "address", "names", "actor", "note"
+            )
+        )
+    )
+
+
+@ledger_app.command("history")
+def ledger_history(
+    site_id: Annotated[str, typer.Argument(help="site id")],
+    ledger: Annotated[Path, LEDGER_OPT] = Path("ledger/ledger.duckdb"),
+) -> None:
+    """Every status change of one site, oldest first."""
+    from screening.ledger import Ledger
+
+    with Ledger(ledger) as lg:
+        typer.echo(
+            _table(
+                lg.history(site_id).select(
+                    "seq",
+                    "changed_at",
+                    "from_status",
+                    "to_status",
+                    "actor",
+                    "note",
+                    "run_id",
+                    "fields",
+                )
+            )
+        )
+
+
+@ledger_app.command("set")
+def ledger_set(
+    site_id: Annotated[str, typer.Argument(help="site id")],
+    status: Annotated[
+        str,
+        typer.Argument(
+            help="new status: assigned, inspected, confirmed, cleared, measures_taken, closed, lead"
+        ),
+    ],
+    actor: Annotated[str, typer.Option(help="who records this")],
+    note: Annotated[str, typer.Option(help="what happened")] = "",
+    field: Annotated[list[str] | None, typer.Option(help="extra KEY=VALUE, repeatable")] = None,
+    at: Annotated[
+        str | None, typer.Option(help="when it happened, YYYY-MM-DD[ HH:MM] (default: now)")
+    ] = None,
+    ledger: Annotated[Path, LEDGER_OPT] = Path("ledger/ledger.duckdb"),
+) -> None:
+    """Move one site to a new status (checked against the lifecycle; kept as history)."""
+    from screening.ledger import Ledger, LedgerError
+
+    fields = dict(f.split("=", 1) for f in (field or []) if "=" in f)
+    try:
+        with Ledger(ledger) as lg:
+            when = dt.datetime.fromisoformat(at) if at else None
+            before = lg.transition(site_id, status, actor, note, at=when, fields=fields)
+    except (LedgerError, ValueError) as exc:
+        _fail(str(exc))
+    typer.echo(f"{site_id}: {before} -> {status}")
 
 
 def main() -> None:  # pragma: no cover - console entry for `python -m screening`

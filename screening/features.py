@@ -198,6 +198,7 @@ def power_site_features(
         .first()
         .alias("jump_after"),
         pl.col("wake_date").min().alias("wake_date"),
+        pl.col("last_use_day").max().alias("last_use_day"),
         pl.col("dormant_days").max().alias("dormant_days"),
         pl.col("coverage").min().alias("meter_coverage"),
         pl.col("meter_faults").sum().alias("meter_faults")
@@ -379,11 +380,8 @@ def site_features(
                 pl.col("case_closed_on").is_not_null()
                 & (
                     (
-                        runs
-                        & (
-                            pl.coalesce("wake_date", "jump_date", pl.lit(as_of))
-                            > pl.col("case_closed_on")
-                        )
+                        # the meter still runs and was used after the case was closed
+                        runs & (pl.col("last_use_day") > pl.col("case_closed_on"))
                     )
                     | (trucks & (pl.col("trucks_last_seen").dt.date() > pl.col("case_closed_on")))
                 )

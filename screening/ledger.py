@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +72,7 @@ CREATE TABLE IF NOT EXISTS run_leads (
     category VARCHAR, reasons VARCHAR, evidence VARCHAR, merge VARCHAR, note VARCHAR,
     PRIMARY KEY (run_id, site_id)
 );
+CREATE TABLE IF NOT EXISTS run_outputs (run_id VARCHAR PRIMARY KEY, leads BLOB);
 CREATE TABLE IF NOT EXISTS history (
     site_id VARCHAR, seq BIGINT, changed_at TIMESTAMP, from_status VARCHAR, to_status VARCHAR,
     actor VARCHAR, note VARCHAR, run_id VARCHAR, fields JSON, PRIMARY KEY (site_id, seq)
@@ -140,6 +142,21 @@ class Ledger:
 
     def runs(self) -> pl.DataFrame:
         return self._df("SELECT * FROM runs ORDER BY seq")
+
+    def stored_leads(self, run_id: str) -> pl.DataFrame | None:
+        """The lead list a run produced, exactly as written (Parquet bytes): the same run
+        again gives the same list, whatever the ledger learnt since."""
+        rows = self.con.execute(
+            "SELECT leads FROM run_outputs WHERE run_id = ?", [run_id]
+        ).fetchall()
+        return pl.read_parquet(io.BytesIO(rows[0][0])) if rows else None
+
+    def store_leads(self, run_id: str, leads: pl.DataFrame) -> None:
+        buf = io.BytesIO()
+        leads.write_parquet(buf)
+        self.con.execute(
+            "INSERT OR REPLACE INTO run_outputs VALUES (?, ?)", [run_id, buf.getvalue()]
+        )
 
     def watched(self) -> pl.DataFrame:
         """Closed cases under watch: fed back into screening so that renewed activity there

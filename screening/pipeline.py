@@ -321,6 +321,7 @@ class RunReport:
     leads: pl.DataFrame
     silent_rules: dict[str, list[str]]
     seconds: float
+    merge: dict[str, int] = field(default_factory=dict)
 
 
 def score_run(workdir: Path, config_path: Path | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -361,16 +362,120 @@ def write_leads(lead_list: pl.DataFrame, run_dir: Path) -> None:
     flat.write_csv(run_dir / "leads.csv", include_bom=True)
 
 
-def run_screening(bundle: Path, run_dir: Path, config_path: Path | None = None) -> RunReport:
-    """One screening of a bundle: ingest, signals, sites, scoring, lead list, summary."""
+def watched_as_cases(workdir: Path, watched: pl.DataFrame) -> int:
+    """Closed cases the ledger watches, added to the run's earlier cases: renewed activity at
+    one of them then fires the recurrence (死灰复燃) rule like any sanctioned site."""
+    if watched.height == 0:
+        return 0
+    with Warehouse(workdir) as wh:
+        cases = wh.table("sanctioned_sites")
+        extra = watched.select(
+            pl.format("台账:{}", "site_id").alias("case_id"),
+            pl.col("names").alias("name"),
+            "address",
+            "lon",
+            "lat",
+            "closed_on",
+            pl.lit("台账记录已关闭，纳入监控").alias("measures"),
+            pl.lit("ledger").alias("source_file"),
+            pl.lit(None, dtype=pl.Int64).alias("source_row"),
+        )
+        wh.write_table("sanctioned_sites", pl.concat([cases, extra], how="vertical_relaxed"))
+    return extra.height
+
+
+def merge_into_ledger(
+    ledger_path: Path, ingest: IngestReport, lead_list: pl.DataFrame, config: dict[str, Any]
+) -> tuple[pl.DataFrame, dict[str, int]]:
+    """Record the run in the ledger and return the lead list as the ledger sees it: cleared
+    sites with nothing new are left out, the rest carry their merge kind, status and note,
+    under the ledger's site id."""
+    from screening.ledger import STATUS_ZH, Ledger, run_key
+
+    rid = run_key(ingest.files, config, ingest.as_of)
+    with Ledger(ledger_path) as lg:
+        stored = lg.stored_leads(rid)
+    if stored is not None:
+        return stored, {"already_merged": 1}
+    meta = {
+        "as_of": ingest.as_of,
+        "region": ingest.manifest.region,
+        "inputs": ingest.files.select("file", "sha256").to_dicts(),
+        "config_hash": run_key(ingest.files.head(0), config, None),
+    }
+    with Ledger(ledger_path) as lg:
+        report = lg.merge_run(rid, lead_list, meta, config["ledger"])
+        status = lg.status().select("site_id", pl.col("status").alias("ledger_status"))
+    merged = report.leads.select(
+        "run_site_id", "site_id", "merge", pl.col("note").alias("ledger_note")
+    )
+    out = (
+        lead_list.rename({"site_id": "run_site_id"})
+        .join(merged, on="run_site_id", how="left")
+        .join(status, on="site_id", how="left")
+        .filter(pl.col("merge") != "suppressed")
+        # activity at a closed case under watch is a recurrence, whatever else it shows
+        .with_columns(
+            pl.when(pl.col("merge") == "recurrence")
+            .then(pl.lit("recurrence"))
+            .otherwise(pl.col("category"))
+            .alias("category"),
+            pl.when(pl.col("merge") == "recurrence")
+            .then(pl.lit("死灰复燃"))
+            .otherwise(pl.col("category_zh"))
+            .alias("category_zh"),
+        )
+        .with_columns(
+            pl.col("ledger_status")
+            .replace_strict(STATUS_ZH, default=None)
+            .alias("ledger_status_zh"),
+            pl.lit(rid).alias("run_id"),
+        )
+        .sort("rank")
+        .with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("rank"))
+    )
+    cols = [
+        "rank",
+        "site_id",
+        *[c for c in lead_list.columns if c not in ("rank", "site_id")],
+        "merge",
+        "ledger_status",
+        "ledger_status_zh",
+        "ledger_note",
+        "run_id",
+        "run_site_id",
+    ]
+    counts = {**report.counts, "already_merged": int(report.already_merged)}
+    out = out.select(cols)
+    with Ledger(ledger_path) as lg:
+        lg.store_leads(rid, out)
+    return out, counts
+
+
+def run_screening(
+    bundle: Path, run_dir: Path, config_path: Path | None = None, ledger_path: Path | None = None
+) -> RunReport:
+    """One screening of a bundle: ingest, signals, sites, scoring, lead list, summary; with
+    a ledger, the run is merged into it and the lead list reflects its outcomes."""
+    from screening.ledger import Ledger
+
     started = time.perf_counter()
     run_dir = Path(run_dir)
+    config = load_config(config_path)
     ingest = ingest_bundle(bundle, run_dir, config_path)
+    if ledger_path is not None:
+        with Ledger(ledger_path) as lg:
+            watched_as_cases(run_dir, lg.watched())
     sites = build_sites(run_dir, config_path)
     lead_list, _ = score_run(run_dir, config_path)
+    merge_counts: dict[str, int] = {}
+    if ledger_path is not None:
+        lead_list, merge_counts = merge_into_ledger(ledger_path, ingest, lead_list, config)
     write_leads(lead_list, run_dir)
     silent = {src: RULES_NEEDING[src] for src in ingest.absent if src in RULES_NEEDING}
-    report = RunReport(run_dir, ingest, sites, lead_list, silent, time.perf_counter() - started)
+    report = RunReport(
+        run_dir, ingest, sites, lead_list, silent, time.perf_counter() - started, merge_counts
+    )
     (run_dir / "run_summary.md").write_text(summary_markdown(report), encoding="utf-8")
     return report
 
@@ -396,6 +501,19 @@ def summary_markdown(report: RunReport, top: int = 20) -> str:
         )
     if ing.absent:
         lines += ["", "Absent optional sources: " + ", ".join(ing.absent) + "."]
+    if report.merge:
+        m = report.merge
+        lines += [
+            "",
+            "Ledger: "
+            + (
+                "this run was merged before; nothing changed."
+                if m.get("already_merged")
+                else f"{m['new']} new, {m['repeated']} repeated, {m['escalated']} "
+                f"escalated, {m['recurrence']} recurrence, {m['suppressed']} "
+                "cleared and left out."
+            ),
+        ]
     for src, rules in report.silent_rules.items():
         lines.append(f"Rules silent because {src} is absent: {', '.join(rules)}.")
     lines += [

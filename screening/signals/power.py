@@ -60,6 +60,9 @@ def quality(daily: pl.LazyFrame, as_of: dt.date, cfg: dict[str, Any]) -> pl.Lazy
                 "interval_coverage"
             ),
             (pl.col("kwh") <= 0).sum().alias("zero_days"),
+            # the last day the meter was really used (an earlier case "closed" before it
+            # still drew power after)
+            present.filter(pl.col("kwh") >= cfg["dormant_kwh_per_day"]).max().alias("last_use_day"),
             present.min().alias("first_day"),
             present.max().alias("last_day"),
             (present.diff().dt.total_days().max() - 1).fill_null(0).alias("longest_gap_days"),
