@@ -257,6 +257,53 @@ def ledger_set(
     typer.echo(f"{site_id}: {before} -> {status}")
 
 
+@ledger_app.command("import")
+def ledger_import(
+    sheet: Annotated[Path, typer.Argument(help="a team's returned annex 2 (.xlsx)")],
+    actor: Annotated[str, typer.Option(help="who sent it (team or unit)")],
+    ledger: Annotated[Path, LEDGER_OPT] = Path("ledger/ledger.duckdb"),
+) -> None:
+    """Import a team's returned sheet: good rows become lifecycle steps, bad rows are listed
+    with their row number and reason."""
+    from screening.outcomes import import_sheet
+
+    report = import_sheet(ledger, sheet, actor)
+    typer.echo(f"{report.applied.height} rows applied, {report.rejected.height} rejected")
+    if report.applied.height:
+        typer.echo(_table(report.applied))
+    if report.rejected.height:
+        typer.echo(_table(report.rejected))
+
+
+@app.command()
+def export(
+    run_dir: Annotated[Path, typer.Option("--run", help="run directory (its leads)")] = Path(
+        "runs/sample"
+    ),
+    ledger: Annotated[Path, LEDGER_OPT] = Path("ledger/ledger.duckdb"),
+    out: Annotated[Path, typer.Option(help="folder for the forms")] = Path("exports"),
+    month_end: Annotated[
+        str | None,
+        typer.Option(help="annex 3 cumulative to this date (default: end of last month)"),
+    ] = None,
+) -> None:
+    """Write the campaign's forms: annex 2 and 4 per oversight unit, annex 3 for the county."""
+    from screening.export import export_all
+    from screening.ledger import Ledger
+
+    today = dt.date.today()
+    end = (
+        dt.date.fromisoformat(month_end)
+        if month_end
+        else today.replace(day=1) - dt.timedelta(days=1)
+    )
+    leads = pl.read_parquet(run_dir / "leads.parquet")
+    with Ledger(ledger) as lg:
+        written = export_all(leads, lg.history(), lg.status(), out, end, today)
+    for path in written:
+        typer.echo(str(path))
+
+
 def main() -> None:  # pragma: no cover - console entry for `python -m screening`
     app(sys.argv[1:])
 
