@@ -293,8 +293,12 @@ def export_all(
     out_dir: Path,
     month_end: dt.date,
     filled: dt.date,
+    townships: pl.DataFrame | None = None,
 ) -> list[Path]:
-    """Per oversight unit: annex 2 and annex 4 of its own leads; for the county: annex 3."""
+    """Per oversight unit: annex 2 and annex 4 of its own leads, and its map; for the
+    county: annex 3 (counts only, no names)."""
+    from screening.mapping import write_maps
+
     written: list[Path] = []
     by_unit = leads.with_columns(pl.col("oversight_unit").fill_null("未划分包保单位"))
     for (unit,), part in by_unit.group_by("oversight_unit", maintain_order=True):
@@ -304,6 +308,15 @@ def export_all(
         written.append(
             annex4(out_dir / f"附件4_自备撬装加油站_{safe}.xlsx", fuel, str(unit), filled)
         )
+        if townships is not None:
+            mine = townships.filter(pl.col("oversight_unit").fill_null("未划分包保单位") == unit)
+            written += write_maps(
+                part,
+                mine if mine.height else townships,
+                out_dir,
+                f"地图_{safe}",
+                f"{unit} 非法违法“小化工”线索",
+            )
     totals = annex3_totals(history, status, month_end)
     written.append(
         annex3(

@@ -1,0 +1,81 @@
+"""The offline map: GeoJSON of the leads, and an HTML page that renders in headless Chromium
+with no network, one marker per placed lead over the township boundaries."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+
+import polars as pl
+import pytest
+
+from screening.mapping import html_map, leads_geojson
+from screening.warehouse import Warehouse
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def sample_run(tmp_path_factory):
+    from screening.pipeline import run_screening
+
+    from .conftest import SAMPLE
+
+    out = tmp_path_factory.mktemp("maprun")
+    run_screening(SAMPLE, out)
+    with Warehouse(out, read_only=True) as wh:
+        return pl.read_parquet(out / "leads.parquet"), wh.table("townships")
+
+
+def test_geojson_has_every_placed_lead_with_its_action(sample_run):
+    leads, _ = sample_run
+    geo = leads_geojson(leads)
+    placed = leads.filter(pl.col("lon").is_not_null())
+    assert len(geo["features"]) == placed.height
+    first = geo["features"][0]
+    assert first["geometry"]["coordinates"] == [placed["lon"][0], placed["lat"][0]]
+    assert first["properties"]["action"] and first["properties"]["rank"] == 1
+    json.dumps(geo, ensure_ascii=False)  # serialisable as is
+
+
+def test_page_carries_leaflet_and_needs_no_network(sample_run):
+    leads, townships = sample_run
+    page = html_map(leads, townships, "测试")
+    # nothing is fetched: no script or stylesheet by address, no remote url() in the CSS
+    assert not re.search(r"<(script|link|img)[^>]+(src|href)=", page)
+    assert not re.search(r"url\(['\"]?https?:", page)
+    assert "L.circleMarker" in page and "Leaflet" in page
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is installed by .ci/run")
+def test_page_renders_markers_in_headless_chromium(sample_run, tmp_path):
+    leads, townships = sample_run
+    page = tmp_path / "map.html"
+    page.write_text(html_map(leads, townships, "全县线索"), encoding="utf-8")
+    dom = subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    placed = leads.filter(pl.col("lon").is_not_null()).height
+    assert f'data-leads="{placed}"' in dom
+    # every marker and every township outline is an interactive SVG path
+    assert dom.count("leaflet-interactive") >= placed + townships.height
