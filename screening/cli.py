@@ -275,6 +275,33 @@ def ledger_import(
         typer.echo(_table(report.rejected))
 
 
+@ledger_app.command("report")
+def ledger_report(ledger: Annotated[Path, LEDGER_OPT] = Path("ledger/ledger.duckdb")) -> None:
+    """How right past leads were: hit rate by rank band and by rule, and the rule weight
+    multipliers the next run will use."""
+    from screening import learning
+    from screening.config import load_config
+    from screening.ledger import Ledger
+
+    with Ledger(ledger) as lg:
+        labelled = learning.labels(lg.history(), lg.run_leads(), lg.runs())
+    if labelled.height == 0:
+        typer.echo("no confirmed or cleared sites yet")
+        return
+    by_band, by_rule = learning.hit_rates(labelled)
+    typer.echo(f"{labelled.height} labelled sites, hit rate {labelled['label'].mean():.0%}")
+    typer.echo(_table(by_band))
+    typer.echo(_table(by_rule))
+    weights = learning.multipliers(labelled, load_config()["learning"])
+    typer.echo(
+        "weights for the next run: "
+        + (
+            ", ".join(f"{k} ×{v:.2f}" for k, v in sorted(weights.items()))
+            or "unchanged (too few labels)"
+        )
+    )
+
+
 @app.command()
 def export(
     run_dir: Annotated[Path, typer.Option("--run", help="run directory (its leads)")] = Path(

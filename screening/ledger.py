@@ -158,6 +158,9 @@ class Ledger:
             "INSERT OR REPLACE INTO run_outputs VALUES (?, ?)", [run_id, buf.getvalue()]
         )
 
+    def run_leads(self) -> pl.DataFrame:
+        return self._df("SELECT * FROM run_leads")
+
     def watched(self) -> pl.DataFrame:
         """Closed cases under watch: fed back into screening so that renewed activity there
         is a recurrence (死灰复燃) lead."""

@@ -322,16 +322,27 @@ class RunReport:
     silent_rules: dict[str, list[str]]
     seconds: float
     merge: dict[str, int] = field(default_factory=dict)
+    weights: dict[str, float] = field(default_factory=dict)
 
 
-def score_run(workdir: Path, config_path: Path | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+def score_run(
+    workdir: Path, config_path: Path | None = None, weights: dict[str, float] | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Rules and the anomaly model over the site feature table in ``workdir``: writes the
-    tables site_scores, reasons and leads to the warehouse and returns (leads, reasons)."""
+    tables site_scores, reasons and leads to the warehouse and returns (leads, reasons).
+    ``weights`` multiplies rule weights (re-estimated from inspection outcomes)."""
+    from dataclasses import replace
+
     from screening import scoring
-    from screening.rules import load_rules
+    from screening.rules import RuleSet, load_rules
 
     config = load_config(config_path)
     ruleset = load_rules(config)
+    if weights:
+        ruleset = RuleSet(
+            [replace(r, weight=r.weight * weights.get(r.code, 1.0)) for r in ruleset.rules],
+            ruleset.activity_gate,
+        )
     with Warehouse(workdir) as wh:
         features = wh.table("site_features")
         scored, reasons = scoring.score_sites(features, ruleset, config)
@@ -463,18 +474,30 @@ def run_screening(
     run_dir = Path(run_dir)
     config = load_config(config_path)
     ingest = ingest_bundle(bundle, run_dir, config_path)
+    weights: dict[str, float] = {}
     if ledger_path is not None:
+        from screening import learning
+
         with Ledger(ledger_path) as lg:
             watched_as_cases(run_dir, lg.watched())
+            labelled = learning.labels(lg.history(), lg.run_leads(), lg.runs())
+        weights = learning.multipliers(labelled, config["learning"])
     sites = build_sites(run_dir, config_path)
-    lead_list, _ = score_run(run_dir, config_path)
+    lead_list, _ = score_run(run_dir, config_path, weights)
     merge_counts: dict[str, int] = {}
     if ledger_path is not None:
         lead_list, merge_counts = merge_into_ledger(ledger_path, ingest, lead_list, config)
     write_leads(lead_list, run_dir)
     silent = {src: RULES_NEEDING[src] for src in ingest.absent if src in RULES_NEEDING}
     report = RunReport(
-        run_dir, ingest, sites, lead_list, silent, time.perf_counter() - started, merge_counts
+        run_dir,
+        ingest,
+        sites,
+        lead_list,
+        silent,
+        time.perf_counter() - started,
+        merge_counts,
+        weights,
     )
     (run_dir / "run_summary.md").write_text(summary_markdown(report), encoding="utf-8")
     return report
@@ -516,6 +539,13 @@ def summary_markdown(report: RunReport, top: int = 20) -> str:
         ]
     for src, rules in report.silent_rules.items():
         lines.append(f"Rules silent because {src} is absent: {', '.join(rules)}.")
+    if report.weights:
+        lines += [
+            "",
+            "Rule weights re-estimated from inspection outcomes: "
+            + ", ".join(f"{k} ×{v:.2f}" for k, v in sorted(report.weights.items()))
+            + ".",
+        ]
     lines += [
         "",
         "## Top leads",
