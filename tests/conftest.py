@@ -163,3 +163,12 @@ def sample_ingested(tmp_path_factory):
 
     work = tmp_path_factory.mktemp("sample") / "work"
     return ingest_bundle(SAMPLE, work), work
+
+
+def annex3_values(path: Path) -> dict[str, object]:
+    """Annex 3's figures by heading (its headings span rows 3-4, the figures are row 5)."""
+    import openpyxl
+
+    ws = openpyxl.load_workbook(path).active
+    heads = {ws.cell(row=r, column=c).value: c for r in (3, 4) for c in range(1, 17)}
+    return {h: ws.cell(row=5, column=c).value for h, c in heads.items() if h}

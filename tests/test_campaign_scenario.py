@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from screening.cli import app
 
-from .conftest import SAMPLE
+from .conftest import SAMPLE, annex3_values
 
 
 def _cli(*args: str) -> str:
@@ -168,9 +168,7 @@ def test_the_campaign_month(tmp_path):
         "--month-end",
         "2021-08-31",
     )
-    ws3 = openpyxl.load_workbook(next(forms.glob("附件3_*.xlsx"))).active
-    heads = {ws3.cell(row=r, column=c).value: c for r in (3, 4) for c in range(1, 17)}
-    value = {h: ws3.cell(row=5, column=c).value for h, c in heads.items() if h}
+    value = annex3_values(next(forms.glob("附件3_*.xlsx")))
     assert value["检查组个数"] == 2 and value["出动执法人员人次"] == 7
     assert value["排查企业（单位或个人）数"] == 2 and value["合计"] == 1
     assert value["责令停产整顿企业数"] == 1 and value["拆除非法生产装置企业数"] == 1
