@@ -119,12 +119,13 @@ def run(
     """Screen a bundle: ingest, signals, sites, scoring; writes RUN_DIR/leads.csv and
     leads.parquet (best first) and run_summary.md."""
     from screening.ledger import LedgerError
+    from screening.locking import RunLocked
     from screening.pipeline import run_screening
     from screening.rules import RuleError
 
     try:
         report = run_screening(input, out, config, ledger)
-    except (IngestError, ConfigError, RuleError, LedgerError) as exc:
+    except (IngestError, ConfigError, RuleError, LedgerError, RunLocked) as exc:
         _fail(str(exc))
     ing = report.ingest
     quarantined = int(ing.summary["quarantined"].sum())
@@ -333,6 +334,37 @@ def export(
         written = export_all(leads, lg.history(), lg.status(), out, end, today, townships)
     for path in written:
         typer.echo(str(path))
+
+
+@app.command()
+def serve(
+    input: Annotated[
+        Path, typer.Option("--input", "-i", help="bundle folder the agencies fill every night")
+    ],
+    runs: Annotated[Path, typer.Option(help="folder for the nightly run folders")] = Path("runs"),
+    ledger: Annotated[Path, LEDGER_OPT] = Path("ledger/ledger.duckdb"),
+    exports: Annotated[Path | None, typer.Option(help="folder for forms and maps")] = None,
+    cron: Annotated[str, typer.Option(help="when to run")] = "0 2 * * *",
+    timezone: Annotated[str, typer.Option(help="timezone of the cron")] = "Asia/Shanghai",
+    config: Annotated[Path | None, typer.Option(help="settings file")] = None,
+) -> None:
+    """Run the nightly flow on a schedule (needs a Prefect server: `prefect server start`,
+    and PREFECT_API_URL pointing at it; see README)."""
+    from prefect import serve as prefect_serve
+
+    from flows.nightly import deployment
+
+    dep = deployment(
+        str(input.resolve()),
+        cron=cron,
+        timezone=timezone,
+        run_root=str(runs.resolve()),
+        ledger=str(ledger.resolve()),
+        export_dir=str(exports.resolve()) if exports else None,
+        config=str(config.resolve()) if config else None,
+    )
+    typer.echo(f"serving nightly-screening: '{cron}' {timezone}")
+    prefect_serve(dep)
 
 
 def main() -> None:  # pragma: no cover - console entry for `python -m screening`

@@ -463,30 +463,28 @@ def merge_into_ledger(
     return out, counts
 
 
-def run_screening(
-    bundle: Path, run_dir: Path, config_path: Path | None = None, ledger_path: Path | None = None
-) -> RunReport:
-    """One screening of a bundle: ingest, signals, sites, scoring, lead list, summary; with
-    a ledger, the run is merged into it and the lead list reflects its outcomes."""
+def ledger_feedback(run_dir: Path, ledger_path: Path, config: dict[str, Any]) -> dict[str, float]:
+    """What the ledger teaches tonight's run: closed cases under watch become earlier cases
+    (renewed activity there is a recurrence), and outcomes re-weight the rules."""
+    from screening import learning
     from screening.ledger import Ledger
 
-    started = time.perf_counter()
-    run_dir = Path(run_dir)
-    config = load_config(config_path)
-    ingest = ingest_bundle(bundle, run_dir, config_path)
-    weights: dict[str, float] = {}
-    if ledger_path is not None:
-        from screening import learning
+    with Ledger(ledger_path) as lg:
+        watched_as_cases(run_dir, lg.watched())
+        labelled = learning.labels(lg.history(), lg.run_leads(), lg.runs())
+    return learning.multipliers(labelled, config["learning"])
 
-        with Ledger(ledger_path) as lg:
-            watched_as_cases(run_dir, lg.watched())
-            labelled = learning.labels(lg.history(), lg.run_leads(), lg.runs())
-        weights = learning.multipliers(labelled, config["learning"])
-    sites = build_sites(run_dir, config_path)
-    lead_list, _ = score_run(run_dir, config_path, weights)
-    merge_counts: dict[str, int] = {}
-    if ledger_path is not None:
-        lead_list, merge_counts = merge_into_ledger(ledger_path, ingest, lead_list, config)
+
+def finish_run(
+    run_dir: Path,
+    ingest: IngestReport,
+    sites: SitesReport,
+    lead_list: pl.DataFrame,
+    started: float,
+    merge_counts: dict[str, int],
+    weights: dict[str, float],
+) -> RunReport:
+    """Write the lead files and the summary: the last step, after the ledger has the run."""
     write_leads(lead_list, run_dir)
     silent = {src: RULES_NEEDING[src] for src in ingest.absent if src in RULES_NEEDING}
     report = RunReport(
@@ -501,6 +499,28 @@ def run_screening(
     )
     (run_dir / "run_summary.md").write_text(summary_markdown(report), encoding="utf-8")
     return report
+
+
+def run_screening(
+    bundle: Path, run_dir: Path, config_path: Path | None = None, ledger_path: Path | None = None
+) -> RunReport:
+    """One screening of a bundle: ingest, signals, sites, scoring, lead list, summary; with
+    a ledger, the run is merged into it and the lead list reflects its outcomes. With a
+    ledger only one run at a time: a second one refuses (RunLocked) instead of racing."""
+    from screening.locking import run_lock
+
+    started = time.perf_counter()
+    run_dir = Path(run_dir)
+    config = load_config(config_path)
+    with run_lock(ledger_path):
+        ingest = ingest_bundle(bundle, run_dir, config_path)
+        weights = ledger_feedback(run_dir, ledger_path, config) if ledger_path else {}
+        sites = build_sites(run_dir, config_path)
+        lead_list, _ = score_run(run_dir, config_path, weights)
+        merge_counts: dict[str, int] = {}
+        if ledger_path is not None:
+            lead_list, merge_counts = merge_into_ledger(ledger_path, ingest, lead_list, config)
+        return finish_run(run_dir, ingest, sites, lead_list, started, merge_counts, weights)
 
 
 def summary_markdown(report: RunReport, top: int = 20) -> str:

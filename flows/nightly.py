@@ -1,0 +1,164 @@
+"""The nightly screening as a Prefect flow: one task per step, each one call into
+screening.pipeline, so that everything also runs without Prefect (``screening run``).
+
+The run lock spans the night (a second run refuses instead of racing); the ledger merge is
+one transaction (a crash or kill leaves the ledger as it was); merging the same inputs twice
+changes nothing. Reading sources is retried; every step logs what it did in numbers; the
+summary and the top leads are published as artifacts for the Prefect UI.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import polars as pl
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NONE
+
+from screening import pipeline
+from screening.config import load_config
+from screening.locking import run_lock
+
+TZ = ZoneInfo("Asia/Shanghai")
+
+
+@task(name="ingest sources", retries=2, retry_delay_seconds=30, cache_policy=NONE)
+def ingest(bundle: Path, run_dir: Path, config: Path | None) -> pipeline.IngestReport:
+    report = pipeline.ingest_bundle(bundle, run_dir, config)
+    log = get_run_logger()
+    for r in report.summary.iter_rows(named=True):
+        log.info(
+            "%s: %s rows in, %s kept, %s quarantined, %s duplicates collapsed",
+            r["source"],
+            r["rows_read"],
+            r["rows_kept"],
+            r["quarantined"],
+            r["duplicates_collapsed"],
+        )
+    return report
+
+
+@task(name="ledger feedback", cache_policy=NONE)
+def feedback(run_dir: Path, ledger: Path, config: Path | None) -> dict[str, float]:
+    weights = pipeline.ledger_feedback(run_dir, ledger, load_config(config))
+    get_run_logger().info("rule weights from outcomes: %s", weights or "unchanged")
+    return weights
+
+
+@task(name="signals and sites", cache_policy=NONE)
+def sites(run_dir: Path, config: Path | None) -> pipeline.SitesReport:
+    report = pipeline.build_sites(run_dir, config)
+    get_run_logger().info("sites: %s", report.counts)
+    return report
+
+
+@task(name="score sites", cache_policy=NONE)
+def score(run_dir: Path, config: Path | None, weights: dict[str, float]) -> pl.DataFrame:
+    leads, _ = pipeline.score_run(run_dir, config, weights)
+    get_run_logger().info("%d leads above the listing threshold", leads.height)
+    return leads
+
+
+@task(name="merge into ledger", cache_policy=NONE)
+def merge(
+    ledger: Path, ingest_report: pipeline.IngestReport, leads: pl.DataFrame, config: Path | None
+) -> tuple[pl.DataFrame, dict[str, int]]:
+    out, counts = pipeline.merge_into_ledger(ledger, ingest_report, leads, load_config(config))
+    get_run_logger().info("ledger: %s", counts)
+    return out, counts
+
+
+@task(name="write lead list", cache_policy=NONE)
+def finish(
+    run_dir: Path,
+    ingest_report: pipeline.IngestReport,
+    sites_report: pipeline.SitesReport,
+    leads: pl.DataFrame,
+    started: float,
+    counts: dict[str, int],
+    weights: dict[str, float],
+) -> pipeline.RunReport:
+    return pipeline.finish_run(
+        run_dir, ingest_report, sites_report, leads, started, counts, weights
+    )
+
+
+@task(name="export forms and maps", cache_policy=NONE)
+def export(run_dir: Path, ledger: Path, out: Path) -> list[str]:
+    from screening.export import export_all
+    from screening.ledger import Ledger
+    from screening.warehouse import Warehouse
+
+    today = dt.datetime.now(TZ).date()
+    month_end = today.replace(day=1) - dt.timedelta(days=1)
+    leads = pl.read_parquet(run_dir / "leads.parquet")
+    with Warehouse(run_dir, read_only=True) as wh:
+        townships = wh.table("townships")
+    with Ledger(ledger) as lg:
+        written = export_all(leads, lg.history(), lg.status(), out, month_end, today, townships)
+    get_run_logger().info("%d forms and maps written to %s", len(written), out)
+    return [str(p) for p in written]
+
+
+@task(name="publish artifacts", cache_policy=NONE)
+def publish(report: pipeline.RunReport) -> None:
+    create_markdown_artifact(
+        pipeline.summary_markdown(report),
+        key="screening-summary",
+        description="the night's screening in numbers",
+    )
+    top = report.leads.head(20).select(
+        "rank", "score", "category_zh", "township", "address", "reasons"
+    )
+    create_table_artifact(top.to_dicts(), key="screening-top-leads", description="top 20 leads")
+
+
+@flow(name="nightly-screening", log_prints=True)
+def nightly(
+    bundle: str,
+    run_root: str = "runs",
+    ledger: str = "ledger/ledger.duckdb",
+    config: str | None = None,
+    export_dir: str | None = None,
+    night: str | None = None,
+) -> dict[str, object]:
+    """One night: ingest → ledger feedback → signals and sites → scores → ledger merge →
+    lead list → forms and maps → artifacts. ``night`` names the run folder (default: today
+    in Asia/Shanghai)."""
+    started = time.perf_counter()
+    name = night or dt.datetime.now(TZ).strftime("%Y-%m-%d")
+    run_dir = Path(run_root) / name
+    cfg = Path(config) if config else None
+    ledger_path = Path(ledger)
+    with run_lock(ledger_path):
+        ing = ingest(Path(bundle), run_dir, cfg)
+        weights = feedback(run_dir, ledger_path, cfg)
+        site_report = sites(run_dir, cfg)
+        leads = score(run_dir, cfg, weights)
+        merged, counts = merge(ledger_path, ing, leads, cfg)
+        report = finish(run_dir, ing, site_report, merged, started, counts, weights)
+        files = export(run_dir, ledger_path, Path(export_dir)) if export_dir else []
+    publish(report)
+    return {
+        "run_dir": str(run_dir),
+        "leads": report.leads.height,
+        "ledger": counts,
+        "files": len(files),
+    }
+
+
+def deployment(
+    bundle: str, cron: str = "0 2 * * *", timezone: str = "Asia/Shanghai", **parameters: object
+):  # type: ignore[no-untyped-def]
+    """The nightly deployment: a cron in the campaign's timezone (a bare cron means UTC)."""
+    from prefect.schedules import Cron
+
+    return nightly.to_deployment(
+        name="nightly",
+        schedules=[Cron(cron, timezone=timezone)],
+        parameters={"bundle": bundle, **parameters},
+    )
