@@ -48,7 +48,7 @@ def daily_load(run_dir: Path, account_ids: list[str]) -> pl.DataFrame:
     """kWh per meter and day (all history), for the load curve."""
     with Warehouse(run_dir, read_only=True) as wh:
         return (
-            pl.scan_parquet(wh.bulk_path("power_readings"))
+            wh.scan_bulk("power_readings")
             .filter(pl.col("account_id").is_in(account_ids))
             .group_by("account_id", pl.col("ts").dt.date().alias("day"))
             .agg(pl.col("kwh").sum())
@@ -63,7 +63,7 @@ def hourly_profile_vs_peers(run_dir: Path, account_id: str, days: int = 14) -> p
     with Warehouse(run_dir, read_only=True) as wh:
         pf = wh.table("power_features")
         as_of = dt.date.fromisoformat(wh.meta()["as_of"])
-        readings = pl.scan_parquet(wh.bulk_path("power_readings"))
+        readings = wh.scan_bulk("power_readings")
     group = pf.filter(pl.col("account_id") == account_id)["peer_group"].item()
     peers = pf.filter(pl.col("peer_group") == group)["account_id"]
     start = dt.datetime.combine(as_of - dt.timedelta(days=days - 1), dt.time())

@@ -710,6 +710,7 @@ def stage_source(
         "warnings": problems.filter(pl.col("severity") == "warning").height,
         "seconds": round(seconds, 3),
         "rows_per_s": int(rows_read / seconds) if seconds > 0 else 0,
+        "files_reused": 0,
     }
     return Staged(name, frame, problems, stats, notes)
 

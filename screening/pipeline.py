@@ -45,7 +45,165 @@ class IngestReport:
         return self.problems.filter(pl.col("severity") == "rejected")
 
 
-def ingest_bundle(bundle: Path, workdir: Path, config_path: Path | None = None) -> IngestReport:
+def _prior_ingest(workdir: Path) -> dict[str, pl.DataFrame]:
+    """What an earlier ingest into ``workdir`` read: its files (with content hashes) and
+    its problems. Empty on a new work directory, so that the first night already stores
+    one part per file."""
+    empty = {
+        "files": pl.DataFrame(schema={"source": pl.String, "file": pl.String, "sha256": pl.String}),
+        "problems": empty_problems(),
+    }
+    if not (Path(workdir) / "warehouse.duckdb").exists():
+        return empty
+    with Warehouse(workdir) as wh:
+        if not wh.has("ingest_files"):
+            return empty
+        return {"files": wh.table("ingest_files"), "problems": wh.table("ingest_problems")}
+
+
+def _cross_file(
+    name: str,
+    new: pl.DataFrame,
+    earlier: list[pl.LazyFrame],
+) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+    """A new file's rows against the series already stored: the same reading or fix again
+    collapses; another value for the same meter and time (or plate and time) is quarantined
+    and the earlier one kept. Only the earlier rows of the new file's meters and time span
+    are read (Parquet statistics skip the rest)."""
+    from screening.ingest import SERIES_KEYS, _rows_to_problems
+
+    if not earlier or new.height == 0:
+        return new, empty_problems(), 0
+    key = list(SERIES_KEYS[name])
+    values = [c for c in SOURCES[name].names if c not in key]
+    span = pl.col("ts").is_between(new["ts"].min(), new["ts"].max())
+    old = (
+        pl.concat(earlier, how="vertical_relaxed")
+        .filter(pl.col(key[0]).is_in(new[key[0]].unique().implode()) & span)
+        .select(*key, *values)
+        .unique(subset=key, keep="first")
+        .collect()
+    )
+    if old.height == 0:
+        return new, empty_problems(), 0
+    hits = new.with_row_index("_i").join(old, on=key, how="inner", suffix="_old")
+    same = pl.all_horizontal(pl.col(v).eq_missing(pl.col(f"{v}_old")) for v in values)
+    dup, clash = hits.filter(same), hits.filter(~same)
+    key_text = pl.concat_str([pl.col(k).cast(pl.String) for k in key], separator=" ")
+    problems = _rows_to_problems(
+        clash.with_columns(
+            pl.lit(None, dtype=pl.String).alias("_file"), pl.lit(None, dtype=pl.Int64).alias("_row")
+        ),
+        name,
+        pl.lit(key[-1]),
+        pl.format(
+            "{} already ingested from an earlier file with another value; earlier kept", key_text
+        ),
+        key_text,
+    )
+    drop = pl.concat([dup["_i"], clash["_i"]])
+    kept = new.with_row_index("_i").filter(~pl.col("_i").is_in(drop.implode())).drop("_i")
+    return kept, problems, dup.height
+
+
+def _stage_increment(
+    name: str,
+    paths: list[Path],
+    bundle: Path,
+    workdir: Path,
+    tmp: Path,
+    manifest: Manifest,
+    config: dict[str, Any],
+    prior: dict[str, pl.DataFrame],
+) -> tuple[Staged, list[tuple[str, pl.DataFrame]], set[str], list[dict[str, Any]]]:
+    """One bulk source, file by file: a file whose content hash was ingested before keeps
+    its stored part and its problems; a new file is read, staged and checked against what is
+    stored. Returns (staged summary, new parts, parts to keep, file rows)."""
+    started = time.perf_counter()
+    folder = workdir / "bulk" / name
+    known = prior["files"].filter(pl.col("source") == name)
+    known_files = dict(zip(known["sha256"], known["file"], strict=True))
+    files = [(p, p.relative_to(bundle).as_posix(), sha256(p)) for p in paths]
+    keep = {
+        sha[:16]
+        for _, _, sha in files
+        if sha in known_files and (folder / f"{sha[:16]}.parquet").exists()
+    }
+    earlier = [pl.scan_parquet(folder / f"{k}.parquet") for k in sorted(keep)]
+    new_parts: list[tuple[str, pl.DataFrame]] = []
+    problems = [empty_problems()]
+    notes: list[str] = []
+    rows: list[dict[str, Any]] = []
+    read = kept_new = collapsed = warnings = 0
+    for path, rel, sha in files:
+        info = {
+            "source": name,
+            "file": rel,
+            "format": file_format(path),
+            "bytes": path.stat().st_size,
+            "sha256": sha,
+            "encoding": None,
+            "error": None,
+        }
+        rows.append(info)
+        if sha[:16] in keep:
+            problems.append(
+                prior["problems"].filter(
+                    (pl.col("source") == name) & (pl.col("file") == known_files[sha])
+                )
+            )
+            continue
+        try:
+            tables = read_file(path, bundle, SOURCES[name], tmp, manifest.columns.get(name))
+        except ReadError as exc:
+            info["error"] = str(exc)
+            problems.append(file_problem(name, rel, str(exc)))
+            continue
+        info["encoding"] = next((t.encoding for t in tables if t.encoding), None)
+        result = stage_source(name, tables, manifest, config)
+        frame, clashes, dups = _cross_file(name, result.frame, earlier)
+        new_parts.append((sha[:16], frame))
+        earlier.append(frame.lazy())
+        keep.add(sha[:16])
+        problems += [result.problems, clashes]
+        notes += result.notes
+        read += result.stats["rows_read"]
+        kept_new += frame.height
+        collapsed += result.stats["duplicates_collapsed"] + dups
+        warnings += result.stats["warnings"]
+    reused = len(files) - len(new_parts) - sum(1 for r in rows if r["error"])
+    if not keep and SOURCES[name].required:
+        reasons = "; ".join(f"{r['file']}: {r['error']}" for r in rows if r["error"])
+        raise IngestError(f"required source {name} unreadable: {reasons}")
+    if reused:
+        notes.append(f"{name}: {reused} file(s) unchanged since the last ingest, not re-read")
+    all_problems = pl.concat(problems, how="vertical_relaxed")
+    rejected = all_problems.filter(pl.col("severity") == "rejected")
+    stored = sum(
+        pl.scan_parquet(folder / f"{k}.parquet").select(pl.len()).collect().item()
+        for k in keep
+        if (folder / f"{k}.parquet").exists()
+    )
+    seconds = time.perf_counter() - started
+    stats = {
+        "source": name,
+        "files": len(files),
+        "rows_read": read,
+        "rows_kept": stored + kept_new,
+        "quarantined": rejected.select("file", "row").unique().height,
+        "duplicates_collapsed": collapsed,
+        "warnings": warnings,
+        "seconds": round(seconds, 3),
+        "rows_per_s": int(read / seconds) if seconds else 0,
+        "files_reused": reused,
+    }
+    staged = Staged(name, pl.DataFrame(), all_problems, stats, notes)
+    return staged, new_parts, keep, rows
+
+
+def ingest_bundle(
+    bundle: Path, workdir: Path, config_path: Path | None = None, incremental: bool = False
+) -> IngestReport:
     """Read every source of ``bundle`` into the warehouse in ``workdir``.
 
     Raises IngestError only when a required source is missing or none of its files can be
@@ -80,9 +238,19 @@ def ingest_bundle(bundle: Path, workdir: Path, config_path: Path | None = None) 
     workdir.mkdir(parents=True, exist_ok=True)
     staged: dict[str, Staged] = {}
     file_rows: list[dict[str, Any]] = []
+    prior = _prior_ingest(workdir) if incremental else None
+    new_parts: dict[str, list[tuple[str, pl.DataFrame]]] = {}
+    keep_parts: dict[str, set[str]] = {}
     with tempfile.TemporaryDirectory(dir=workdir, prefix=".staging-") as tmp:
         for name, paths in found.by_source.items():
             if not paths:
+                continue
+            if prior is not None and SOURCES[name].bulk:
+                staged[name], new_parts[name], keep_parts[name], rows = _stage_increment(
+                    name, paths, bundle, workdir, Path(tmp), manifest, config, prior
+                )
+                file_rows += rows
+                notes += staged[name].notes
                 continue
             tables: list[RawTable] = []
             unreadable: list[pl.DataFrame] = []
@@ -130,8 +298,6 @@ def ingest_bundle(bundle: Path, workdir: Path, config_path: Path | None = None) 
         except ReadError as exc:
             township_problems = file_problem("townships", found.townships.name, str(exc))
 
-    readings = staged["power_readings"].frame
-    as_of = manifest.as_of or (readings["ts"].max().date() if readings.height else None)
     problems = pl.concat(
         [*(s.problems for s in staged.values()), township_problems], how="vertical_relaxed"
     )
@@ -151,10 +317,21 @@ def ingest_bundle(bundle: Path, workdir: Path, config_path: Path | None = None) 
 
     with Warehouse(workdir) as wh:
         for name, result in staged.items():
-            if SOURCES[name].bulk:
+            if SOURCES[name].bulk and name in new_parts:
+                for part in {p.stem for p in wh.parts(name)} - keep_parts[name]:
+                    wh.drop_part(name, part)  # its file is no longer in the bundle
+                for part, frame in new_parts[name]:
+                    wh.write_bulk(name, frame, part=part)
+            elif SOURCES[name].bulk:
                 wh.write_bulk(name, result.frame)
             else:
                 wh.write_table(name, result.frame)
+        last = (
+            wh.scan_bulk("power_readings").select(pl.col("ts").max()).collect().item()
+            if wh.parts("power_readings")
+            else None
+        )
+        as_of = manifest.as_of or (last.date() if last is not None else None)
         for name in absent:
             if name in SOURCES and not SOURCES[name].bulk:
                 wh.write_table(name, _empty(name))
@@ -232,8 +409,8 @@ def build_sites(
             as_of = dt.date.fromisoformat(meta["as_of"])
         tables = {n: wh.table(n) for n in SOURCES if not SOURCES[n].bulk}
         townships = wh.table("townships")
-        readings = pl.scan_parquet(wh.bulk_path("power_readings"))
-        tracks = pl.scan_parquet(wh.bulk_path("vehicle_tracks"))
+        readings = wh.scan_bulk("power_readings")
+        tracks = wh.scan_bulk("vehicle_tracks")
 
         power = timed(
             "power signals",

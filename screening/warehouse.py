@@ -37,15 +37,24 @@ class Warehouse:
     def close(self) -> None:
         self.con.close()
 
-    def bulk_path(self, name: str) -> Path:
-        return self.workdir / BULK_DIR / f"{name}.parquet"
+    def bulk_dir(self, name: str) -> Path:
+        """A bulk series is a folder of Parquet parts: one per input file when ingesting
+        incrementally (named by the file's content hash), a single "all" part otherwise."""
+        return self.workdir / BULK_DIR / name
+
+    def parts(self, name: str) -> list[Path]:
+        return sorted(self.bulk_dir(name).glob("*.parquet"))
+
+    def scan_bulk(self, name: str) -> pl.LazyFrame:
+        return pl.scan_parquet(str(self.bulk_dir(name) / "*.parquet"))
 
     def _bulk_views(self) -> None:
         folder = self.workdir / BULK_DIR
         if not folder.exists():
             return
-        for path in sorted(folder.glob("*.parquet")):
-            self._view(path.stem, path)
+        for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+            if any(sub.glob("*.parquet")):
+                self._view(sub.name, sub)
 
     def write_table(self, name: str, frame: pl.DataFrame) -> None:
         self.con.register("_incoming", frame.to_arrow())
@@ -55,15 +64,28 @@ class Warehouse:
         finally:
             self.con.unregister("_incoming")
 
-    def write_bulk(self, name: str, frame: pl.DataFrame) -> None:
-        """Write a bulk series as Parquet (row groups of ~1M rows keep scans streaming)."""
-        path = self.bulk_path(name)
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def write_bulk(self, name: str, frame: pl.DataFrame, part: str | None = None) -> None:
+        """Write a bulk series as Parquet (row groups of ~1M rows keep scans streaming).
+        Without ``part`` the series is replaced whole; with one, that part is added or
+        replaced and the others stay."""
+        folder = self.bulk_dir(name)
+        folder.mkdir(parents=True, exist_ok=True)
+        if part is None:
+            for old in self.parts(name):
+                old.unlink()
+            part = "all"
+        path = folder / f"{part}.parquet"
         tmp = path.with_suffix(".parquet.tmp")
         frame.write_parquet(tmp, compression="zstd", row_group_size=1_000_000, statistics=True)
         tmp.replace(path)
         self._drop(name)
-        self._view(name, path)
+        self._view(name, folder)
+
+    def drop_part(self, name: str, part: str) -> None:
+        (self.bulk_dir(name) / f"{part}.parquet").unlink(missing_ok=True)
+        self._drop(name)
+        if self.parts(name):
+            self._view(name, self.bulk_dir(name))
 
     def _drop(self, name: str) -> None:
         """Drop a table or view of that name, whichever it is (DuckDB's DROP VIEW IF EXISTS
@@ -74,9 +96,9 @@ class Warehouse:
         if rows:
             self.con.execute(f"DROP {'VIEW' if rows[0][0] == 'VIEW' else 'TABLE'} {name}")
 
-    def _view(self, name: str, path: Path) -> None:
+    def _view(self, name: str, folder: Path) -> None:
         # DDL cannot take parameters: the path is quoted by hand
-        quoted = str(path.resolve()).replace("'", "''")
+        quoted = (str(folder.resolve()) + "/*.parquet").replace("'", "''")
         self.con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet('{quoted}')")
 
     def read(self, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
