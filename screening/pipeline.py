@@ -379,18 +379,26 @@ class SitesReport:
 
 
 def build_sites(
-    workdir: Path, config_path: Path | None = None, as_of: dt.date | None = None
+    workdir: Path,
+    config_path: Path | None = None,
+    as_of: dt.date | None = None,
+    meters: pl.DataFrame | None = None,
+    stays: pl.DataFrame | None = None,
 ) -> SitesReport:
     """Signals and sites from the warehouse: power features per meter, stay points and
     places of trucks, registry and permit state, records tied to sites, and the site
     feature table. Written back to the warehouse (tables power_features, stays, places,
-    site_links, site_features)."""
+    site_links, site_features).
+
+    ``meters`` and ``stays`` are the heavy stages' results when the caller computed them
+    over partitions elsewhere (the nightly flow on a Dask cluster); without them they are
+    computed here, partition after partition."""
     from screening import features as feat
+    from screening import partitions
     from screening import sites as site_mod
     from screening.signals import places as place_mod
     from screening.signals import power as power_mod
     from screening.signals import registry as reg_mod
-    from screening.signals import vehicles as veh_mod
 
     config = load_config(config_path)
     timings: dict[str, float] = {}
@@ -409,17 +417,9 @@ def build_sites(
             as_of = dt.date.fromisoformat(meta["as_of"])
         tables = {n: wh.table(n) for n in SOURCES if not SOURCES[n].bulk}
         townships = wh.table("townships")
-        readings = wh.scan_bulk("power_readings")
-        tracks = wh.scan_bulk("vehicle_tracks")
-
-        power = timed(
-            "power signals",
-            power_mod.power_features,
-            readings,
-            tables["power_accounts"].lazy(),
-            as_of,
-            config["power"],
-        )
+        if meters is None:
+            meters = timed("power signals", partitions.meter_signals, workdir, as_of, config)
+        power = power_mod.with_peers(meters, tables["power_accounts"].lazy(), config["power"])
         # readings the ingest rejected (negative, absurd, clashing): per meter, a count of
         # faults, so that a meter's data quality is judged with what it got wrong
         faults = wh.read(
@@ -431,15 +431,8 @@ def build_sites(
         power = power.join(faults, on="account_id", how="left").with_columns(
             pl.col("meter_faults").fill_null(0)
         )
-        stays = timed(
-            "stay points",
-            lambda: veh_mod.stay_points(
-                tracks.filter(
-                    pl.col("ts") < dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
-                ),
-                config["vehicles"],
-            ).collect(),
-        )
+        if stays is None:
+            stays = timed("stay points", partitions.stay_points, workdir, as_of, config)
         stays = place_mod.cluster(stays, config["vehicles"])
         places = timed(
             "places", place_mod.place_features, stays, tables["vehicles"], config["vehicles"]

@@ -19,6 +19,13 @@ DB_NAME = "warehouse.duckdb"
 BULK_DIR = "bulk"
 
 
+def scan_bulk(workdir: Path, name: str) -> pl.LazyFrame:
+    """A bulk series straight from its Parquet parts, without opening the database: what a
+    worker process of a Dask cluster reads (several may read at once; a DuckDB file takes
+    one writer or many readers, never both)."""
+    return pl.scan_parquet(str(Path(workdir) / BULK_DIR / name / "*.parquet"))
+
+
 class Warehouse:
     def __init__(self, workdir: Path, read_only: bool = False) -> None:
         self.workdir = Path(workdir)
@@ -46,7 +53,7 @@ class Warehouse:
         return sorted(self.bulk_dir(name).glob("*.parquet"))
 
     def scan_bulk(self, name: str) -> pl.LazyFrame:
-        return pl.scan_parquet(str(self.bulk_dir(name) / "*.parquet"))
+        return scan_bulk(self.workdir, name)
 
     def _bulk_views(self) -> None:
         folder = self.workdir / BULK_DIR

@@ -320,10 +320,10 @@ def peer_percentiles(
     )
 
 
-def power_features(
-    readings: pl.LazyFrame, accounts: pl.LazyFrame, as_of: dt.date, cfg: dict[str, Any]
-) -> pl.DataFrame:
-    """One row per account with every power signal, its peer percentiles and data quality."""
+def meter_signals(readings: pl.LazyFrame, as_of: dt.date, cfg: dict[str, Any]) -> pl.DataFrame:
+    """Every signal of each meter that depends on that meter's readings alone: the part that
+    maps over partitions of meters (on a Dask cluster, or one after another on a big city)
+    and gives the same rows whichever partition a meter falls in."""
     daily = daily_energy(readings, as_of, cfg).collect().lazy()
     out = (
         quality(daily, as_of, cfg)
@@ -334,9 +334,21 @@ def power_features(
     )
     # parallel sums add in varying order; six decimals keep the last bits from flipping a
     # figure shown to inspectors (0.595 as 0.59 one night and 0.60 the next)
+    return out.with_columns(pl.col(pl.Float64).round(6)).collect()
+
+
+def with_peers(meters: pl.DataFrame, accounts: pl.LazyFrame, cfg: dict[str, Any]) -> pl.DataFrame:
+    """Peer percentiles over all meters at once: the step after the partitions meet."""
     return (
-        peer_percentiles(out, accounts, cfg)
+        peer_percentiles(meters.lazy(), accounts, cfg)
         .with_columns(pl.col(pl.Float64).round(6))
         .sort("account_id")
         .collect()
     )
+
+
+def power_features(
+    readings: pl.LazyFrame, accounts: pl.LazyFrame, as_of: dt.date, cfg: dict[str, Any]
+) -> pl.DataFrame:
+    """One row per account with every power signal, its peer percentiles and data quality."""
+    return with_peers(meter_signals(readings, as_of, cfg), accounts, cfg)

@@ -1,0 +1,90 @@
+"""The heavy stages over partitions: power signals per range of meters, stay points per range
+of plates.
+
+Both stages compute each meter's (each truck's) figures from that meter's (truck's) own
+series alone, so a partition is a contiguous range of keys and the union of the partitions
+equals the whole. Ranges rather than hashes: every process agrees on them without sharing a
+hash seed, and a range filter lets Parquet statistics skip row groups. The nightly flow maps
+one Prefect task over each range (on a Dask cluster when one is configured); ``build_sites``
+runs them one after another, which also bounds the memory a big city needs.
+
+A partition task reads the bulk Parquet directly, never the DuckDB file, so that many worker
+processes can read at once; on a multi-machine cluster the work directory must be on storage
+every worker mounts at the same path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from screening.signals import power as power_mod
+from screening.signals import vehicles as veh_mod
+from screening.warehouse import scan_bulk
+
+# (first key, last key), both included; None: the whole series as one partition
+Bounds = tuple[str, str] | None
+
+# the key each bulk series is partitioned on
+KEYS = {"power_readings": "account_id", "vehicle_tracks": "plate"}
+
+
+def key_ranges(workdir: Path, name: str, parts: int) -> list[Bounds]:
+    """``parts`` contiguous ranges of the series' keys holding about as many keys each, in
+    key order (fewer when there are fewer keys; one whole partition when parts is 1)."""
+    key = KEYS[name]
+    if parts <= 1:
+        return [None]
+    keys = scan_bulk(workdir, name).select(key).unique().sort(key).collect()
+    if keys.height == 0:
+        return [None]
+    n = max(1, min(parts, keys.height))
+    ranges = (
+        keys.with_row_index("_i")
+        .group_by((pl.col("_i") * n // keys.height).alias("_part"))
+        .agg(pl.col(key).min().alias("lo"), pl.col(key).max().alias("hi"))
+        .sort("_part")
+    )
+    return list(zip(ranges["lo"].to_list(), ranges["hi"].to_list(), strict=True))
+
+
+def _in(name: str, bounds: Bounds) -> pl.Expr:
+    if bounds is None:
+        return pl.lit(True)
+    return pl.col(KEYS[name]).is_between(pl.lit(bounds[0]), pl.lit(bounds[1]), closed="both")
+
+
+def meter_part(workdir: Path, as_of: dt.date, cfg: dict[str, Any], bounds: Bounds) -> pl.DataFrame:
+    """Power signals (before peer percentiles) of the meters in ``bounds``."""
+    readings = scan_bulk(workdir, "power_readings").filter(_in("power_readings", bounds))
+    return power_mod.meter_signals(readings, as_of, cfg["power"])
+
+
+def stay_part(workdir: Path, as_of: dt.date, cfg: dict[str, Any], bounds: Bounds) -> pl.DataFrame:
+    """Stay points of the trucks in ``bounds``, up to the end of ``as_of``."""
+    end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
+    tracks = scan_bulk(workdir, "vehicle_tracks").filter(
+        _in("vehicle_tracks", bounds) & (pl.col("ts") < end)
+    )
+    return veh_mod.stay_points(tracks, cfg["vehicles"]).collect()
+
+
+def meter_signals(workdir: Path, as_of: dt.date, cfg: dict[str, Any]) -> pl.DataFrame:
+    """All meters, one partition after another (``scale.partitions`` of them)."""
+    ranges = key_ranges(workdir, "power_readings", cfg["scale"]["partitions"])
+    return concat([meter_part(workdir, as_of, cfg, b) for b in ranges])
+
+
+def stay_points(workdir: Path, as_of: dt.date, cfg: dict[str, Any]) -> pl.DataFrame:
+    """All trucks' stays, one partition after another."""
+    ranges = key_ranges(workdir, "vehicle_tracks", cfg["scale"]["partitions"])
+    return concat([stay_part(workdir, as_of, cfg, b) for b in ranges])
+
+
+def concat(parts: list[pl.DataFrame]) -> pl.DataFrame:
+    """The partitions' results as one frame. Each part is sorted by its key and the ranges
+    come in key order, so the union is in the order one whole-series run gives."""
+    return pl.concat(parts, how="vertical_relaxed")

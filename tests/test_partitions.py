@@ -1,0 +1,51 @@
+"""The heavy stages over partitions: any number of key ranges gives the rows of one
+whole-series run, in the same order."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from screening import partitions
+from screening.config import load_config
+from screening.warehouse import scan_bulk
+
+
+def _cfg(parts: int) -> dict:
+    cfg = load_config()
+    cfg["scale"]["partitions"] = parts
+    return cfg
+
+
+def test_key_ranges_cover_every_key_once_in_order(sample_ingested):
+    _, work = sample_ingested
+    ranges = partitions.key_ranges(work, "power_readings", 7)
+    assert len(ranges) == 7
+    los = [lo for lo, _ in ranges]
+    assert los == sorted(los)
+    keys = scan_bulk(work, "power_readings").select("account_id").unique().collect()
+    hits = keys.select(
+        pl.sum_horizontal(
+            pl.col("account_id").is_between(pl.lit(lo), pl.lit(hi), closed="both").cast(pl.Int32)
+            for lo, hi in ranges
+        ).alias("n")
+    )
+    assert hits["n"].to_list() == [1] * keys.height
+    assert partitions.key_ranges(work, "vehicle_tracks", 1) == [None]
+    # more partitions than trucks: one range per truck at most
+    plates = scan_bulk(work, "vehicle_tracks").select(pl.col("plate").n_unique()).collect().item()
+    assert len(partitions.key_ranges(work, "vehicle_tracks", plates + 50)) == plates
+
+
+def test_partitioned_signals_equal_the_whole_run(sample_ingested):
+    report, work = sample_ingested
+    as_of: dt.date = report.as_of
+    whole_m = partitions.meter_signals(work, as_of, _cfg(1))
+    split_m = partitions.meter_signals(work, as_of, _cfg(5))
+    key = "account_id"
+    assert split_m.sort(key).equals(whole_m.sort(key))
+    whole_s = partitions.stay_points(work, as_of, _cfg(1))
+    split_s = partitions.stay_points(work, as_of, _cfg(6))
+    assert whole_s.height > 100
+    assert split_s.equals(whole_s)
