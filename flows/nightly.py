@@ -1,6 +1,13 @@
 """The nightly screening as a Prefect flow: one task per step, each one call into
 screening.pipeline, so that everything also runs without Prefect (``screening run``).
 
+The warehouse lives in one work directory kept from night to night: the ingest reads only
+the files it has not seen (by content hash) and the rolling windows are recomputed from the
+stored series. Each night's lead list and summary go to their own run folder. The heavy
+stages map one task over each partition of meters and of plates; with a Dask scheduler
+address (config ``scale.dask_address`` or ``dask=``) they run on that cluster through
+prefect-dask, otherwise in Prefect's local thread pool.
+
 The run lock spans the night (a second run refuses instead of racing); the ledger merge is
 one transaction (a crash or kill leaves the ledger as it was); merging the same inputs twice
 changes nothing. Reading sources is retried; every step logs what it did in numbers; the
@@ -15,11 +22,11 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import polars as pl
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger, task, unmapped
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 
-from screening import pipeline
+from screening import partitions, pipeline
 from screening.config import load_config
 from screening.locking import run_lock
 
@@ -27,19 +34,43 @@ TZ = ZoneInfo("Asia/Shanghai")
 
 
 @task(name="ingest sources", retries=2, retry_delay_seconds=30, cache_policy=NONE)
-def ingest(bundle: Path, run_dir: Path, config: Path | None) -> pipeline.IngestReport:
-    report = pipeline.ingest_bundle(bundle, run_dir, config)
+def ingest(bundle: Path, work_dir: Path, config: Path | None) -> pipeline.IngestReport:
+    report = pipeline.ingest_bundle(bundle, work_dir, config, incremental=True)
     log = get_run_logger()
     for r in report.summary.iter_rows(named=True):
         log.info(
-            "%s: %s rows in, %s kept, %s quarantined, %s duplicates collapsed",
+            "%s: %s rows in, %s kept, %s quarantined, %s duplicates collapsed, "
+            "%s files unchanged since last night",
             r["source"],
             r["rows_read"],
             r["rows_kept"],
             r["quarantined"],
             r["duplicates_collapsed"],
+            r["files_reused"],
         )
     return report
+
+
+@task(name="plan partitions", cache_policy=NONE)
+def plan(work_dir: Path, parts: int) -> tuple[list[partitions.Bounds], list[partitions.Bounds]]:
+    meters = partitions.key_ranges(work_dir, "power_readings", parts)
+    plates = partitions.key_ranges(work_dir, "vehicle_tracks", parts)
+    get_run_logger().info("%d meter and %d plate partitions", len(meters), len(plates))
+    return meters, plates
+
+
+@task(name="power signals", task_run_name="power signals {bounds}", cache_policy=NONE)
+def meter_part(
+    work_dir: Path, as_of: dt.date, config: Path | None, bounds: partitions.Bounds
+) -> pl.DataFrame:
+    return partitions.meter_part(work_dir, as_of, load_config(config), bounds)
+
+
+@task(name="stay points", task_run_name="stay points {bounds}", cache_policy=NONE)
+def stay_part(
+    work_dir: Path, as_of: dt.date, config: Path | None, bounds: partitions.Bounds
+) -> pl.DataFrame:
+    return partitions.stay_part(work_dir, as_of, load_config(config), bounds)
 
 
 @task(name="ledger feedback", cache_policy=NONE)
@@ -49,9 +80,16 @@ def feedback(run_dir: Path, ledger: Path, config: Path | None) -> dict[str, floa
     return weights
 
 
-@task(name="signals and sites", cache_policy=NONE)
-def sites(run_dir: Path, config: Path | None) -> pipeline.SitesReport:
-    report = pipeline.build_sites(run_dir, config)
+@task(name="places and sites", cache_policy=NONE)
+def sites(
+    work_dir: Path,
+    config: Path | None,
+    meters: list[pl.DataFrame],
+    stays: list[pl.DataFrame],
+) -> pipeline.SitesReport:
+    report = pipeline.build_sites(
+        work_dir, config, meters=partitions.concat(meters), stays=partitions.concat(stays)
+    )
     get_run_logger().info("sites: %s", report.counts)
     return report
 
@@ -88,7 +126,7 @@ def finish(
 
 
 @task(name="export forms and maps", cache_policy=NONE)
-def export(run_dir: Path, ledger: Path, out: Path) -> list[str]:
+def export(run_dir: Path, work_dir: Path, ledger: Path, out: Path) -> list[str]:
     from screening.export import export_all
     from screening.ledger import Ledger
     from screening.warehouse import Warehouse
@@ -96,7 +134,7 @@ def export(run_dir: Path, ledger: Path, out: Path) -> list[str]:
     today = dt.datetime.now(TZ).date()
     month_end = today.replace(day=1) - dt.timedelta(days=1)
     leads = pl.read_parquet(run_dir / "leads.parquet")
-    with Warehouse(run_dir, read_only=True) as wh:
+    with Warehouse(work_dir, read_only=True) as wh:
         townships = wh.table("townships")
     with Ledger(ledger) as lg:
         written = export_all(leads, lg.history(), lg.status(), out, month_end, today, townships)
@@ -121,43 +159,83 @@ def publish(report: pipeline.RunReport) -> None:
 def nightly(
     bundle: str,
     run_root: str = "runs",
+    work_dir: str = "work",
     ledger: str = "ledger/ledger.duckdb",
     config: str | None = None,
     export_dir: str | None = None,
     night: str | None = None,
+    n_partitions: int | None = None,
 ) -> dict[str, object]:
-    """One night: ingest → ledger feedback → signals and sites → scores → ledger merge →
-    lead list → forms and maps → artifacts. ``night`` names the run folder (default: today
-    in Asia/Shanghai)."""
+    """One night: ingest the new files → ledger feedback → power signals and stay points per
+    partition → places and sites → scores → ledger merge → lead list → forms and maps →
+    artifacts. ``night`` names the run folder (default: today in Asia/Shanghai);
+    ``n_partitions`` overrides ``scale.flow_partitions``."""
     started = time.perf_counter()
     name = night or dt.datetime.now(TZ).strftime("%Y-%m-%d")
     run_dir = Path(run_root) / name
+    work = Path(work_dir)
     cfg = Path(config) if config else None
+    parts = n_partitions or load_config(cfg)["scale"]["flow_partitions"]
     ledger_path = Path(ledger)
     with run_lock(ledger_path):
-        ing = ingest(Path(bundle), run_dir, cfg)
-        weights = feedback(run_dir, ledger_path, cfg)
-        site_report = sites(run_dir, cfg)
-        leads = score(run_dir, cfg, weights)
+        ing = ingest(Path(bundle), work, cfg)
+        weights = feedback(work, ledger_path, cfg)
+        meter_ranges, plate_ranges = plan(work, parts)
+        meters = meter_part.map(unmapped(work), unmapped(ing.as_of), unmapped(cfg), meter_ranges)
+        stays = stay_part.map(unmapped(work), unmapped(ing.as_of), unmapped(cfg), plate_ranges)
+        site_report = sites(work, cfg, meters, stays)
+        leads = score(work, cfg, weights)
         merged, counts = merge(ledger_path, ing, leads, cfg)
         report = finish(run_dir, ing, site_report, merged, started, counts, weights)
-        files = export(run_dir, ledger_path, Path(export_dir)) if export_dir else []
+        files = export(run_dir, work, ledger_path, Path(export_dir)) if export_dir else []
     publish(report)
     return {
         "run_dir": str(run_dir),
         "leads": report.leads.height,
         "ledger": counts,
         "files": len(files),
+        "files_reused": int(ing.summary["files_reused"].sum()),
     }
 
 
+def task_runner(dask: str | None):  # type: ignore[no-untyped-def]
+    """The task runner for ``dask``: a scheduler address ("tcp://host:8786") runs the tasks on
+    that cluster; "local" starts a Dask cluster on this machine for the run (worker
+    processes, one per core); empty runs them in Prefect's thread pool."""
+    if not dask:
+        from prefect.task_runners import ThreadPoolTaskRunner
+
+        return ThreadPoolTaskRunner()
+    from prefect_dask import DaskTaskRunner
+
+    if dask == "local":
+        return DaskTaskRunner(cluster_kwargs={"processes": True, "threads_per_worker": 1})
+    return DaskTaskRunner(address=dask)
+
+
+def configured(dask: str | None = None, config: str | None = None):  # type: ignore[no-untyped-def]
+    """The nightly flow with its task runner: ``dask`` if given, else the config's
+    ``scale.dask_address``, else local threads."""
+    address = (
+        dask
+        if dask is not None
+        else load_config(Path(config) if config else None)["scale"]["dask_address"]
+    )
+    return nightly.with_options(task_runner=task_runner(address))
+
+
 def deployment(
-    bundle: str, cron: str = "0 2 * * *", timezone: str = "Asia/Shanghai", **parameters: object
+    bundle: str,
+    cron: str = "0 2 * * *",
+    timezone: str = "Asia/Shanghai",
+    dask: str | None = None,
+    **parameters: object,
 ):  # type: ignore[no-untyped-def]
     """The nightly deployment: a cron in the campaign's timezone (a bare cron means UTC)."""
     from prefect.schedules import Cron
 
-    return nightly.to_deployment(
+    config = parameters.get("config")
+    return configured(dask, str(config) if config else None).to_deployment(
         name="nightly",
         schedules=[Cron(cron, timezone=timezone)],
         parameters={"bundle": bundle, **parameters},

@@ -115,6 +115,10 @@ def run(
     ] = None,
     top: Annotated[int, typer.Option(help="leads to print")] = 15,
     ledger: Annotated[Path | None, typer.Option(help="ledger file: merge this run into it")] = None,
+    work: Annotated[
+        Path | None,
+        typer.Option(help="keep the warehouse here across runs; read only new files"),
+    ] = None,
 ) -> None:
     """Screen a bundle: ingest, signals, sites, scoring; writes RUN_DIR/leads.csv and
     leads.parquet (best first) and run_summary.md."""
@@ -124,7 +128,7 @@ def run(
     from screening.rules import RuleError
 
     try:
-        report = run_screening(input, out, config, ledger)
+        report = run_screening(input, out, config, ledger, work)
     except (IngestError, ConfigError, RuleError, LedgerError, RunLocked) as exc:
         _fail(str(exc))
     ing = report.ingest
@@ -336,16 +340,60 @@ def export(
         typer.echo(str(path))
 
 
+DASK_OPT = typer.Option(
+    help='Dask scheduler address for the heavy stages ("tcp://host:8786"), "local" for a '
+    "cluster on this machine; default: scale.dask_address in the config, else no Dask"
+)
+
+
+@app.command()
+def nightly(
+    input: Annotated[Path, typer.Option("--input", "-i", help="bundle folder")],
+    runs: Annotated[Path, typer.Option(help="folder for the nightly run folders")] = Path("runs"),
+    work: Annotated[Path, typer.Option(help="warehouse kept from night to night")] = Path("work"),
+    ledger: Annotated[Path, LEDGER_OPT] = Path("ledger/ledger.duckdb"),
+    exports: Annotated[Path | None, typer.Option(help="folder for forms and maps")] = None,
+    night: Annotated[str | None, typer.Option(help="run folder name (default: today)")] = None,
+    dask: Annotated[str | None, DASK_OPT] = None,
+    config: Annotated[Path | None, typer.Option(help="settings file")] = None,
+) -> None:
+    """Run the nightly Prefect flow once, now (no server needed: Prefect starts a temporary
+    one; with PREFECT_API_URL set the run shows in that server's UI)."""
+    from flows.nightly import configured
+    from screening.locking import RunLocked
+
+    flow = configured(dask, str(config) if config else None)
+    try:
+        out = flow(
+            bundle=str(input),
+            run_root=str(runs),
+            work_dir=str(work),
+            ledger=str(ledger),
+            config=str(config) if config else None,
+            export_dir=str(exports) if exports else None,
+            night=night,
+        )
+    except (IngestError, ConfigError, RunLocked) as exc:
+        _fail(str(exc))
+    typer.echo(
+        f"{out['leads']} leads -> {out['run_dir']}; ledger: "
+        + ", ".join(f"{k} {v}" for k, v in out["ledger"].items())  # type: ignore[union-attr]
+        + f"; {out['files_reused']} input files unchanged since the last night"
+    )
+
+
 @app.command()
 def serve(
     input: Annotated[
         Path, typer.Option("--input", "-i", help="bundle folder the agencies fill every night")
     ],
     runs: Annotated[Path, typer.Option(help="folder for the nightly run folders")] = Path("runs"),
+    work: Annotated[Path, typer.Option(help="warehouse kept from night to night")] = Path("work"),
     ledger: Annotated[Path, LEDGER_OPT] = Path("ledger/ledger.duckdb"),
     exports: Annotated[Path | None, typer.Option(help="folder for forms and maps")] = None,
     cron: Annotated[str, typer.Option(help="when to run")] = "0 2 * * *",
     timezone: Annotated[str, typer.Option(help="timezone of the cron")] = "Asia/Shanghai",
+    dask: Annotated[str | None, DASK_OPT] = None,
     config: Annotated[Path | None, typer.Option(help="settings file")] = None,
 ) -> None:
     """Run the nightly flow on a schedule (needs a Prefect server: `prefect server start`,
@@ -358,7 +406,9 @@ def serve(
         str(input.resolve()),
         cron=cron,
         timezone=timezone,
+        dask=dask,
         run_root=str(runs.resolve()),
+        work_dir=str(work.resolve()),
         ledger=str(ledger.resolve()),
         export_dir=str(exports.resolve()) if exports else None,
         config=str(config.resolve()) if config else None,

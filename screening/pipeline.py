@@ -672,21 +672,29 @@ def finish_run(
 
 
 def run_screening(
-    bundle: Path, run_dir: Path, config_path: Path | None = None, ledger_path: Path | None = None
+    bundle: Path,
+    run_dir: Path,
+    config_path: Path | None = None,
+    ledger_path: Path | None = None,
+    work_dir: Path | None = None,
 ) -> RunReport:
     """One screening of a bundle: ingest, signals, sites, scoring, lead list, summary; with
     a ledger, the run is merged into it and the lead list reflects its outcomes. With a
-    ledger only one run at a time: a second one refuses (RunLocked) instead of racing."""
+    ledger only one run at a time: a second one refuses (RunLocked) instead of racing.
+
+    The warehouse is built in ``run_dir``, from scratch; with ``work_dir`` it is kept there
+    from run to run instead and only files not ingested before are read (the nightly way)."""
     from screening.locking import run_lock
 
     started = time.perf_counter()
     run_dir = Path(run_dir)
+    work = Path(work_dir) if work_dir is not None else run_dir
     config = load_config(config_path)
     with run_lock(ledger_path):
-        ingest = ingest_bundle(bundle, run_dir, config_path)
-        weights = ledger_feedback(run_dir, ledger_path, config) if ledger_path else {}
-        sites = build_sites(run_dir, config_path)
-        lead_list, _ = score_run(run_dir, config_path, weights)
+        ingest = ingest_bundle(bundle, work, config_path, incremental=work_dir is not None)
+        weights = ledger_feedback(work, ledger_path, config) if ledger_path else {}
+        sites = build_sites(work, config_path)
+        lead_list, _ = score_run(work, config_path, weights)
         merge_counts: dict[str, int] = {}
         if ledger_path is not None:
             lead_list, merge_counts = merge_into_ledger(ledger_path, ingest, lead_list, config)
@@ -704,12 +712,14 @@ def summary_markdown(report: RunReport, top: int = 20) -> str:
         "",
         "## Sources",
         "",
-        "| source | files | rows read | kept | quarantined | duplicates | warnings |",
-        "|---|---|---|---|---|---|---|",
+        "| source | files | of which unchanged, not re-read | rows read | kept | quarantined "
+        "| duplicates | warnings |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in ing.summary.iter_rows(named=True):
         lines.append(
-            f"| {r['source']} | {r['files']} | {r['rows_read']:,} | {r['rows_kept']:,} | "
+            f"| {r['source']} | {r['files']} | {r['files_reused']} | {r['rows_read']:,} | "
+            f"{r['rows_kept']:,} | "
             f"{r['quarantined']:,} | {r['duplicates_collapsed']:,} | {r['warnings']:,} |"
         )
     if ing.absent:
