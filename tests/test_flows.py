@@ -215,3 +215,25 @@ def test_the_flow_on_a_local_dask_cluster_gives_the_plain_run_s_leads(harness, p
     )
     assert out["leads"] == plain_run.height
     assert _leads(tmp_path / "runs" / "2021-08-31" / "leads.parquet").equals(plain_run)
+
+
+def test_a_run_killed_in_a_kept_warehouse_heals_on_the_next_run(plain_run, tmp_path):
+    work, out = tmp_path / "work", tmp_path / "run"
+    cmd = [sys.executable, "-m", "screening", "run", "--input", str(SAMPLE), "--out", str(out)]
+    proc = subprocess.Popen(
+        [*cmd, "--work", str(work)],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 120
+    while not list((work / "bulk").glob("*/*.parquet")):  # killed while the ingest writes
+        assert proc.poll() is None and time.time() < deadline
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    again = CliRunner().invoke(
+        app, ["run", "--input", str(SAMPLE), "--out", str(out), "--work", str(work)]
+    )
+    assert again.exit_code == 0, again.output
+    assert _leads(out / "leads.parquet").equals(plain_run)
