@@ -119,9 +119,10 @@ def finish(
     started: float,
     counts: dict[str, int],
     weights: dict[str, float],
+    work_dir: Path,
 ) -> pipeline.RunReport:
     return pipeline.finish_run(
-        run_dir, ingest_report, sites_report, leads, started, counts, weights
+        run_dir, ingest_report, sites_report, leads, started, counts, weights, None, work_dir
     )
 
 
@@ -186,7 +187,7 @@ def nightly(
         site_report = sites(work, cfg, meters, stays)
         leads = score(work, cfg, weights)
         merged, counts = merge(ledger_path, ing, leads, cfg)
-        report = finish(run_dir, ing, site_report, merged, started, counts, weights)
+        report = finish(run_dir, ing, site_report, merged, started, counts, weights, work)
         files = export(run_dir, work, ledger_path, Path(export_dir)) if export_dir else []
     publish(report)
     return {

@@ -329,10 +329,10 @@ def export(
         if month_end
         else today.replace(day=1) - dt.timedelta(days=1)
     )
-    from screening.warehouse import Warehouse
+    from screening.warehouse import Warehouse, warehouse_dir
 
     leads = pl.read_parquet(run_dir / "leads.parquet")
-    with Warehouse(run_dir, read_only=True) as wh:
+    with Warehouse(warehouse_dir(run_dir), read_only=True) as wh:
         townships = wh.table("townships")
     with Ledger(ledger) as lg:
         written = export_all(leads, lg.history(), lg.status(), out, end, today, townships)

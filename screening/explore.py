@@ -11,7 +11,7 @@ from pathlib import Path
 import polars as pl
 
 from screening.coords import haversine_m
-from screening.warehouse import Warehouse
+from screening.warehouse import Warehouse, warehouse_dir
 
 
 def lead(run_dir: Path, rank: int = 1) -> dict[str, object]:
@@ -19,12 +19,29 @@ def lead(run_dir: Path, rank: int = 1) -> dict[str, object]:
     row = pl.read_parquet(Path(run_dir) / "leads.parquet").filter(pl.col("rank") == rank)
     out = row.row(0, named=True)
     out["evidence_lines"] = str(out["evidence"] or "").split("；")
+    # the site's id in the warehouse: a ledger may list it under the id it first had
+    out["run_site_id"] = out.get("run_site_id") or out["site_id"]
     return out
+
+
+def townships(run_dir: Path) -> pl.DataFrame:
+    """Township boundaries (WKT) of the run's county, to draw under a map."""
+    with Warehouse(warehouse_dir(run_dir), read_only=True) as wh:
+        return wh.table("townships")
+
+
+def site(run_dir: Path, site_id: str) -> dict[str, object]:
+    """The site's row of the feature table: every figure the rules and the model saw."""
+    with Warehouse(warehouse_dir(run_dir), read_only=True) as wh:
+        found = wh.read("SELECT * FROM site_features WHERE site_id = ?", [site_id])
+    if found.height == 0:
+        raise KeyError(f"{site_id}: not in the warehouse of {run_dir}")
+    return found.row(0, named=True)
 
 
 def site_records(run_dir: Path, site_id: str) -> pl.DataFrame:
     """Every record tied to the site, how it was tied, and its name and address."""
-    with Warehouse(run_dir, read_only=True) as wh:
+    with Warehouse(warehouse_dir(run_dir), read_only=True) as wh:
         links = wh.read("SELECT * FROM site_links WHERE site_id = ?", [site_id])
         named = []
         for source, key, label in (
@@ -46,7 +63,7 @@ def site_records(run_dir: Path, site_id: str) -> pl.DataFrame:
 
 def daily_load(run_dir: Path, account_ids: list[str]) -> pl.DataFrame:
     """kWh per meter and day (all history), for the load curve."""
-    with Warehouse(run_dir, read_only=True) as wh:
+    with Warehouse(warehouse_dir(run_dir), read_only=True) as wh:
         return (
             wh.scan_bulk("power_readings")
             .filter(pl.col("account_id").is_in(account_ids))
@@ -60,7 +77,7 @@ def daily_load(run_dir: Path, account_ids: list[str]) -> pl.DataFrame:
 def hourly_profile_vs_peers(run_dir: Path, account_id: str, days: int = 14) -> pl.DataFrame:
     """Mean kWh by hour of day over the last ``days``: the meter, and the median meter of its
     peer group (same tariff and capacity band), each as a share of its day."""
-    with Warehouse(run_dir, read_only=True) as wh:
+    with Warehouse(warehouse_dir(run_dir), read_only=True) as wh:
         pf = wh.table("power_features")
         as_of = dt.date.fromisoformat(wh.meta()["as_of"])
         readings = wh.scan_bulk("power_readings")
@@ -91,7 +108,7 @@ def hourly_profile_vs_peers(run_dir: Path, account_id: str, days: int = 14) -> p
 
 def stays_near(run_dir: Path, lon: float, lat: float, radius_m: float = 500.0) -> pl.DataFrame:
     """Truck stays within ``radius_m`` of a point, with their distance."""
-    with Warehouse(run_dir, read_only=True) as wh:
+    with Warehouse(warehouse_dir(run_dir), read_only=True) as wh:
         stays = wh.table("stays")
     if stays.height == 0:
         return stays
@@ -105,7 +122,7 @@ def stays_near(run_dir: Path, lon: float, lat: float, radius_m: float = 500.0) -
 
 def quarantine(run_dir: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(problems by source, severity and reason, the per-source ingest summary)."""
-    with Warehouse(run_dir, read_only=True) as wh:
+    with Warehouse(warehouse_dir(run_dir), read_only=True) as wh:
         problems = wh.table("ingest_problems")
         summary = wh.table("ingest_summary")
     kinds = (

@@ -4,6 +4,7 @@ and writes at the other. The CLI and the flows are thin wrappers over these."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 import tempfile
 import time
@@ -26,7 +27,7 @@ from screening.manifest import Manifest, ManifestError, read_manifest
 from screening.readers import RawTable, ReadError, discover, file_format, read_file, sha256
 from screening.schema import POLARS_TYPES, SOURCES
 from screening.townships import read_townships
-from screening.warehouse import Warehouse
+from screening.warehouse import WAREHOUSE_POINTER, Warehouse
 
 
 @dataclass
@@ -493,6 +494,8 @@ class RunReport:
     seconds: float
     merge: dict[str, int] = field(default_factory=dict)
     weights: dict[str, float] = field(default_factory=dict)
+    # seconds per step of run_screening (the flow's steps are timed by Prefect)
+    steps: dict[str, float] = field(default_factory=dict)
 
 
 def score_run(
@@ -653,9 +656,16 @@ def finish_run(
     started: float,
     merge_counts: dict[str, int],
     weights: dict[str, float],
+    steps: dict[str, float] | None = None,
+    work_dir: Path | None = None,
 ) -> RunReport:
-    """Write the lead files and the summary: the last step, after the ledger has the run."""
+    """Write the lead files and the summary: the last step, after the ledger has the run.
+    When the warehouse is kept elsewhere (``work_dir``), the run folder names it in
+    ``warehouse.json`` so that an analyst's tools find the records behind the leads."""
     write_leads(lead_list, run_dir)
+    if work_dir is not None and Path(work_dir).resolve() != Path(run_dir).resolve():
+        pointer = {"work_dir": str(Path(work_dir).resolve()), "as_of": str(ingest.as_of)}
+        (run_dir / WAREHOUSE_POINTER).write_text(json.dumps(pointer), encoding="utf-8")
     silent = {src: RULES_NEEDING[src] for src in ingest.absent if src in RULES_NEEDING}
     report = RunReport(
         run_dir,
@@ -666,6 +676,7 @@ def finish_run(
         time.perf_counter() - started,
         merge_counts,
         weights,
+        steps or {},
     )
     (run_dir / "run_summary.md").write_text(summary_markdown(report), encoding="utf-8")
     return report
@@ -690,15 +701,33 @@ def run_screening(
     run_dir = Path(run_dir)
     work = Path(work_dir) if work_dir is not None else run_dir
     config = load_config(config_path)
+    steps: dict[str, float] = {}
+
+    def step(label: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        t0 = time.perf_counter()
+        out = fn(*args, **kwargs)
+        steps[label] = round(time.perf_counter() - t0, 3)
+        return out
+
     with run_lock(ledger_path):
-        ingest = ingest_bundle(bundle, work, config_path, incremental=work_dir is not None)
-        weights = ledger_feedback(work, ledger_path, config) if ledger_path else {}
-        sites = build_sites(work, config_path)
-        lead_list, _ = score_run(work, config_path, weights)
+        ingest = step(
+            "ingest", ingest_bundle, bundle, work, config_path, incremental=work_dir is not None
+        )
+        weights = (
+            step("ledger feedback", ledger_feedback, work, ledger_path, config)
+            if ledger_path
+            else {}
+        )
+        sites = step("signals and sites", build_sites, work, config_path)
+        lead_list, _ = step("scoring", score_run, work, config_path, weights)
         merge_counts: dict[str, int] = {}
         if ledger_path is not None:
-            lead_list, merge_counts = merge_into_ledger(ledger_path, ingest, lead_list, config)
-        return finish_run(run_dir, ingest, sites, lead_list, started, merge_counts, weights)
+            lead_list, merge_counts = step(
+                "ledger merge", merge_into_ledger, ledger_path, ingest, lead_list, config
+            )
+        return finish_run(
+            run_dir, ingest, sites, lead_list, started, merge_counts, weights, steps, work
+        )
 
 
 def summary_markdown(report: RunReport, top: int = 20) -> str:
@@ -708,7 +737,12 @@ def summary_markdown(report: RunReport, top: int = 20) -> str:
         f"# Screening run — {ing.manifest.region}, as of {ing.as_of}",
         "",
         f"{report.leads.height} leads from {report.sites.counts['sites']:,} sites "
-        f"in {report.seconds:.1f} s.",
+        f"in {report.seconds:.1f} s"
+        + (
+            " (" + ", ".join(f"{k} {v:.1f} s" for k, v in report.steps.items()) + ")."
+            if report.steps
+            else "."
+        ),
         "",
         "## Sources",
         "",

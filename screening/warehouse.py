@@ -19,6 +19,21 @@ DB_NAME = "warehouse.duckdb"
 BULK_DIR = "bulk"
 
 
+# a run folder whose warehouse is kept elsewhere (the nightly work directory) names it here
+WAREHOUSE_POINTER = "warehouse.json"
+
+
+def warehouse_dir(run_dir: Path) -> Path:
+    """The work directory holding the warehouse behind a run folder's lead list: the folder
+    itself (``screening run``) or the one its pointer names (a nightly run; that warehouse
+    holds the latest night, so an older night's records may have moved on)."""
+    run_dir = Path(run_dir)
+    pointer = run_dir / WAREHOUSE_POINTER
+    if (run_dir / DB_NAME).exists() or not pointer.exists():
+        return run_dir
+    return Path(json.loads(pointer.read_text(encoding="utf-8"))["work_dir"])
+
+
 def scan_bulk(workdir: Path, name: str) -> pl.LazyFrame:
     """A bulk series straight from its Parquet parts, without opening the database: what a
     worker process of a Dask cluster reads (several may read at once; a DuckDB file takes

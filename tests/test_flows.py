@@ -15,6 +15,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
+from screening import explore
 from screening.cli import app
 from screening.ledger import Ledger
 from screening.locking import run_lock
@@ -198,6 +199,10 @@ def test_an_incremental_night_reads_only_new_files_and_equals_a_full_rebuild(
     assert "| vehicle_tracks | 3 | 2 |" in summary
     tonight = _leads(tmp_path / "runs" / "2021-08-31" / "leads.parquet")
     assert tonight.equals(plain_run)
+    # an analyst opening the night's folder finds the records behind its leads
+    lead = explore.lead(tmp_path / "runs" / "2021-08-31", rank=1)
+    assert explore.site_records(tmp_path / "runs" / "2021-08-31", lead["run_site_id"]).height
+    assert explore.site(tmp_path / "runs" / "2021-08-31", lead["run_site_id"])["site_id"]
 
 
 def test_the_flow_on_a_local_dask_cluster_gives_the_plain_run_s_leads(harness, plain_run, tmp_path):
