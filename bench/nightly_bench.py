@@ -12,13 +12,20 @@ shape of an agency folder that receives one new file per source every night.
   recomputes the rolling windows from the warehouse.
 
 Prints seconds per step for both and checks that both give the same lead list.
+
+With ``--flow`` it also times the Prefect flow on the whole bundle (fresh work directory and
+ledger each): tasks in Prefect's thread pool, and on a temporary local Dask cluster (worker
+processes), both with ``--partitions`` partitions, and checks their leads against the plain
+run's.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import shutil
+import time
 from pathlib import Path
 
 import polars as pl
@@ -61,6 +68,8 @@ def main() -> None:
     ap.add_argument("--size", default="medium")
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--out", type=Path, default=Path("/tmp/bench-nightly"))
+    ap.add_argument("--flow", action="store_true", help="also time the Prefect flow")
+    ap.add_argument("--partitions", type=int, default=8)
     args = ap.parse_args()
 
     plain = args.out / "plain"
@@ -85,6 +94,31 @@ def main() -> None:
     print(f"ingest: increment {ratio:.1f}x faster; total {full.seconds / night.seconds:.2f}x")
     same = night.leads.select(SAME).equals(full.leads.select(SAME))
     print(f"same lead list: {'yes' if same else 'NO'}")
+    if args.flow:
+        _flows(bundle, args.out, args.partitions, full.leads.select(SAME))
+
+
+def _flows(bundle: Path, out: Path, parts: int, reference: pl.DataFrame) -> None:
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    from flows.nightly import configured
+
+    for label, dask in (("threads", ""), ("local Dask cluster", "local")):
+        root = out / f"flow-{dask or 'threads'}"
+        shutil.rmtree(root, ignore_errors=True)
+        t0 = time.perf_counter()
+        configured(dask)(
+            bundle=str(bundle),
+            run_root=str(root / "runs"),
+            work_dir=str(root / "work"),
+            ledger=str(root / "ledger.duckdb"),
+            night="bench",
+            n_partitions=parts,
+        )
+        seconds = time.perf_counter() - t0
+        leads = pl.read_parquet(root / "runs" / "bench" / "leads.parquet")
+        same = leads.select(pl.col("run_site_id").alias("site_id"), *SAME[1:]).equals(reference)
+        print(f"flow, {parts} partitions, {label}: {seconds:.1f} s; same leads: {same}")
 
 
 if __name__ == "__main__":

@@ -242,3 +242,14 @@ def test_a_run_killed_in_a_kept_warehouse_heals_on_the_next_run(plain_run, tmp_p
     )
     assert again.exit_code == 0, again.output
     assert _leads(out / "leads.parquet").equals(plain_run)
+
+
+def test_screening_nightly_refuses_while_a_run_holds_the_ledger(harness, tmp_path):
+    ledger = tmp_path / "ledger.duckdb"
+    args = ["nightly", "--input", str(SAMPLE), "--ledger", str(ledger)]
+    args += ["--runs", str(tmp_path / "runs"), "--work", str(tmp_path / "work")]
+    with run_lock(ledger):
+        result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert "another screening run is using" in result.output
+    assert not (tmp_path / "work").exists()
