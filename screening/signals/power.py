@@ -24,6 +24,19 @@ def window(as_of: dt.date, cfg: dict[str, Any]) -> tuple[dt.datetime, dt.datetim
     return start, recent, end
 
 
+MICRO = 1_000_000
+
+
+def _micro(kwh: pl.Expr) -> pl.Expr:
+    return (kwh * MICRO).round().cast(pl.Int64)
+
+
+def _exact_mean(kwh: pl.Expr) -> pl.Expr:
+    """A mean whose sum is taken in integers (see daily_energy); null over no rows."""
+    n = kwh.count()
+    return pl.when(n > 0).then(_micro(kwh).sum() / n / MICRO)
+
+
 def daily_energy(readings: pl.LazyFrame, as_of: dt.date, cfg: dict[str, Any]) -> pl.LazyFrame:
     """kWh per account and day over the history window, with how many intervals the day should
     have had and how many it has, so that a half-reported day is known as such."""
@@ -35,7 +48,9 @@ def daily_energy(readings: pl.LazyFrame, as_of: dt.date, cfg: dict[str, Any]) ->
         readings.filter(pl.col("ts").is_between(start, end, closed="left"))
         .group_by("account_id", pl.col("ts").dt.date().alias("day"))
         .agg(
-            pl.col("kwh").sum().alias("kwh"),
+            # summed in whole micro-kWh: integer sums do not depend on the order threads add
+            # rows in, so a day's figure is the same for any partitioning or thread count
+            (_micro(pl.col("kwh")).sum() / MICRO).alias("kwh"),
             pl.len().alias("n_intervals"),
             pl.col("interval_min").min().alias("interval_min"),
         )
@@ -156,8 +171,8 @@ def levels(daily: pl.LazyFrame, as_of: dt.date, cfg: dict[str, Any]) -> pl.LazyF
     return (
         full.group_by("account_id")
         .agg(
-            pl.col("kwh").filter(is_recent).mean().alias("daily_kwh_recent"),
-            pl.col("kwh").filter(~is_recent).mean().alias("daily_kwh_baseline"),
+            _exact_mean(pl.col("kwh").filter(is_recent)).alias("daily_kwh_recent"),
+            _exact_mean(pl.col("kwh").filter(~is_recent)).alias("daily_kwh_baseline"),
         )
         .with_columns(
             ((pl.col("daily_kwh_recent") + 1) / (pl.col("daily_kwh_baseline") + 1)).alias(
