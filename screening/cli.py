@@ -91,7 +91,7 @@ def ingest(
 def sample(
     out: Annotated[Path, typer.Option("--out", "-o", help="bundle folder to write")],
     seed: Annotated[int, typer.Option(help="random seed; same seed, same bytes")] = 0,
-    size: Annotated[str, typer.Option(help="tiny | small | medium | large")] = "small",
+    size: Annotated[str, typer.Option(help="tiny | small | medium | large | city")] = "small",
     plain: Annotated[bool, typer.Option("--plain", help="clean canonical files, no mess")] = False,
     truth: Annotated[Path | None, typer.Option(help="truth CSV (default: <out>_truth.csv)")] = None,
 ) -> None:

@@ -24,7 +24,15 @@ from screening.ingest import (
     stage_source,
 )
 from screening.manifest import Manifest, ManifestError, read_manifest
-from screening.readers import RawTable, ReadError, discover, file_format, read_file, sha256
+from screening.readers import (
+    RawTable,
+    ReadError,
+    discover,
+    file_format,
+    read_file,
+    read_file_batches,
+    sha256,
+)
 from screening.schema import POLARS_TYPES, SOURCES
 from screening.townships import read_townships
 from screening.warehouse import WAREHOUSE_POINTER, Warehouse
@@ -46,14 +54,18 @@ class IngestReport:
         return self.problems.filter(pl.col("severity") == "rejected")
 
 
+def _no_prior() -> dict[str, pl.DataFrame]:
+    return {
+        "files": pl.DataFrame(schema={"source": pl.String, "file": pl.String, "sha256": pl.String}),
+        "problems": empty_problems(),
+    }
+
+
 def _prior_ingest(workdir: Path) -> dict[str, pl.DataFrame]:
     """What an earlier ingest into ``workdir`` read: its files (with content hashes) and
     its problems. Empty on a new work directory, so that the first night already stores
     one part per file."""
-    empty = {
-        "files": pl.DataFrame(schema={"source": pl.String, "file": pl.String, "sha256": pl.String}),
-        "problems": empty_problems(),
-    }
+    empty = _no_prior()
     if not (Path(workdir) / "warehouse.duckdb").exists():
         return empty
     with Warehouse(workdir) as wh:
@@ -77,10 +89,15 @@ def _cross_file(
         return new, empty_problems(), 0
     key = list(SERIES_KEYS[name])
     values = [c for c in SOURCES[name].names if c not in key]
-    span = pl.col("ts").is_between(new["ts"].min(), new["ts"].max())
+    # the range predicates let Parquet statistics skip row groups (a batch of a file sorted
+    # by meter, a day's file against the history); is_in then picks the exact keys
+    span = pl.col("ts").is_between(new["ts"].min(), new["ts"].max()) & pl.col(key[0]).is_between(
+        pl.lit(new[key[0]].min()), pl.lit(new[key[0]].max())
+    )
     old = (
         pl.concat(earlier, how="vertical_relaxed")
-        .filter(pl.col(key[0]).is_in(new[key[0]].unique().implode()) & span)
+        .filter(span)
+        .filter(pl.col(key[0]).is_in(new[key[0]].unique().implode()))
         .select(*key, *values)
         .unique(subset=key, keep="first")
         .collect()
@@ -98,13 +115,21 @@ def _cross_file(
         name,
         pl.lit(key[-1]),
         pl.format(
-            "{} already ingested from an earlier file with another value; earlier kept", key_text
+            "{} already ingested with another value (from an earlier file, or earlier rows of "
+            "this one); earlier kept",
+            key_text,
         ),
         key_text,
     )
     drop = pl.concat([dup["_i"], clash["_i"]])
     kept = new.with_row_index("_i").filter(~pl.col("_i").is_in(drop.implode())).drop("_i")
     return kept, problems, dup.height
+
+
+def _part_files(folder: Path, part: str) -> list[Path]:
+    """The Parquet files of one stored part: ``<part>.parquet``, or ``<part>-0000.parquet``
+    and on when its input file was staged in batches."""
+    return sorted([*folder.glob(f"{part}.parquet"), *folder.glob(f"{part}-[0-9]*.parquet")])
 
 
 def _stage_increment(
@@ -116,26 +141,27 @@ def _stage_increment(
     manifest: Manifest,
     config: dict[str, Any],
     prior: dict[str, pl.DataFrame],
-) -> tuple[Staged, list[tuple[str, pl.DataFrame]], set[str], list[dict[str, Any]]]:
-    """One bulk source, file by file: a file whose content hash was ingested before keeps
-    its stored part and its problems; a new file is read, staged and checked against what is
-    stored. Returns (staged summary, new parts, parts to keep, file rows)."""
+) -> tuple[Staged, list[tuple[str, Path]], set[str], list[dict[str, Any]]]:
+    """One bulk source, file by file and batch by batch: a file whose content hash was
+    ingested before keeps its stored part and its problems; a new file is read, staged and
+    checked against what is stored and what came before it, one batch of
+    ``ingest.batch_rows`` rows at a time, and each batch goes to a Parquet file under ``tmp``
+    at once, so memory holds one batch whatever the series' size. Returns (staged summary,
+    new parts as (part name, staged file), parts to keep, file rows)."""
     started = time.perf_counter()
     folder = workdir / "bulk" / name
     known = prior["files"].filter(pl.col("source") == name)
     known_files = dict(zip(known["sha256"], known["file"], strict=True))
     files = [(p, p.relative_to(bundle).as_posix(), sha256(p)) for p in paths]
-    keep = {
-        sha[:16]
-        for _, _, sha in files
-        if sha in known_files and (folder / f"{sha[:16]}.parquet").exists()
-    }
-    earlier = [pl.scan_parquet(folder / f"{k}.parquet") for k in sorted(keep)]
-    new_parts: list[tuple[str, pl.DataFrame]] = []
+    keep = {sha[:16] for _, _, sha in files if sha in known_files and _part_files(folder, sha[:16])}
+    stored = [f for k in sorted(keep) for f in _part_files(folder, k)]
+    earlier = [pl.scan_parquet(f) for f in stored]
+    new_parts: list[tuple[str, Path]] = []
     problems = [empty_problems()]
     notes: list[str] = []
     rows: list[dict[str, Any]] = []
     read = kept_new = collapsed = warnings = 0
+    (tmp / name).mkdir(parents=True, exist_ok=True)
     for path, rel, sha in files:
         info = {
             "source": name,
@@ -150,29 +176,58 @@ def _stage_increment(
         if sha[:16] in keep:
             problems.append(
                 prior["problems"].filter(
-                    (pl.col("source") == name) & (pl.col("file") == known_files[sha])
+                    (pl.col("source") == name) & (pl.col("file") == known_files.get(sha, rel))
                 )
             )
             continue
+        mine: list[tuple[str, Path]] = []
+        got: dict[str, Any] = {"problems": [], "notes": [], "read": 0, "kept": 0, "dups": 0}
+        got["warnings"] = 0
         try:
-            tables = read_file(path, bundle, SOURCES[name], tmp, manifest.columns.get(name))
+            batches = read_file_batches(
+                path, bundle, SOURCES[name], tmp, manifest.columns.get(name), config["batch_rows"]
+            )
+            for k, tables in enumerate(batches):
+                info["encoding"] = info["encoding"] or next(
+                    (t.encoding for t in tables if t.encoding), None
+                )
+                result = stage_source(name, tables, manifest, config)
+                frame, clashes, dups = _cross_file(name, result.frame, earlier)
+                staged_file = tmp / name / f"{sha[:16]}-{k:04d}.parquet"
+                frame.write_parquet(
+                    staged_file, compression="zstd", row_group_size=1_000_000, statistics=True
+                )
+                mine.append((sha[:16], staged_file))
+                earlier.append(pl.scan_parquet(staged_file))
+                got["problems"] += [result.problems, clashes]
+                got["notes"] += result.notes
+                got["read"] += result.stats["rows_read"]
+                got["kept"] += frame.height
+                got["dups"] += result.stats["duplicates_collapsed"] + dups
+                got["warnings"] += result.stats["warnings"]
+                del frame, result
         except ReadError as exc:
+            # a file is read whole or not at all: drop the batches staged before the error
+            earlier = earlier[: len(earlier) - len(mine)]
+            for _, f in mine:
+                f.unlink(missing_ok=True)
             info["error"] = str(exc)
             problems.append(file_problem(name, rel, str(exc)))
             continue
-        info["encoding"] = next((t.encoding for t in tables if t.encoding), None)
-        result = stage_source(name, tables, manifest, config)
-        frame, clashes, dups = _cross_file(name, result.frame, earlier)
-        new_parts.append((sha[:16], frame))
-        earlier.append(frame.lazy())
+        if len(mine) == 1:  # one batch: the part is simply <sha16>.parquet
+            single = mine[0][1].with_name(f"{sha[:16]}.parquet")
+            mine[0][1].replace(single)
+            earlier[-1] = pl.scan_parquet(single)
+            mine = [(sha[:16], single)]
+        new_parts += mine
         keep.add(sha[:16])
-        problems += [result.problems, clashes]
-        notes += result.notes
-        read += result.stats["rows_read"]
-        kept_new += frame.height
-        collapsed += result.stats["duplicates_collapsed"] + dups
-        warnings += result.stats["warnings"]
-    reused = len(files) - len(new_parts) - sum(1 for r in rows if r["error"])
+        problems += got["problems"]
+        notes += got["notes"]
+        read += got["read"]
+        kept_new += got["kept"]
+        collapsed += got["dups"]
+        warnings += got["warnings"]
+    reused = len(files) - len({k for k, _ in new_parts}) - sum(1 for r in rows if r["error"])
     if not keep and SOURCES[name].required:
         reasons = "; ".join(f"{r['file']}: {r['error']}" for r in rows if r["error"])
         raise IngestError(f"required source {name} unreadable: {reasons}")
@@ -180,17 +235,13 @@ def _stage_increment(
         notes.append(f"{name}: {reused} file(s) unchanged since the last ingest, not re-read")
     all_problems = pl.concat(problems, how="vertical_relaxed")
     rejected = all_problems.filter(pl.col("severity") == "rejected")
-    stored = sum(
-        pl.scan_parquet(folder / f"{k}.parquet").select(pl.len()).collect().item()
-        for k in keep
-        if (folder / f"{k}.parquet").exists()
-    )
+    stored_rows = pl.scan_parquet(stored).select(pl.len()).collect().item() if stored else 0
     seconds = time.perf_counter() - started
     stats = {
         "source": name,
         "files": len(files),
         "rows_read": read,
-        "rows_kept": stored + kept_new,
+        "rows_kept": stored_rows + kept_new,
         "quarantined": rejected.select("file", "row").unique().height,
         "duplicates_collapsed": collapsed,
         "warnings": warnings,
@@ -239,14 +290,16 @@ def ingest_bundle(
     workdir.mkdir(parents=True, exist_ok=True)
     staged: dict[str, Staged] = {}
     file_rows: list[dict[str, Any]] = []
-    prior = _prior_ingest(workdir) if incremental else None
-    new_parts: dict[str, list[tuple[str, pl.DataFrame]]] = {}
+    # bulk series always go file by file, batch by batch (bounded memory); without
+    # ``incremental`` nothing stored counts as seen, so every file is read again
+    prior = _prior_ingest(workdir) if incremental else _no_prior()
+    new_parts: dict[str, list[tuple[str, Path]]] = {}
     keep_parts: dict[str, set[str]] = {}
     with tempfile.TemporaryDirectory(dir=workdir, prefix=".staging-") as tmp:
         for name, paths in found.by_source.items():
             if not paths:
                 continue
-            if prior is not None and SOURCES[name].bulk:
+            if SOURCES[name].bulk:
                 staged[name], new_parts[name], keep_parts[name], rows = _stage_increment(
                     name, paths, bundle, workdir, Path(tmp), manifest, config, prior
                 )
@@ -289,69 +342,65 @@ def ingest_bundle(
             staged[name] = result
             notes += result.notes
 
-    townships = pl.DataFrame(
-        schema={"township": pl.String, "oversight_unit": pl.String, "geometry": pl.String}
-    )
-    township_problems = empty_problems()
-    if found.townships is not None:
-        try:
-            townships, township_problems = read_townships(found.townships, manifest.crs)
-        except ReadError as exc:
-            township_problems = file_problem("townships", found.townships.name, str(exc))
-
-    problems = pl.concat(
-        [*(s.problems for s in staged.values()), township_problems], how="vertical_relaxed"
-    )
-    summary = pl.DataFrame([s.stats for s in staged.values()])
-    files = pl.DataFrame(
-        file_rows,
-        schema={
-            "source": pl.String,
-            "file": pl.String,
-            "format": pl.String,
-            "bytes": pl.Int64,
-            "sha256": pl.String,
-            "encoding": pl.String,
-            "error": pl.String,
-        },
-    )
-
-    with Warehouse(workdir) as wh:
-        for name, result in staged.items():
-            if SOURCES[name].bulk and name in new_parts:
-                for part in {p.stem for p in wh.parts(name)} - keep_parts[name]:
-                    wh.drop_part(name, part)  # its file is no longer in the bundle
-                for part, frame in new_parts[name]:
-                    wh.write_bulk(name, frame, part=part)
-            elif SOURCES[name].bulk:
-                wh.write_bulk(name, result.frame)
-            else:
-                wh.write_table(name, result.frame)
-        last = (
-            wh.scan_bulk("power_readings").select(pl.col("ts").max()).collect().item()
-            if wh.parts("power_readings")
-            else None
+        # still inside the staging folder: the staged bulk parts move from it
+        townships = pl.DataFrame(
+            schema={"township": pl.String, "oversight_unit": pl.String, "geometry": pl.String}
         )
-        as_of = manifest.as_of or (last.date() if last is not None else None)
-        for name in absent:
-            if name in SOURCES and not SOURCES[name].bulk:
-                wh.write_table(name, _empty(name))
-        wh.write_table("townships", townships)
-        wh.write_table("ingest_problems", problems)
-        wh.write_table("ingest_summary", summary)
-        wh.write_table("ingest_files", files)
-        wh.set_meta(
-            {
-                "bundle": str(bundle.resolve()),
-                "region": manifest.region,
-                "as_of": as_of.isoformat() if as_of else None,
-                "timezone": manifest.timezone,
-                "crs_in": manifest.crs,
-                "absent_sources": absent,
-                "notes": notes,
-                "ingested_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            }
+        township_problems = empty_problems()
+        if found.townships is not None:
+            try:
+                townships, township_problems = read_townships(found.townships, manifest.crs)
+            except ReadError as exc:
+                township_problems = file_problem("townships", found.townships.name, str(exc))
+
+        problems = pl.concat(
+            [*(s.problems for s in staged.values()), township_problems], how="vertical_relaxed"
         )
+        summary = pl.DataFrame([s.stats for s in staged.values()])
+        files = pl.DataFrame(
+            file_rows,
+            schema={
+                "source": pl.String,
+                "file": pl.String,
+                "format": pl.String,
+                "bytes": pl.Int64,
+                "sha256": pl.String,
+                "encoding": pl.String,
+                "error": pl.String,
+            },
+        )
+
+        with Warehouse(workdir) as wh:
+            for name, result in staged.items():
+                if SOURCES[name].bulk:
+                    wh.store_parts(name, new_parts[name], keep_parts[name])
+                else:
+                    wh.write_table(name, result.frame)
+            last = (
+                wh.scan_bulk("power_readings").select(pl.col("ts").max()).collect().item()
+                if wh.parts("power_readings")
+                else None
+            )
+            as_of = manifest.as_of or (last.date() if last is not None else None)
+            for name in absent:
+                if name in SOURCES and not SOURCES[name].bulk:
+                    wh.write_table(name, _empty(name))
+            wh.write_table("townships", townships)
+            wh.write_table("ingest_problems", problems)
+            wh.write_table("ingest_summary", summary)
+            wh.write_table("ingest_files", files)
+            wh.set_meta(
+                {
+                    "bundle": str(bundle.resolve()),
+                    "region": manifest.region,
+                    "as_of": as_of.isoformat() if as_of else None,
+                    "timezone": manifest.timezone,
+                    "crs_in": manifest.crs,
+                    "absent_sources": absent,
+                    "notes": notes,
+                    "ingested_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                }
+            )
     return IngestReport(
         manifest, as_of, summary, problems, files, notes, absent, time.perf_counter() - started
     )

@@ -197,6 +197,63 @@ def _unique(headers: list[str]) -> list[str]:
     return out
 
 
+def read_file_batches(
+    path: Path,
+    bundle: Path,
+    source: Source,
+    staging: Path,
+    renames: dict[str, str] | None = None,
+    batch_rows: int = 0,
+) -> Iterator[list[RawTable]]:
+    """A file's tables in batches of about ``batch_rows`` rows (Parquet only; other formats,
+    and Parquet files no bigger than one batch, come as one batch), rows numbered on from
+    batch to batch. A city's readings arrive as files of 10^8 rows: staging one needs several
+    times its size in memory, staging it a batch at a time needs a batch's worth.
+
+    A ReadError may come at any batch (a file truncated half-way); the caller must then drop
+    what it kept of the earlier batches, since a file is read whole or not at all."""
+    if file_format(path) != ".parquet" or batch_rows <= 0:
+        yield read_file(path, bundle, source, staging, renames)
+        return
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rel = path.relative_to(bundle).as_posix()
+    try:
+        pf = pq.ParquetFile(path)
+        if pf.metadata.num_rows <= batch_rows:
+            yield read_file(path, bundle, source, staging, renames)
+            return
+        done = 0
+        pending: list[pa.RecordBatch] = []
+        held = 0
+        for batch in pf.iter_batches(batch_size=batch_rows):
+            pending.append(batch)
+            held += batch.num_rows
+            if held >= batch_rows:
+                yield [_numbered(RawTable(source.name, rel, _arrow(pending), ".parquet"), done)]
+                done += held
+                pending, held = [], 0
+        if pending:
+            yield [_numbered(RawTable(source.name, rel, _arrow(pending), ".parquet"), done)]
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise ReadError(f"not a readable Parquet file: {str(exc).splitlines()[0]}") from exc
+
+
+def _arrow(batches: list) -> pl.DataFrame:  # type: ignore[type-arg]
+    import pyarrow as pa
+
+    return pl.from_arrow(pa.Table.from_batches(batches))  # type: ignore[return-value]
+
+
+def _numbered(t: RawTable, before: int = 0) -> RawTable:
+    """1-based _row (continuing after ``before`` rows of earlier batches) and _file."""
+    t.frame = t.frame.with_row_index("_row", offset=before + 1).with_columns(
+        pl.col("_row").cast(pl.Int64), pl.lit(t.file).alias("_file")
+    )
+    return t
+
+
 def read_file(
     path: Path, bundle: Path, source: Source, staging: Path, renames: dict[str, str] | None = None
 ) -> list[RawTable]:
@@ -220,8 +277,4 @@ def read_file(
             tables.append(RawTable(source.name, label, frame, fmt))
     else:
         raise ReadError(f"unsupported file type (expected one of {', '.join(FORMATS)})")
-    for t in tables:
-        t.frame = t.frame.with_row_index("_row", offset=1).with_columns(
-            pl.col("_row").cast(pl.Int64), pl.lit(t.file).alias("_file")
-        )
-    return tables
+    return [_numbered(t) for t in tables]

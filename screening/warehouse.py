@@ -41,6 +41,11 @@ def scan_bulk(workdir: Path, name: str) -> pl.LazyFrame:
     return pl.scan_parquet(str(Path(workdir) / BULK_DIR / name / "*.parquet"))
 
 
+def part_of(path: Path) -> str:
+    """The input file a stored Parquet file belongs to (its content hash, or "all")."""
+    return Path(path).stem.split("-")[0]
+
+
 class Warehouse:
     def __init__(self, workdir: Path, read_only: bool = False) -> None:
         self.workdir = Path(workdir)
@@ -86,28 +91,22 @@ class Warehouse:
         finally:
             self.con.unregister("_incoming")
 
-    def write_bulk(self, name: str, frame: pl.DataFrame, part: str | None = None) -> None:
-        """Write a bulk series as Parquet (row groups of ~1M rows keep scans streaming).
-        Without ``part`` the series is replaced whole; with one, that part is added or
-        replaced and the others stay."""
+    def store_parts(self, name: str, new: list[tuple[str, Path]], keep: set[str]) -> None:
+        """Move freshly staged Parquet files into the series (a rename: they are staged in
+        the work directory) and drop every stored file whose part is not in ``keep`` (its
+        input file left the bundle, or a full re-ingest replaced it). A part is one input
+        file: ``<part>.parquet``, or ``<part>-NNNN.parquet`` when it was staged in batches."""
         folder = self.bulk_dir(name)
         folder.mkdir(parents=True, exist_ok=True)
-        if part is None:
-            for old in self.parts(name):
+        fresh = {part for part, _ in new}
+        for old in self.parts(name):
+            if part_of(old) not in keep or part_of(old) in fresh:
                 old.unlink()
-            part = "all"
-        path = folder / f"{part}.parquet"
-        tmp = path.with_suffix(".parquet.tmp")
-        frame.write_parquet(tmp, compression="zstd", row_group_size=1_000_000, statistics=True)
-        tmp.replace(path)
-        self._drop(name)
-        self._view(name, folder)
-
-    def drop_part(self, name: str, part: str) -> None:
-        (self.bulk_dir(name) / f"{part}.parquet").unlink(missing_ok=True)
+        for _, staged in new:
+            staged.replace(folder / staged.name)
         self._drop(name)
         if self.parts(name):
-            self._view(name, self.bulk_dir(name))
+            self._view(name, folder)
 
     def _drop(self, name: str) -> None:
         """Drop a table or view of that name, whichever it is (DuckDB's DROP VIEW IF EXISTS

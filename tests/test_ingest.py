@@ -106,7 +106,10 @@ def test_folder_of_files_is_one_table(tmp_path):
     report, wh = _ingest(bundle, tmp_path)
     with wh:
         tracks = wh.table("vehicle_tracks")
-    assert tracks.height == 6 and tracks["ts"].is_sorted()
+    # one part per file, each sorted by plate and time; the resent file's rows collapse
+    assert tracks.height == 6 and tracks["ts"].n_unique() == 6
+    for part in (tmp_path / "work" / "bulk" / "vehicle_tracks").glob("*.parquet"):
+        assert pl.read_parquet(part)["ts"].is_sorted()
     stats = report.summary.filter(pl.col("source") == "vehicle_tracks").row(0, named=True)
     assert stats["files"] == 3 and stats["duplicates_collapsed"] == 3
 

@@ -138,6 +138,28 @@ SIZES: dict[str, SizePreset] = {
         wide_hourly_accounts=400,
         p96_accounts=80,
     ),
+    # issue 7's prefecture-level city: ~10^5 hourly business meters, 10^6 households with
+    # daily readings, 90 days; 3,000 hazmat vehicles over a week; ~1.5x10^5 registrations.
+    # Use --plain: parquet throughout, the shape a city's data arrives in.
+    "city": SizePreset(
+        "city",
+        businesses=150_000,
+        meter_share=0.7,
+        households=1_000_000,
+        days=90,
+        track_days=7,
+        vehicles=3000,
+        outside_plates=400,
+        idle_properties=3000,
+        sanctioned=500,
+        tips=2000,
+        villages_per_township=100,
+        workshops=(20, 20, 20, 20, 20, 20, 20, 20),
+        lookalikes=(40, 36, 36, 40, 40, 30, 20, 30, 28),
+        wide_hourly_accounts=400,
+        p96_accounts=80,
+        chunk_accounts=5000,
+    ),
 }
 
 
