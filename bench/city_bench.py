@@ -3,10 +3,12 @@ against the hardware's limit.
 
     python bench/city_bench.py --sizes small medium city --out /tmp/bench-city
 
-For each size: a plain (parquet) bundle is generated once (kept for re-runs), then one full
-run is timed stage by stage with the process's peak resident memory after each stage; then a
-re-scoring after a rule change (signals unchanged) and a nightly increment (one new day of
-readings and tracks, see nightly_bench.py). The limit is a plain DuckDB scan, in the same
+For each size: a plain (parquet) bundle is generated once (kept for re-runs) and laid out
+as an agency folder holds it on the screening date: readings and tracks as the history and
+that day's new files. One full run is timed stage by stage with the process's peak resident
+memory after each stage; then a re-scoring after a rule change (signals unchanged), and a
+nightly increment (the warehouse taken back to the night before, then the day's files
+arrive; see nightly_bench.py). The limit is a plain DuckDB scan, in the same
 process, that reads every reading and every GPS point once and aggregates per account and per
 plate; each heavy stage is reported as a multiple of the scan of its input.
 
@@ -33,6 +35,7 @@ from screening.pipeline import (
     build_sites,
     ingest_bundle,
     merge_into_ledger,
+    run_screening,
     score_run,
     write_leads,
 )
@@ -57,14 +60,29 @@ def _scan(work: Path, name: str, key: str) -> tuple[float, int]:
     return time.perf_counter() - t0, int(rows or 0)
 
 
-def one_size(size: str, seed: int, out: Path) -> dict[str, object]:
-    bundle = out / size / "bundle"
-    if not (bundle / "manifest.toml").exists():
+def _bundle(size: str, seed: int, out: Path) -> tuple[Path, dict[str, Path]]:
+    """The generated county as an agency folder holds it on the screening date: readings
+    and tracks as the history plus that day's new files (see nightly_bench.py). Returns the
+    bundle and its last day's files."""
+    sys.path.insert(0, str(Path(__file__).parent))  # bench/ is a folder of scripts
+    from nightly_bench import _nights
+
+    plain = out / size / "plain"
+    if not (plain / "manifest.toml").exists():
         t0 = time.perf_counter()
-        generate(bundle, seed=seed, size=size, messy=False)
+        generate(plain, seed=seed, size=size, messy=False)
         print(f"{size}: generated in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    bundle, arriving, _ = _nights(plain, out / size)
+    for name, path in arriving.items():
+        arriving[name] = bundle / name / path.name
+        shutil.move(path, arriving[name])
+    return bundle, arriving
+
+
+def one_size(size: str, seed: int, out: Path) -> dict[str, object]:
+    bundle, last_day = _bundle(size, seed, out)
     work, run = out / size / "work", out / size / "run"
-    for d in (work, run, out / size / "ledger.duckdb"):
+    for d in (work, run, out / size / "ledger.duckdb", out / size / "night"):
         shutil.rmtree(d, ignore_errors=True) if d.is_dir() else d.unlink(missing_ok=True)
     row: dict[str, object] = {"size": size}
     peaks: dict[str, float] = {}
@@ -100,8 +118,26 @@ def one_size(size: str, seed: int, out: Path) -> dict[str, object]:
     row["power / scan"] = round(float(row["  power signals"]) / readings_s, 2)  # type: ignore[arg-type]
     row["stays / scan"] = round(float(row["  stay points"]) / tracks_s, 2)  # type: ignore[arg-type]
     row["re-score"] = _timed(score_run, work)
+    row["increment"] = _increment(bundle, last_day, work, out / size)
     row["peaks"] = peaks
     return row
+
+
+def _increment(bundle: Path, last_day: dict[str, Path], work: Path, out: Path) -> float:
+    """The nightly increment: the warehouse is taken back to the night before (the last
+    day's files out of the bundle, an incremental ingest drops their parts; not timed), then
+    the files arrive and ``run_screening`` on the kept warehouse is timed end to end."""
+    held = out / "held"
+    held.mkdir(exist_ok=True)
+    for path in last_day.values():
+        shutil.move(path, held / path.name)
+    ingest_bundle(bundle, work, incremental=True)
+    for path in last_day.values():
+        shutil.move(held / path.name, path)
+    report = run_screening(bundle, out / "night", work_dir=work)
+    for k, v in report.steps.items():
+        print(f"increment {k}: {v} s", file=sys.stderr)
+    return round(report.seconds, 2)
 
 
 def _timed(fn, *args) -> float:  # type: ignore[no-untyped-def]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -52,9 +53,11 @@ def ingest(bundle: Path, work_dir: Path, config: Path | None) -> pipeline.Ingest
 
 
 @task(name="plan partitions", cache_policy=NONE)
-def plan(work_dir: Path, parts: int) -> tuple[list[partitions.Bounds], list[partitions.Bounds]]:
-    meters = partitions.key_ranges(work_dir, "power_readings", parts)
-    plates = partitions.key_ranges(work_dir, "vehicle_tracks", parts)
+def plan(
+    work_dir: Path, scale: dict[str, Any], parts: int
+) -> tuple[list[partitions.Bounds], list[partitions.Bounds]]:
+    meters = partitions.ranges(work_dir, "power_readings", scale, parts)
+    plates = partitions.ranges(work_dir, "vehicle_tracks", scale, parts)
     get_run_logger().info("%d meter and %d plate partitions", len(meters), len(plates))
     return meters, plates
 
@@ -176,12 +179,13 @@ def nightly(
     run_dir = Path(run_root) / name
     work = Path(work_dir)
     cfg = Path(config) if config else None
-    parts = n_partitions or load_config(cfg)["scale"]["flow_partitions"]
+    scale = load_config(cfg)["scale"]
+    parts = n_partitions or scale["flow_partitions"]
     ledger_path = Path(ledger)
     with run_lock(ledger_path):
         ing = ingest(Path(bundle), work, cfg)
         weights = feedback(work, ledger_path, cfg)
-        meter_ranges, plate_ranges = plan(work, parts)
+        meter_ranges, plate_ranges = plan(work, scale, parts)
         meters = meter_part.map(unmapped(work), unmapped(ing.as_of), unmapped(cfg), meter_ranges)
         stays = stay_part.map(unmapped(work), unmapped(ing.as_of), unmapped(cfg), plate_ranges)
         site_report = sites(work, cfg, meters, stays)

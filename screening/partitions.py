@@ -72,16 +72,27 @@ def stay_part(workdir: Path, as_of: dt.date, cfg: dict[str, Any], bounds: Bounds
     return veh_mod.stay_points(tracks, cfg["vehicles"]).collect()
 
 
+def ranges(
+    workdir: Path, name: str, scale: dict[str, Any], wanted: int | None = None
+) -> list[Bounds]:
+    """The key ranges of one series: ``wanted`` partitions (default ``scale.partitions``),
+    or more on a series too big for that, one per ``scale.partition_rows`` rows (counted
+    from Parquet metadata)."""
+    rows = scan_bulk(workdir, name).select(pl.len()).collect().item()
+    base = scale["partitions"] if wanted is None else wanted
+    return key_ranges(workdir, name, max(base, -(-rows // scale["partition_rows"])))
+
+
 def meter_signals(workdir: Path, as_of: dt.date, cfg: dict[str, Any]) -> pl.DataFrame:
-    """All meters, one partition after another (``scale.partitions`` of them)."""
-    ranges = key_ranges(workdir, "power_readings", cfg["scale"]["partitions"])
-    return concat([meter_part(workdir, as_of, cfg, b) for b in ranges])
+    """All meters, one partition after another."""
+    bounds = ranges(workdir, "power_readings", cfg["scale"])
+    return concat([meter_part(workdir, as_of, cfg, b) for b in bounds])
 
 
 def stay_points(workdir: Path, as_of: dt.date, cfg: dict[str, Any]) -> pl.DataFrame:
     """All trucks' stays, one partition after another."""
-    ranges = key_ranges(workdir, "vehicle_tracks", cfg["scale"]["partitions"])
-    return concat([stay_part(workdir, as_of, cfg, b) for b in ranges])
+    bounds = ranges(workdir, "vehicle_tracks", cfg["scale"])
+    return concat([stay_part(workdir, as_of, cfg, b) for b in bounds])
 
 
 def concat(parts: list[pl.DataFrame]) -> pl.DataFrame:

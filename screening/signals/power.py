@@ -339,14 +339,28 @@ def meter_signals(readings: pl.LazyFrame, as_of: dt.date, cfg: dict[str, Any]) -
     """Every signal of each meter that depends on that meter's readings alone: the part that
     maps over partitions of meters (on a Dask cluster, or one after another on a big city)
     and gives the same rows whichever partition a meter falls in."""
-    daily = daily_energy(readings, as_of, cfg).collect().lazy()
-    out = (
-        quality(daily, as_of, cfg)
-        .join(levels(daily, as_of, cfg), on="account_id", how="left")
-        .join(jumps(daily, cfg), on="account_id", how="left")
-        .join(dormant_wake(daily, cfg), on="account_id", how="left")
-        .join(profile(readings, as_of, cfg), on="account_id", how="left")
+    daily = daily_energy(readings, as_of, cfg).collect()
+    # the daily steps group and window by meter over 10^8 meter-days on a city: on integer
+    # codes (in the ids' sorted order, so ties break as on the ids) rather than strings
+    # they run two to five times faster
+    ids = daily.select(pl.col("account_id").unique().sort()).with_row_index("_code")
+    coded = (
+        daily.join(ids, on="account_id")
+        .select(pl.col("_code").alias("account_id"), pl.exclude("account_id", "_code"))
+        .sort("account_id", "day")
+        .lazy()
     )
+    del daily
+    per_day = (
+        quality(coded, as_of, cfg)
+        .join(levels(coded, as_of, cfg), on="account_id", how="left")
+        .join(jumps(coded, cfg), on="account_id", how="left")
+        .join(dormant_wake(coded, cfg), on="account_id", how="left")
+        .rename({"account_id": "_code"})
+        .join(ids.lazy(), on="_code")
+        .select("account_id", pl.exclude("account_id", "_code"))
+    )
+    out = per_day.join(profile(readings, as_of, cfg), on="account_id", how="left")
     # parallel sums add in varying order; six decimals keep the last bits from flipping a
     # figure shown to inspectors (0.595 as 0.59 one night and 0.60 the next)
     return out.with_columns(pl.col(pl.Float64).round(6)).collect()
