@@ -92,6 +92,7 @@ def one_size(size: str, seed: int, out: Path) -> dict[str, object]:
         result = fn(*args, **kwargs)
         row[label] = round(time.perf_counter() - t0, 2)
         peaks[label] = round(_peak_gb(), 2)
+        print(f"{size} {label}: {row[label]} s, peak {peaks[label]} GB", file=sys.stderr)
         return result
 
     started = time.perf_counter()
@@ -181,7 +182,7 @@ def main() -> None:
                 str(args.out),
             ],
             check=True,
-            capture_output=True,
+            stdout=subprocess.PIPE,  # progress goes to stderr as it happens
             text=True,
         )
         rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))

@@ -76,11 +76,11 @@ def ranges(
     workdir: Path, name: str, scale: dict[str, Any], wanted: int | None = None
 ) -> list[Bounds]:
     """The key ranges of one series: ``wanted`` partitions (default ``scale.partitions``),
-    or more on a series too big for that, one per ``scale.partition_rows`` rows (counted
-    from Parquet metadata)."""
+    or more on a series too big for that, one per ``scale.rows_per_partition[name]`` rows
+    (counted from Parquet metadata)."""
     rows = scan_bulk(workdir, name).select(pl.len()).collect().item()
     base = scale["partitions"] if wanted is None else wanted
-    return key_ranges(workdir, name, max(base, -(-rows // scale["partition_rows"])))
+    return key_ranges(workdir, name, max(base, -(-rows // scale["rows_per_partition"][name])))
 
 
 def meter_signals(workdir: Path, as_of: dt.date, cfg: dict[str, Any]) -> pl.DataFrame:

@@ -49,3 +49,15 @@ def test_partitioned_signals_equal_the_whole_run(sample_ingested):
     split_s = partitions.stay_points(work, as_of, _cfg(6))
     assert whole_s.height > 100
     assert split_s.equals(whole_s)
+
+
+def test_a_big_series_gets_more_partitions(sample_ingested):
+    _, work = sample_ingested
+    rows = scan_bulk(work, "power_readings").select(pl.len()).collect().item()
+    scale = {"partitions": 1, "rows_per_partition": {"power_readings": -(-rows // 3)}}
+    # a third of the rows a partition: 3 ranges, though 1 was asked for
+    assert len(partitions.ranges(work, "power_readings", scale)) == 3
+    # an explicit count above what the rows need wins
+    assert len(partitions.ranges(work, "power_readings", scale, wanted=6)) == 6
+    scale = {"partitions": 1, "rows_per_partition": {"vehicle_tracks": 10**9}}
+    assert partitions.ranges(work, "vehicle_tracks", scale) == [None]
