@@ -86,31 +86,35 @@ def _robust_z(m: pl.DataFrame, names: list[str]) -> pl.DataFrame:
 
 
 def _explain(z: pl.DataFrame, names: list[str], features: pl.DataFrame) -> pl.DataFrame:
-    """The three features furthest from the group's median, as a sentence."""
-    long = (
-        z.select("site_id", *[f"z_{n}" for n in names])
-        .unpivot(index="site_id", variable_name="feature", value_name="z")
-        .with_columns(pl.col("feature").str.strip_prefix("z_"))
+    """The three features furthest from the group's median, as a sentence.
+
+    Each feature's (z, value, median) travel together as one struct, so that one unpivot
+    and a filter on |z| give the candidates: unpivoting the three tables apart and joining
+    them back on (site, feature) took 12 s of a city's 28 s of scoring."""
+    labels = {n: lab for n, (_, lab) in FEATURES.items()}
+    logs = [n for n, (t, _) in FEATURES.items() if t == "log"]
+    both = z.select("site_id", *[f"z_{n}" for n in names], *[f"med_{n}" for n in names]).join(
+        features.select("site_id", *[pl.col(n).alias(f"v_{n}") for n in names]),
+        on="site_id",
+        how="left",
     )
+    long = both.select(
+        "site_id",
+        *[
+            pl.struct(
+                pl.col(f"z_{n}").alias("z"),
+                pl.col(f"v_{n}").cast(pl.Float64).alias("value"),
+                pl.col(f"med_{n}").cast(pl.Float64).alias("median"),
+            ).alias(n)
+            for n in names
+        ],
+    ).unpivot(index="site_id", variable_name="feature", value_name="s")
     top = (
-        long.filter(pl.col("z").abs() >= 2)
+        long.filter(pl.col("s").struct.field("z").abs() >= 2)
+        .unnest("s")
         .sort("site_id", pl.col("z").abs(), descending=[False, True])
         .group_by("site_id", maintain_order=True)
         .head(3)
-    )
-    raw = features.select("site_id", *names).unpivot(
-        index="site_id", variable_name="feature", value_name="value"
-    )
-    med = (
-        z.select("site_id", *[f"med_{n}" for n in names])
-        .unpivot(index="site_id", variable_name="feature", value_name="median")
-        .with_columns(pl.col("feature").str.strip_prefix("med_"))
-    )
-    labels = {n: lab for n, (_, lab) in FEATURES.items()}
-    logs = [n for n, (t, _) in FEATURES.items() if t == "log"]
-    top = (
-        top.join(raw, on=["site_id", "feature"])
-        .join(med, on=["site_id", "feature"])
         .with_columns(
             pl.when(pl.col("feature").is_in(logs))
             .then(pl.col("median").exp() - 1)
