@@ -210,13 +210,15 @@ def jumps(daily: pl.LazyFrame, cfg: dict[str, Any]) -> pl.LazyFrame:
             )
             .alias("gain")
         )
+        # read twice below (best split, then medians around it): computed once
+        .collect()
+        .lazy()
     )
+    # the best split: the largest gain, the earliest day among equals
     best = (
-        d.filter(pl.col("gain").is_not_null())
-        .sort("account_id", "gain", "k", descending=[False, True, False])
-        .group_by("account_id", maintain_order=True)
-        .first()
-        .select("account_id", pl.col("k").alias("k_best"))
+        d.group_by("account_id")
+        .agg(pl.col("k").filter(pl.col("gain") == pl.col("gain").max()).min().alias("k_best"))
+        .filter(pl.col("k_best").is_not_null())
     )
     return (
         d.join(best, on="account_id")
