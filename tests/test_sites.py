@@ -173,3 +173,40 @@ def test_address_placed_records_never_merge_on_distance_alone():
     links, sites = link(records(t), CFG)
     assert set(links["position"].drop_nulls().unique()) <= {"given", "address"}
     assert "position" in sites.columns
+
+
+def test_household_meters_pair_only_when_all_but_together():
+    """Two houses 60 m apart with the same village address are two premises (a city has
+    10^8 such pairs); 10 m apart they are one. A house and a firm 100 m apart with agreeing
+    addresses are still one place (geocodes of one gate differ)."""
+    village = "安徽省宿州市埇桥区曹村镇王庄村"
+    accounts = pl.DataFrame(
+        {
+            "account_id": ["H1", "H2", "H3", "H4", "H5", "H6"],
+            "name": ["王一", "王二", "王三", "王四", "王五", "王六"],
+            "address": [f"{village}{n}号" for n in (12, 12, 40, 40, 7, 7)],
+            "lon": [_at(e)[0] for e in (0, 60, 3000, 3010, 6000, 6060)],
+            "lat": [_at(e)[1] for e in (0, 60, 3000, 3010, 6000, 6060)],
+            "tariff": ["residential"] * 6,
+            "phase": [1] * 6,
+        }
+    )
+    regs = pl.DataFrame(
+        {
+            "uscc": ["913413020000000009"],
+            "name": ["宿州市某新材料科技有限公司"],
+            "address": [f"{village}12号"],
+            "lon": [_at(0, 100)[0]],
+            "lat": [_at(0, 100)[1]],
+            "township": [None],
+        }
+    )
+    links, _ = link(records({"power_accounts": accounts, "registrations": regs}), CFG)
+    assert _site_of(links, "H3") == _site_of(links, "H4")  # 10 m: one house
+    assert _site_of(links, "H5") != _site_of(links, "H6")  # 60 m: two houses
+    # 60 m apart, same address: not paired with each other, yet both reach the firm's site
+    # (100 m and 117 m off, address agreeing), so all three are one place
+    firm = _site_of(links, "913413020000000009")
+    assert _site_of(links, "H1") == firm and _site_of(links, "H2") == firm
+    far = links.filter(pl.col("record_id").is_in(["H1", "H2"]))
+    assert far["method"].to_list() == ["distance", "distance"]
