@@ -26,6 +26,7 @@ import polars as pl
 from prefect import flow, get_run_logger, task, unmapped
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from screening import partitions, pipeline
 from screening.config import load_config
@@ -159,7 +160,8 @@ def publish(report: pipeline.RunReport) -> None:
     create_table_artifact(top.to_dicts(), key="screening-top-leads", description="top 20 leads")
 
 
-@flow(name="nightly-screening", log_prints=True)
+# bounded like configured()'s default (scale.flow_threads): Prefect's own is unbounded
+@flow(name="nightly-screening", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=2))
 def nightly(
     bundle: str,
     run_root: str = "runs",
@@ -203,14 +205,13 @@ def nightly(
     }
 
 
-def task_runner(dask: str | None):  # type: ignore[no-untyped-def]
+def task_runner(dask: str | None, threads: int = 2):  # type: ignore[no-untyped-def]
     """The task runner for ``dask``: a scheduler address ("tcp://host:8786") runs the tasks on
     that cluster; "local" starts a Dask cluster on this machine for the run (worker
-    processes, one per core); empty runs them in Prefect's thread pool."""
+    processes, one per core); empty runs them in Prefect's thread pool, ``threads`` tasks at
+    once (Prefect's default is unbounded: every partition of a city at once, 4 GB each)."""
     if not dask:
-        from prefect.task_runners import ThreadPoolTaskRunner
-
-        return ThreadPoolTaskRunner()
+        return ThreadPoolTaskRunner(max_workers=threads)
     from prefect_dask import DaskTaskRunner
 
     if dask == "local":
@@ -221,12 +222,9 @@ def task_runner(dask: str | None):  # type: ignore[no-untyped-def]
 def configured(dask: str | None = None, config: str | None = None):  # type: ignore[no-untyped-def]
     """The nightly flow with its task runner: ``dask`` if given, else the config's
     ``scale.dask_address``, else local threads."""
-    address = (
-        dask
-        if dask is not None
-        else load_config(Path(config) if config else None)["scale"]["dask_address"]
-    )
-    return nightly.with_options(task_runner=task_runner(address))
+    scale = load_config(Path(config) if config else None)["scale"]
+    address = dask if dask is not None else scale["dask_address"]
+    return nightly.with_options(task_runner=task_runner(address, scale["flow_threads"]))
 
 
 def deployment(
