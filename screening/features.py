@@ -296,11 +296,15 @@ def surroundings(
     bus = is_business.to_numpy()
     neighbours = np.zeros(len(xy), dtype=np.int64)
     if bus.any():
-        counts = cKDTree(xy[bus]).query_ball_point(xy, cfg["remote_radius_m"], return_length=True)
+        # workers=-1: the queries split over every core (counts and nearest distances are
+        # exact, so the result does not depend on how they were split)
+        counts = cKDTree(xy[bus]).query_ball_point(
+            xy, cfg["remote_radius_m"], return_length=True, workers=-1
+        )
         neighbours = counts - bus.astype(np.int64)  # not counting the site itself
     out = {"site_id": placed["site_id"], "businesses_within_radius": neighbours}
     if is_home.any():
-        d, _ = cKDTree(xy[is_home]).query(xy, k=2)
+        d, _ = cKDTree(xy[is_home]).query(xy, k=2, workers=-1)
         own = is_home.astype(bool)
         out["settlement_distance_m"] = np.where(own, d[:, 1], d[:, 0])
     else:
