@@ -23,10 +23,7 @@ def _features() -> pl.DataFrame:
     )
     # S000: night share far off, flatness further off, load factor a little off
     return frame.with_columns(
-        pl.when(pl.col("site_id") == "S000")
-        .then(pl.lit(v))
-        .otherwise(pl.col(c))
-        .alias(c)
+        pl.when(pl.col("site_id") == "S000").then(pl.lit(v)).otherwise(pl.col(c)).alias(c)
         for c, v in (("night_share", 0.95), ("flatness", 2.5), ("load_factor", 0.62))
     )
 
