@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 
@@ -90,3 +91,22 @@ def test_file_broken_half_way_is_not_read(tmp_path):
     with Warehouse(tmp_path / "w") as wh:
         series = wh.scan_bulk("power_readings").collect()
     assert series.height == 47 and series["account_id"].unique().to_list() == ["3400001"]
+
+
+def test_rows_in_order_or_shuffled_give_the_same_series(tmp_path):
+    """A file already in meter and time order skips the sort; shuffled, it is sorted."""
+    rows = [r for r in _readings()[:-2] if r["kwh"] >= 0]  # no duplicates, no clash
+    shuffled = [rows[i] for i in np.random.default_rng(5).permutation(len(rows))]
+    series = []
+    for name, order in (("ordered", rows), ("shuffled", shuffled)):
+        bundle = make_bundle(tmp_path / name, skip=("power_readings",))
+        write_source(bundle / "power_readings", "all", order, fmt="parquet")
+        ingest_bundle(bundle, tmp_path / f"w-{name}")
+        part = next((tmp_path / f"w-{name}" / "bulk" / "power_readings").glob("*.parquet"))
+        series.append(pl.read_parquet(part))
+    assert series[0].height == len(rows)
+    assert series[0].equals(series[0].sort("account_id", "ts"))  # kept in its order
+    # shuffled, rows are stored grouped by meter (in order of first appearance) and in time
+    # order within each meter: the same rows
+    assert series[1].sort("account_id", "ts").equals(series[0])
+    assert series[1].group_by("account_id").agg(pl.col("ts").is_sorted())["ts"].all()
