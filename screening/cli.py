@@ -340,6 +340,63 @@ def export(
         typer.echo(str(path))
 
 
+@app.command()
+def rescore(
+    run_dir: Annotated[Path, typer.Option("--run", help="run directory to re-score")] = Path(
+        "runs/sample"
+    ),
+    config: Annotated[
+        Path | None, typer.Option(help="settings file with the changed rules")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="folder for the new lead list")] = Path("runs/rescored"),
+    top: Annotated[int, typer.Option(help="leads to print")] = 15,
+) -> None:
+    """Re-score a run's sites after a rule change, signals unchanged (seconds, not a rerun).
+    The run's warehouse is only read and its ledger is not touched: the new list goes to
+    OUT/leads.csv and leads.parquet, with how it differs from the run's."""
+    import time
+
+    from screening.pipeline import rescore as rescore_sites
+    from screening.pipeline import write_leads
+    from screening.rules import RuleError
+    from screening.warehouse import Warehouse, warehouse_dir
+
+    started = time.perf_counter()
+    work = warehouse_dir(run_dir)
+    if not (work / "warehouse.duckdb").exists():
+        _fail(f"{run_dir}: no warehouse found (run `screening run` or `screening nightly` first)")
+    with Warehouse(work, read_only=True) as wh:
+        if not wh.has("site_features"):
+            _fail(f"{work}: no site features (the run did not finish its sites)")
+        features = wh.table("site_features")
+    try:
+        _, _, leads = rescore_sites(features, config)
+    except (ConfigError, RuleError) as exc:
+        _fail(str(exc))
+    write_leads(leads, out)
+    before = (
+        pl.read_parquet(run_dir / "leads.parquet") if (run_dir / "leads.parquet").exists() else None
+    )
+    typer.echo(
+        f"re-scored {features.height:,} sites: {leads.height} leads "
+        f"in {time.perf_counter() - started:.1f} s"
+    )
+    if before is not None:
+        key = "run_site_id" if "run_site_id" in before.columns else "site_id"
+        was = set(before[key].to_list())
+        now = set(leads["site_id"].to_list())
+        typer.echo(
+            f"against {run_dir}: {len(now & was)} in both, {len(now - was)} new, "
+            f"{len(was - now)} no longer listed"
+        )
+    typer.echo(
+        _table(
+            leads.head(top).select("rank", "score", "category_zh", "township", "address", "reasons")
+        )
+    )
+    typer.echo(f"-> {out / 'leads.csv'}, {out / 'leads.parquet'}")
+
+
 DASK_OPT = typer.Option(
     help='Dask scheduler address for the heavy stages ("tcp://host:8786"), "local" for a '
     "cluster on this machine; default: scale.dask_address in the config, else no Dask"

@@ -607,12 +607,12 @@ class RunReport:
     steps: dict[str, float] = field(default_factory=dict)
 
 
-def score_run(
-    workdir: Path, config_path: Path | None = None, weights: dict[str, float] | None = None
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Rules and the anomaly model over the site feature table in ``workdir``: writes the
-    tables site_scores, reasons and leads to the warehouse and returns (leads, reasons).
-    ``weights`` multiplies rule weights (re-estimated from inspection outcomes)."""
+def rescore(
+    features: pl.DataFrame, config_path: Path | None = None, weights: dict[str, float] | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Rules and the anomaly model over a site feature table, nothing read or written:
+    (site scores, reasons, lead list). What an analyst re-runs after changing a rule; the
+    signals behind the features stay as they are."""
     from dataclasses import replace
 
     from screening import scoring
@@ -625,10 +625,19 @@ def score_run(
             [replace(r, weight=r.weight * weights.get(r.code, 1.0)) for r in ruleset.rules],
             ruleset.activity_gate,
         )
+    scored, reasons = scoring.score_sites(features, ruleset, config)
+    return scored, reasons, scoring.leads(scored, reasons, config)
+
+
+def score_run(
+    workdir: Path, config_path: Path | None = None, weights: dict[str, float] | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Rules and the anomaly model over the site feature table in ``workdir``: writes the
+    tables site_scores, reasons and leads to the warehouse and returns (leads, reasons).
+    ``weights`` multiplies rule weights (re-estimated from inspection outcomes)."""
     with Warehouse(workdir) as wh:
         features = wh.table("site_features")
-        scored, reasons = scoring.score_sites(features, ruleset, config)
-        lead_list = scoring.leads(scored, reasons, config)
+        scored, reasons, lead_list = rescore(features, config_path, weights)
         wh.write_table(
             "site_scores",
             scored.select(

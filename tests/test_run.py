@@ -103,3 +103,37 @@ def test_missing_required_source_fails_in_one_line(tmp_path):
     result = CliRunner().invoke(app, ["run", "--input", str(bundle), "--out", str(tmp_path / "r")])
     assert result.exit_code == 2
     assert result.output.count("\n") == 1 and "vehicles" in result.output
+
+
+def test_rescore_after_a_rule_change_leaves_the_run_alone(run_dir, tmp_path):
+    from screening.config import DEFAULT_CONFIG  # the shipped settings file
+
+    before = (run_dir / "leads.parquet").read_bytes()
+    same = CliRunner().invoke(app, ["rescore", "--run", str(run_dir), "--out", str(tmp_path / "a")])
+    assert same.exit_code == 0, same.output
+    cols = ["site_id", "rank", "score", "reasons"]
+    run_leads = pl.read_parquet(run_dir / "leads.parquet").select(cols)
+    assert pl.read_parquet(tmp_path / "a" / "leads.parquet").select(cols).equals(run_leads)
+    assert "0 new, 0 no longer listed" in same.output
+    # tips no longer count
+    text = DEFAULT_CONFIG.read_text(encoding="utf-8")
+    changed = text.replace('weight = 1.5\nwhen = "tips >= 1"', 'weight = 0.0\nwhen = "tips >= 1"')
+    assert changed != text
+    (tmp_path / "no_tips.toml").write_text(changed, encoding="utf-8")
+    result = CliRunner().invoke(
+        app,
+        [
+            "rescore",
+            "--run",
+            str(run_dir),
+            "--config",
+            str(tmp_path / "no_tips.toml"),
+            "--out",
+            str(tmp_path / "b"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    new = pl.read_parquet(tmp_path / "b" / "leads.parquet")
+    tipped = run_leads.filter(pl.col("reasons").str.contains("PUBLIC_TIP"))
+    assert tipped.height > 0 and not new["reasons"].str.contains("PUBLIC_TIP").any()
+    assert (run_dir / "leads.parquet").read_bytes() == before  # the run is untouched
