@@ -552,7 +552,9 @@ def build_sites(
         permits = reg_mod.permit_state(tables["permits"], as_of)
         holders = reg_mod.permits_by_holder(permits)
         recs = site_mod.records(tables, places, config["sites"])
-        links, sites = timed("site linking", site_mod.link, recs, config["sites"])
+        links, sites = timed(
+            "site linking", site_mod.link, recs, config["sites"], workdir / "cache"
+        )
         sites = site_mod.assign_townships(sites, townships)
         table = timed(
             "site features",

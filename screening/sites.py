@@ -19,6 +19,9 @@ record exists; the ledger (a later stage) also matches sites across runs by posi
 from __future__ import annotations
 
 import hashlib
+import inspect
+import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -528,9 +531,69 @@ def place_by_address(rec: pl.DataFrame, cfg: dict[str, Any]) -> pl.DataFrame:
     )
 
 
-def link(rec: pl.DataFrame, cfg: dict[str, Any]) -> tuple[pl.DataFrame, pl.DataFrame]:
+# the code that makes the edges is an input too: a changed rule must not reuse old edges
+# (None where the source cannot be read, a frozen install: then nothing is cached)
+try:
+    _EDGE_CODE: bytes | None = hashlib.sha256(
+        "".join(inspect.getsource(f) for f in (_near_pairs, _distance_edges, _judge_pairs)).encode()
+    ).digest()
+except OSError:
+    _EDGE_CODE = None
+
+
+def _edge_inputs(rec: pl.DataFrame, x: np.ndarray, y: np.ndarray, cfg: dict[str, Any]) -> str:
+    """A digest of everything the distance edges depend on: the positioned records other
+    than truck places (row, position, household, address and name keys) and the settings.
+    Truck places change every night; the registers behind the rest mostly do not."""
+    cols = ["position", "source", "household", "addr_key", "addr_specific", "addr_numbers"]
+    frame = (
+        rec.select(*cols, "name_key")
+        .with_row_index("_i")
+        .with_columns(pl.Series("_x", x), pl.Series("_y", y))
+        .filter(pl.col("source") != "places")
+        .rechunk()
+    )
+    digest = hashlib.sha256(
+        json.dumps([cfg["far_m"], cfg["near_m"], cfg["address_similarity"]]).encode()
+    )
+    for col in frame.columns:  # column by column: exact bytes, no hashing of rows
+        series = frame[col]
+        digest.update(col.encode())
+        if series.dtype == pl.String:
+            digest.update(series.fill_null("\x00").str.join("\x1f").item().encode())
+        else:  # numbers and flags as float64 (exact for these), nulls marked apart
+            digest.update(series.cast(pl.Float64).fill_null(0.0).to_numpy().tobytes())
+            digest.update(series.is_null().to_numpy().tobytes())
+    digest.update(_EDGE_CODE or b"")
+    return digest.hexdigest()
+
+
+def _cached_distance_edges(
+    rec: pl.DataFrame, x: np.ndarray, y: np.ndarray, cfg: dict[str, Any], cache: Path | None
+) -> pl.DataFrame:
+    """The distance edges, reused from the last run when their inputs are byte for byte the
+    same (a night whose registers did not change: 20 s of a city's increment)."""
+    if cache is None or _EDGE_CODE is None:
+        return _distance_edges(rec, x, y, cfg)
+    path = Path(cache) / f"distance_edges-{_edge_inputs(rec, x, y, cfg)[:32]}.parquet"
+    if path.exists():
+        return pl.read_parquet(path)
+    edges = _distance_edges(rec, x, y, cfg)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for old in path.parent.glob("distance_edges-*.parquet"):
+        old.unlink()
+    tmp = path.with_suffix(".tmp")
+    edges.write_parquet(tmp)
+    tmp.replace(path)
+    return edges
+
+
+def link(
+    rec: pl.DataFrame, cfg: dict[str, Any], cache: Path | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(links: one row per record with its site_id and how it was tied, sites: one row per
-    site with its position)."""
+    site with its position). ``cache``: a folder where the distance edges are kept for the
+    next run with the same records."""
     if rec.height == 0:
         raise ValueError("no records to place")
     rec = place_by_address(rec, cfg)
@@ -540,7 +603,7 @@ def link(rec: pl.DataFrame, cfg: dict[str, Any]) -> tuple[pl.DataFrame, pl.DataF
     edges = pl.concat(
         [
             _polygon_edges(rec, x, y),
-            _distance_edges(rec, x, y, cfg),
+            _cached_distance_edges(rec, x, y, cfg, cache),
             _place_edges(rec, x, y, cfg),
             _word_edges(rec),
         ],

@@ -210,3 +210,27 @@ def test_household_meters_pair_only_when_all_but_together():
     assert _site_of(links, "H1") == firm and _site_of(links, "H2") == firm
     far = links.filter(pl.col("record_id").is_in(["H1", "H2"]))
     assert far["method"].to_list() == ["distance", "distance"]
+
+
+def test_distance_edges_are_reused_only_for_the_same_records(tmp_path, monkeypatch):
+    from screening import sites as site_mod
+
+    cache = tmp_path / "cache"
+    first, _ = link(records(_tables()), CFG, cache)
+    assert len(list(cache.glob("distance_edges-*.parquet"))) == 1
+    calls = []
+    real = site_mod._distance_edges
+    monkeypatch.setattr(site_mod, "_distance_edges", lambda *a: calls.append(1) or real(*a))
+    again, _ = link(records(_tables()), CFG, cache)
+    assert calls == [] and again.equals(first)  # same records: read back, same links
+    # one shop's address changes: computed afresh, and the old file replaced
+    tables = _tables()
+    tables["registrations"] = tables["registrations"].with_columns(
+        pl.when(pl.col("name") == "李记超市")
+        .then(pl.lit("汴河路118号"))
+        .otherwise(pl.col("address"))
+        .alias("address")
+    )
+    moved, _ = link(records(tables), CFG, cache)
+    assert calls == [1] and len(list(cache.glob("distance_edges-*.parquet"))) == 1
+    assert moved.equals(link(records(tables), CFG)[0])
