@@ -160,8 +160,13 @@ def publish(report: pipeline.RunReport) -> None:
     create_table_artifact(top.to_dicts(), key="screening-top-leads", description="top 20 leads")
 
 
-# bounded like configured()'s default (scale.flow_threads): Prefect's own is unbounded
-@flow(name="nightly-screening", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=2))
+# bounded by the shipped scale.flow_threads (configured() applies a settings file's own):
+# Prefect's default thread pool is unbounded
+@flow(
+    name="nightly-screening",
+    log_prints=True,
+    task_runner=ThreadPoolTaskRunner(max_workers=load_config()["scale"]["flow_threads"]),
+)
 def nightly(
     bundle: str,
     run_root: str = "runs",
@@ -205,7 +210,7 @@ def nightly(
     }
 
 
-def task_runner(dask: str | None, threads: int = 2):  # type: ignore[no-untyped-def]
+def task_runner(dask: str | None, threads: int):  # type: ignore[no-untyped-def]
     """The task runner for ``dask``: a scheduler address ("tcp://host:8786") runs the tasks on
     that cluster; "local" starts a Dask cluster on this machine for the run (worker
     processes, one per core); empty runs them in Prefect's thread pool, ``threads`` tasks at

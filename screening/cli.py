@@ -30,6 +30,13 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
+def _top_leads(leads: pl.DataFrame, top: int) -> str:
+    """The head of a lead list as inspectors read it."""
+    return _table(
+        leads.head(top).select("rank", "score", "category_zh", "township", "address", "reasons")
+    )
+
+
 def _table(frame: pl.DataFrame) -> str:
     with pl.Config(
         tbl_rows=200,
@@ -142,13 +149,7 @@ def run(
         typer.echo(f"note: {src} absent, rules silent: {', '.join(rules)}")
     if report.merge:
         typer.echo("ledger: " + ", ".join(f"{k} {v}" for k, v in report.merge.items()))
-    typer.echo(
-        _table(
-            report.leads.head(top).select(
-                "rank", "score", "category_zh", "township", "address", "reasons"
-            )
-        )
-    )
+    typer.echo(_top_leads(report.leads, top))
     typer.echo(f"-> {out / 'leads.csv'}, {out / 'leads.parquet'}, {out / 'run_summary.md'}")
 
 
@@ -389,11 +390,7 @@ def rescore(
             f"against {run_dir}: {len(now & was)} in both, {len(now - was)} new, "
             f"{len(was - now)} no longer listed"
         )
-    typer.echo(
-        _table(
-            leads.head(top).select("rank", "score", "category_zh", "township", "address", "reasons")
-        )
-    )
+    typer.echo(_top_leads(leads, top))
     typer.echo(f"-> {out / 'leads.csv'}, {out / 'leads.parquet'}")
 
 

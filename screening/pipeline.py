@@ -37,7 +37,7 @@ from screening.readers import (
 )
 from screening.schema import POLARS_TYPES, SOURCES
 from screening.townships import read_townships
-from screening.warehouse import WAREHOUSE_POINTER, Warehouse
+from screening.warehouse import WAREHOUSE_POINTER, Warehouse, parquet_memo, write_parquet
 
 
 @dataclass
@@ -241,8 +241,15 @@ def _stage_increment(
             )
             continue
         mine: list[tuple[str, Path]] = []
-        got: dict[str, Any] = {"problems": [], "notes": [], "read": 0, "kept": 0, "dups": 0}
-        got["warnings"] = 0
+        # this file's figures, counted in only once every batch of it has been read
+        got: dict[str, Any] = {
+            "problems": [],
+            "notes": [],
+            "read": 0,
+            "kept": 0,
+            "dups": 0,
+            "warnings": 0,
+        }
         try:
             batches = read_file_batches(
                 path, bundle, SOURCES[name], tmp, manifest.columns.get(name), config["batch_rows"]
@@ -253,10 +260,7 @@ def _stage_increment(
                 )
                 result = stage_source(name, tables, manifest, config)
                 frame, clashes, dups = _cross_file(name, result.frame, earlier)
-                staged_file = tmp / name / f"{sha[:16]}-{k:04d}.parquet"
-                frame.write_parquet(
-                    staged_file, compression="zstd", row_group_size=1_000_000, statistics=True
-                )
+                staged_file = write_parquet(frame, tmp / name / f"{sha[:16]}-{k:04d}.parquet")
                 mine.append((sha[:16], staged_file))
                 earlier.append(_extent_of(frame, SERIES_KEYS[name][0], staged_file))
                 got["problems"] += [result.problems, clashes]
@@ -553,7 +557,11 @@ def build_sites(
         holders = reg_mod.permits_by_holder(permits)
         recs = site_mod.records(tables, places, config["sites"])
         links, sites = timed(
-            "site linking", site_mod.link, recs, config["sites"], workdir / "cache"
+            "site linking",
+            site_mod.link,
+            recs,
+            config["sites"],
+            parquet_memo(workdir / "cache", "distance_edges"),
         )
         sites = site_mod.assign_townships(sites, townships)
         table = timed(

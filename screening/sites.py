@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -568,32 +568,26 @@ def _edge_inputs(rec: pl.DataFrame, x: np.ndarray, y: np.ndarray, cfg: dict[str,
     return digest.hexdigest()
 
 
+# memo(key, compute): a frame stored under a digest of its inputs (warehouse.parquet_memo)
+Memo = Callable[[str, Callable[[], pl.DataFrame]], pl.DataFrame]
+
+
 def _cached_distance_edges(
-    rec: pl.DataFrame, x: np.ndarray, y: np.ndarray, cfg: dict[str, Any], cache: Path | None
+    rec: pl.DataFrame, x: np.ndarray, y: np.ndarray, cfg: dict[str, Any], memo: Memo | None
 ) -> pl.DataFrame:
     """The distance edges, reused from the last run when their inputs are byte for byte the
-    same (a night whose registers did not change: 20 s of a city's increment)."""
-    if cache is None or _EDGE_CODE is None:
+    same (a night whose registers did not change: 25 s of a city's increment)."""
+    if memo is None or _EDGE_CODE is None:
         return _distance_edges(rec, x, y, cfg)
-    path = Path(cache) / f"distance_edges-{_edge_inputs(rec, x, y, cfg)[:32]}.parquet"
-    if path.exists():
-        return pl.read_parquet(path)
-    edges = _distance_edges(rec, x, y, cfg)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for old in path.parent.glob("distance_edges-*.parquet"):
-        old.unlink()
-    tmp = path.with_suffix(".tmp")
-    edges.write_parquet(tmp)
-    tmp.replace(path)
-    return edges
+    return memo(_edge_inputs(rec, x, y, cfg)[:32], lambda: _distance_edges(rec, x, y, cfg))
 
 
 def link(
-    rec: pl.DataFrame, cfg: dict[str, Any], cache: Path | None = None
+    rec: pl.DataFrame, cfg: dict[str, Any], memo: Memo | None = None
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(links: one row per record with its site_id and how it was tied, sites: one row per
-    site with its position). ``cache``: a folder where the distance edges are kept for the
-    next run with the same records."""
+    site with its position). ``memo`` keeps the distance edges for the next run with the
+    same records (the caller owns the storage)."""
     if rec.height == 0:
         raise ValueError("no records to place")
     rec = place_by_address(rec, cfg)
@@ -603,7 +597,7 @@ def link(
     edges = pl.concat(
         [
             _polygon_edges(rec, x, y),
-            _cached_distance_edges(rec, x, y, cfg, cache),
+            _cached_distance_edges(rec, x, y, cfg, memo),
             _place_edges(rec, x, y, cfg),
             _word_edges(rec),
         ],

@@ -9,6 +9,7 @@ re-created on every open, so a work directory can be moved or copied whole.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,38 @@ def scan_bulk(workdir: Path, name: str) -> pl.LazyFrame:
     worker process of a Dask cluster reads (several may read at once; a DuckDB file takes
     one writer or many readers, never both)."""
     return pl.scan_parquet(str(Path(workdir) / BULK_DIR / name / "*.parquet"))
+
+
+def write_parquet(frame: pl.DataFrame, path: Path) -> Path:
+    """The one way this project writes Parquet: zstd, row groups of ~1M rows with statistics
+    (scans stream, and range filters skip row groups), written beside and renamed into place
+    so that a killed run never leaves half a file."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    frame.write_parquet(tmp, compression="zstd", row_group_size=1_000_000, statistics=True)
+    tmp.replace(path)
+    return path
+
+
+def parquet_memo(
+    folder: Path, name: str
+) -> Callable[[str, Callable[[], pl.DataFrame]], pl.DataFrame]:
+    """A one-entry cache of a frame keyed by a digest of its inputs, kept as
+    ``folder/<name>-<key>.parquet``: memo(key, compute) reads the file when the key is the
+    last one stored, else computes, stores (replacing the older entry) and returns."""
+
+    def memo(key: str, compute: Callable[[], pl.DataFrame]) -> pl.DataFrame:
+        path = Path(folder) / f"{name}-{key}.parquet"
+        if path.exists():
+            return pl.read_parquet(path)
+        frame = compute()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for old in path.parent.glob(f"{name}-*.parquet"):
+            old.unlink()
+        write_parquet(frame, path)
+        return frame
+
+    return memo
 
 
 def part_of(path: Path) -> str:

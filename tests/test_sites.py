@@ -214,14 +214,16 @@ def test_household_meters_pair_only_when_all_but_together():
 
 def test_distance_edges_are_reused_only_for_the_same_records(tmp_path, monkeypatch):
     from screening import sites as site_mod
+    from screening.warehouse import parquet_memo
 
     cache = tmp_path / "cache"
-    first, _ = link(records(_tables()), CFG, cache)
+    memo = parquet_memo(cache, "distance_edges")
+    first, _ = link(records(_tables()), CFG, memo)
     assert len(list(cache.glob("distance_edges-*.parquet"))) == 1
     calls = []
     real = site_mod._distance_edges
     monkeypatch.setattr(site_mod, "_distance_edges", lambda *a: calls.append(1) or real(*a))
-    again, _ = link(records(_tables()), CFG, cache)
+    again, _ = link(records(_tables()), CFG, memo)
     assert calls == [] and again.equals(first)  # same records: read back, same links
     # one shop's address changes: computed afresh, and the old file replaced
     tables = _tables()
@@ -231,6 +233,6 @@ def test_distance_edges_are_reused_only_for_the_same_records(tmp_path, monkeypat
         .otherwise(pl.col("address"))
         .alias("address")
     )
-    moved, _ = link(records(tables), CFG, cache)
+    moved, _ = link(records(tables), CFG, memo)
     assert calls == [1] and len(list(cache.glob("distance_edges-*.parquet"))) == 1
     assert moved.equals(link(records(tables), CFG)[0])
