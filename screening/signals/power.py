@@ -343,8 +343,9 @@ def meter_signals(readings: pl.LazyFrame, as_of: dt.date, cfg: dict[str, Any]) -
     and gives the same rows whichever partition a meter falls in."""
     daily = daily_energy(readings, as_of, cfg).collect()
     # the daily steps group and window by meter over 10^8 meter-days on a city: on integer
-    # codes (in the ids' sorted order, so ties break as on the ids) rather than strings
-    # they run two to five times faster
+    # codes (in the ids' sorted order) rather than strings they ran faster on a city
+    # partition of 12 M meter-days (levels 0.60 -> 0.11 s, dormant runs 2.45 -> 1.52 s,
+    # jumps 3.90 -> 2.86 s, quality 1.14 -> 0.94 s)
     ids = daily.select(pl.col("account_id").unique().sort()).with_row_index("_code")
     coded = (
         daily.join(ids, on="account_id")
