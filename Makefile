@@ -4,6 +4,6 @@ run:
 test:
 	python -m pytest
 check:
-	ruff check . && python -m pytest
+	ruff check . && python -m mypy && python -m pytest
 sample:
 	screening sample --out data/sample --seed 20210831 --size small

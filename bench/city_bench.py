@@ -30,17 +30,13 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from screening.config import load_config
-from screening.pipeline import (
-    build_sites,
-    ingest_bundle,
-    merge_into_ledger,
-    run_screening,
-    score_run,
-    write_leads,
-)
+from screening.ingest import ingest_bundle
+from screening.ledger.merge import merge_into_ledger
+from screening.pipeline import build_sites, run_screening, score_run
+from screening.pipeline.run import write_leads
 from screening.sample import generate
-from screening.warehouse import Warehouse
+from screening.settings import load_settings
+from screening.store.warehouse import Warehouse
 
 
 def _peak_gb() -> float:
@@ -103,7 +99,7 @@ def one_size(size: str, seed: int, out: Path) -> dict[str, object]:
     sites = stage("signals and sites", build_sites, work)
     for k, v in sites.seconds.items():
         row[f"  {k}"] = v
-    config = load_config()
+    config = load_settings()
     leads, _ = stage("scoring", score_run, work)
     merged, _ = stage(
         "ledger merge", merge_into_ledger, out / size / "ledger.duckdb", ingest, leads, config
@@ -151,8 +147,8 @@ def _timed(fn, *args) -> float:  # type: ignore[no-untyped-def]
 
 
 def _exports(leads: pl.DataFrame, work: Path, out: Path) -> None:
-    from screening.export import export_all
-    from screening.ledger import Ledger
+    from screening.export.forms import export_all
+    from screening.ledger.ledger import Ledger
 
     with Warehouse(work, read_only=True) as wh:
         townships = wh.table("townships")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import polars as pl
 
-from screening.pipeline import ingest_bundle
+from screening.ingest import ingest_bundle
 from screening.sample import generate
 
 

@@ -18,14 +18,14 @@ from pathlib import Path
 
 import polars as pl
 
-from screening import scoring
-from screening.config import load_config
 from screening.evaluation.metrics import evaluate
 from screening.evaluation.truth import read_truth
 from screening.pipeline import run_screening
-from screening.rules import load_rules
 from screening.sample import generate
-from screening.warehouse import Warehouse
+from screening.scoring import ranking as scoring
+from screening.scoring.rules import load_rules
+from screening.settings import load_config
+from screening.store.warehouse import Warehouse
 
 
 def naive_baseline(work: Path) -> pl.DataFrame:

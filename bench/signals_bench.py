@@ -20,11 +20,12 @@ from pathlib import Path
 
 import polars as pl
 
-from screening.config import load_config
-from screening.pipeline import build_sites, ingest_bundle
+from screening.ingest import ingest_bundle
+from screening.pipeline import build_sites
 from screening.sample import generate
+from screening.settings import load_config
 from screening.signals import vehicles as veh_mod
-from screening.warehouse import Warehouse
+from screening.store.warehouse import Warehouse
 
 
 def _timed(label: str, rows: int, fn, *args):  # type: ignore[no-untyped-def]

@@ -11,8 +11,10 @@ from typing import Annotated
 import polars as pl
 import typer
 
-from screening.config import ConfigError
 from screening.ingest import IngestError
+from screening.schema import TIMEZONE
+from screening.settings import ConfigError, Settings, load_settings
+from screening.store import catalog
 
 app = typer.Typer(
     add_completion=False,
@@ -28,6 +30,15 @@ SAMPLE_BUNDLE = REPO / "data" / "sample"
 def _fail(message: str) -> None:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(2)
+
+
+def _settings(config: Path | None) -> Settings:
+    """The command's settings, loaded once here and passed down; a bad file is one line."""
+    try:
+        return load_settings(config)
+    except ConfigError as exc:
+        _fail(str(exc))
+        raise  # unreachable: _fail exits
 
 
 def _top_leads(leads: pl.DataFrame, top: int) -> str:
@@ -61,14 +72,15 @@ def ingest(
     show_problems: Annotated[int, typer.Option(help="problem rows to print")] = 20,
 ) -> None:
     """Read a bundle into typed canonical tables, quarantining bad rows with their reasons."""
-    from screening.pipeline import ingest_bundle
+    from screening.ingest import ingest_bundle
 
+    settings = _settings(config)
     try:
-        report = ingest_bundle(input, out, config)
-    except (IngestError, ConfigError) as exc:
+        report = ingest_bundle(input, out, settings)
+    except IngestError as exc:
         _fail(str(exc))
     typer.echo(
-        f"ingested {input} -> {out / 'warehouse.duckdb'} in {report.seconds:.1f} s; "
+        f"ingested {input} -> {catalog.warehouse_db(out)} in {report.seconds:.1f} s; "
         f"region {report.manifest.region}, as_of {report.as_of}, "
         f"coordinates {report.manifest.crs} -> wgs84"
     )
@@ -129,14 +141,15 @@ def run(
 ) -> None:
     """Screen a bundle: ingest, signals, sites, scoring; writes RUN_DIR/leads.csv and
     leads.parquet (best first) and run_summary.md."""
-    from screening.ledger import LedgerError
-    from screening.locking import RunLocked
+    from screening.ledger.ledger import LedgerError
+    from screening.ledger.locking import RunLocked
     from screening.pipeline import run_screening
-    from screening.rules import RuleError
+    from screening.scoring.rules import RuleError
 
+    settings = _settings(config)
     try:
-        report = run_screening(input, out, config, ledger, work)
-    except (IngestError, ConfigError, RuleError, LedgerError, RunLocked) as exc:
+        report = run_screening(input, out, settings, ledger, work)
+    except (IngestError, RuleError, LedgerError, RunLocked) as exc:
         _fail(str(exc))
     ing = report.ingest
     quarantined = int(ing.summary["quarantined"].sum())
@@ -150,7 +163,9 @@ def run(
     if report.merge:
         typer.echo("ledger: " + ", ".join(f"{k} {v}" for k, v in report.merge.items()))
     typer.echo(_top_leads(report.leads, top))
-    typer.echo(f"-> {out / 'leads.csv'}, {out / 'leads.parquet'}, {out / 'run_summary.md'}")
+    typer.echo(
+        f"-> {catalog.leads_csv(out)}, {catalog.leads_parquet(out)}, {catalog.run_summary(out)}"
+    )
 
 
 @app.command()
@@ -186,12 +201,12 @@ LEDGER_OPT = typer.Option("--ledger", "-l", help="ledger file")
 
 @ledger_app.command("status")
 def ledger_status(
-    ledger: Annotated[Path, LEDGER_OPT] = Path("ledger/ledger.duckdb"),
+    ledger: Annotated[Path, LEDGER_OPT] = catalog.DEFAULT_LEDGER,
     status: Annotated[str | None, typer.Option(help="only sites in this status")] = None,
     township: Annotated[str | None, typer.Option(help="only this township")] = None,
 ) -> None:
     """Every site in the ledger with its current status."""
-    from screening.ledger import Ledger
+    from screening.ledger.ledger import Ledger
 
     with Ledger(ledger) as lg:
         table = lg.status()
@@ -211,10 +226,10 @@ def ledger_status(
 @ledger_app.command("history")
 def ledger_history(
     site_id: Annotated[str, typer.Argument(help="site id")],
-    ledger: Annotated[Path, LEDGER_OPT] = Path("ledger/ledger.duckdb"),
+    ledger: Annotated[Path, LEDGER_OPT] = catalog.DEFAULT_LEDGER,
 ) -> None:
     """Every status change of one site, oldest first."""
-    from screening.ledger import Ledger
+    from screening.ledger.ledger import Ledger
 
     with Ledger(ledger) as lg:
         typer.echo(
@@ -248,10 +263,10 @@ def ledger_set(
     at: Annotated[
         str | None, typer.Option(help="when it happened, YYYY-MM-DD[ HH:MM] (default: now)")
     ] = None,
-    ledger: Annotated[Path, LEDGER_OPT] = Path("ledger/ledger.duckdb"),
+    ledger: Annotated[Path, LEDGER_OPT] = catalog.DEFAULT_LEDGER,
 ) -> None:
     """Move one site to a new status (checked against the lifecycle; kept as history)."""
-    from screening.ledger import Ledger, LedgerError
+    from screening.ledger.ledger import Ledger, LedgerError
 
     fields = dict(f.split("=", 1) for f in (field or []) if "=" in f)
     try:
@@ -267,13 +282,14 @@ def ledger_set(
 def ledger_import(
     sheet: Annotated[Path, typer.Argument(help="a team's returned annex 2 (.xlsx)")],
     actor: Annotated[str, typer.Option(help="who sent it (team or unit)")],
-    ledger: Annotated[Path, LEDGER_OPT] = Path("ledger/ledger.duckdb"),
+    ledger: Annotated[Path, LEDGER_OPT] = catalog.DEFAULT_LEDGER,
+    config: Annotated[Path | None, typer.Option(help="settings file")] = None,
 ) -> None:
     """Import a team's returned sheet: good rows become lifecycle steps, bad rows are listed
     with their row number and reason."""
-    from screening.outcomes import import_sheet
+    from screening.ledger.outcomes import import_sheet
 
-    report = import_sheet(ledger, sheet, actor)
+    report = import_sheet(ledger, sheet, actor, _settings(config))
     typer.echo(f"{report.applied.height} rows applied, {report.rejected.height} rejected")
     if report.applied.height:
         typer.echo(_table(report.applied))
@@ -282,12 +298,16 @@ def ledger_import(
 
 
 @ledger_app.command("report")
-def ledger_report(ledger: Annotated[Path, LEDGER_OPT] = Path("ledger/ledger.duckdb")) -> None:
+def ledger_report(
+    ledger: Annotated[Path, LEDGER_OPT] = catalog.DEFAULT_LEDGER,
+    config: Annotated[Path | None, typer.Option(help="settings file (its [learning])")] = None,
+) -> None:
     """How right past leads were: hit rate by rank band and by rule, and the rule weight
     multipliers the next run will use."""
-    from screening import learning
-    from screening.config import load_config
-    from screening.ledger import Ledger
+    from screening.ledger.ledger import Ledger
+    from screening.scoring import learning
+
+    settings = _settings(config)
 
     with Ledger(ledger) as lg:
         labelled = learning.labels(lg.history(), lg.run_leads(), lg.runs())
@@ -295,10 +315,11 @@ def ledger_report(ledger: Annotated[Path, LEDGER_OPT] = Path("ledger/ledger.duck
         typer.echo("no confirmed or cleared sites yet")
         return
     by_band, by_rule = learning.hit_rates(labelled)
-    typer.echo(f"{labelled.height} labelled sites, hit rate {labelled['label'].mean():.0%}")
+    rate = labelled.select(pl.col("label").cast(pl.Float64).mean()).item()
+    typer.echo(f"{labelled.height} labelled sites, hit rate {rate:.0%}")
     typer.echo(_table(by_band))
     typer.echo(_table(by_rule))
-    weights = learning.multipliers(labelled, load_config()["learning"])
+    weights = learning.multipliers(labelled, settings.learning)
     typer.echo(
         "weights for the next run: "
         + (
@@ -313,7 +334,7 @@ def export(
     run_dir: Annotated[Path, typer.Option("--run", help="run directory (its leads)")] = Path(
         "runs/sample"
     ),
-    ledger: Annotated[Path, LEDGER_OPT] = Path("ledger/ledger.duckdb"),
+    ledger: Annotated[Path, LEDGER_OPT] = catalog.DEFAULT_LEDGER,
     out: Annotated[Path, typer.Option(help="folder for the forms")] = Path("exports"),
     month_end: Annotated[
         str | None,
@@ -321,22 +342,10 @@ def export(
     ] = None,
 ) -> None:
     """Write the campaign's forms: annex 2 and 4 per oversight unit, annex 3 for the county."""
-    from screening.export import export_all
-    from screening.ledger import Ledger
+    from screening.pipeline import export_run
 
-    today = dt.date.today()
-    end = (
-        dt.date.fromisoformat(month_end)
-        if month_end
-        else today.replace(day=1) - dt.timedelta(days=1)
-    )
-    from screening.warehouse import Warehouse, warehouse_dir
-
-    leads = pl.read_parquet(run_dir / "leads.parquet")
-    with Warehouse(warehouse_dir(run_dir), read_only=True) as wh:
-        townships = wh.table("townships")
-    with Ledger(ledger) as lg:
-        written = export_all(leads, lg.history(), lg.status(), out, end, today, townships)
+    end = dt.date.fromisoformat(month_end) if month_end else None
+    written = export_run(run_dir, ledger, out, end)
     for path in written:
         typer.echo(str(path))
 
@@ -355,43 +364,24 @@ def rescore(
     """Re-score a run's sites after a rule change, signals unchanged (seconds, not a rerun).
     The run's warehouse is only read and its ledger is not touched: the new list goes to
     OUT/leads.csv and leads.parquet, with how it differs from the run's."""
-    import time
+    from screening.pipeline import rescore_run
+    from screening.pipeline.run import NoSites
+    from screening.scoring.rules import RuleError
 
-    from screening.pipeline import rescore as rescore_sites
-    from screening.pipeline import write_leads
-    from screening.rules import RuleError
-    from screening.warehouse import Warehouse, warehouse_dir
-
-    started = time.perf_counter()
-    work = warehouse_dir(run_dir)
-    if not (work / "warehouse.duckdb").exists():
-        _fail(f"{run_dir}: no warehouse found (run `screening run` or `screening nightly` first)")
-    with Warehouse(work, read_only=True) as wh:
-        if not wh.has("site_features"):
-            _fail(f"{work}: no site features (the run did not finish its sites)")
-        features = wh.table("site_features")
+    settings = _settings(config)
     try:
-        _, _, leads = rescore_sites(features, config)
-    except (ConfigError, RuleError) as exc:
+        report = rescore_run(run_dir, settings, out)
+    except (NoSites, RuleError) as exc:
         _fail(str(exc))
-    write_leads(leads, out)
-    before = (
-        pl.read_parquet(run_dir / "leads.parquet") if (run_dir / "leads.parquet").exists() else None
-    )
-    typer.echo(
-        f"re-scored {features.height:,} sites: {leads.height} leads "
-        f"in {time.perf_counter() - started:.1f} s"
-    )
-    if before is not None:
-        key = "run_site_id" if "run_site_id" in before.columns else "site_id"
-        was = set(before[key].to_list())
-        now = set(leads["site_id"].to_list())
+    leads = report.leads
+    typer.echo(f"re-scored {report.sites:,} sites: {leads.height} leads in {report.seconds:.1f} s")
+    if report.in_both is not None:
         typer.echo(
-            f"against {run_dir}: {len(now & was)} in both, {len(now - was)} new, "
-            f"{len(was - now)} no longer listed"
+            f"against {run_dir}: {report.in_both} in both, {report.new} new, "
+            f"{report.dropped} no longer listed"
         )
     typer.echo(_top_leads(leads, top))
-    typer.echo(f"-> {out / 'leads.csv'}, {out / 'leads.parquet'}")
+    typer.echo(f"-> {catalog.leads_csv(out)}, {catalog.leads_parquet(out)}")
 
 
 DASK_OPT = typer.Option(
@@ -403,9 +393,13 @@ DASK_OPT = typer.Option(
 @app.command()
 def nightly(
     input: Annotated[Path, typer.Option("--input", "-i", help="bundle folder")],
-    runs: Annotated[Path, typer.Option(help="folder for the nightly run folders")] = Path("runs"),
-    work: Annotated[Path, typer.Option(help="warehouse kept from night to night")] = Path("work"),
-    ledger: Annotated[Path, LEDGER_OPT] = Path("ledger/ledger.duckdb"),
+    runs: Annotated[
+        Path, typer.Option(help="folder for the nightly run folders")
+    ] = catalog.DEFAULT_RUNS,
+    work: Annotated[
+        Path, typer.Option(help="warehouse kept from night to night")
+    ] = catalog.DEFAULT_WORK,
+    ledger: Annotated[Path, LEDGER_OPT] = catalog.DEFAULT_LEDGER,
     exports: Annotated[Path | None, typer.Option(help="folder for forms and maps")] = None,
     night: Annotated[str | None, typer.Option(help="run folder name (default: today)")] = None,
     dask: Annotated[str | None, DASK_OPT] = None,
@@ -414,7 +408,7 @@ def nightly(
     """Run the nightly Prefect flow once, now (no server needed: Prefect starts a temporary
     one; with PREFECT_API_URL set the run shows in that server's UI)."""
     from flows.nightly import configured
-    from screening.locking import RunLocked
+    from screening.ledger.locking import RunLocked
 
     flow = configured(dask, str(config) if config else None)
     try:
@@ -441,12 +435,16 @@ def serve(
     input: Annotated[
         Path, typer.Option("--input", "-i", help="bundle folder the agencies fill every night")
     ],
-    runs: Annotated[Path, typer.Option(help="folder for the nightly run folders")] = Path("runs"),
-    work: Annotated[Path, typer.Option(help="warehouse kept from night to night")] = Path("work"),
-    ledger: Annotated[Path, LEDGER_OPT] = Path("ledger/ledger.duckdb"),
+    runs: Annotated[
+        Path, typer.Option(help="folder for the nightly run folders")
+    ] = catalog.DEFAULT_RUNS,
+    work: Annotated[
+        Path, typer.Option(help="warehouse kept from night to night")
+    ] = catalog.DEFAULT_WORK,
+    ledger: Annotated[Path, LEDGER_OPT] = catalog.DEFAULT_LEDGER,
     exports: Annotated[Path | None, typer.Option(help="folder for forms and maps")] = None,
     cron: Annotated[str, typer.Option(help="when to run")] = "0 2 * * *",
-    timezone: Annotated[str, typer.Option(help="timezone of the cron")] = "Asia/Shanghai",
+    timezone: Annotated[str, typer.Option(help="timezone of the cron")] = TIMEZONE,
     dask: Annotated[str | None, DASK_OPT] = None,
     config: Annotated[Path | None, typer.Option(help="settings file")] = None,
 ) -> None:
@@ -485,9 +483,10 @@ def sites(
     """Compute signals and tie every record to a site (after `screening ingest`)."""
     from screening.pipeline import build_sites
 
+    settings = _settings(config)
     try:
-        report = build_sites(work, config)
-    except (IngestError, ConfigError) as exc:
+        report = build_sites(work, settings)
+    except IngestError as exc:
         _fail(str(exc))
     typer.echo(
         f"sites as of {report.as_of}: " + ", ".join(f"{v:,} {k}" for k, v in report.counts.items())

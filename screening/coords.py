@@ -12,10 +12,14 @@ it is solved by fixed-point iteration, which converges to well under a millimetr
 
 from __future__ import annotations
 
+import hashlib
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
+import polars as pl
+from pyproj import Transformer
 
 Crs = Literal["wgs84", "gcj02", "bd09"]
 CRS_NAMES: tuple[str, ...] = ("wgs84", "gcj02", "bd09")
@@ -161,3 +165,29 @@ def utm_epsg(lon: float) -> int:
     (EPSG:326xx). Chosen by longitude rather than fixed, as a province can span two zones."""
     zone = int((lon + 180.0) // 6.0) + 1
     return 32600 + zone
+
+
+@lru_cache(maxsize=8)
+def _to_utm(epsg: int) -> Transformer:
+    return Transformer.from_crs("EPSG:4326", f"EPSG:{epsg}", always_xy=True)
+
+
+def project_m(lon: npt.ArrayLike, lat: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """WGS-84 positions in metres, in the UTM zone of their median longitude: the one
+    projection every distance computation shares (linking, places, surroundings), so that
+    two stages cannot measure one pair of records differently. Missing positions stay NaN."""
+    lon = np.asarray(lon, dtype=float)
+    lat = np.asarray(lat, dtype=float)
+    ok = ~np.isnan(lon)
+    centre = float(np.nanmedian(lon)) if ok.any() else 117.0
+    x, y = _to_utm(utm_epsg(centre)).transform(lon, lat)
+    return np.asarray(x), np.asarray(y)
+
+
+def stable_ids(prefix: str, text: pl.Series) -> pl.Series:
+    """Ids from sha1 of the text: unlike polars' hash they do not change between library
+    versions, which the ledger relies on. One hash per distinct value (sites, places, not
+    readings)."""
+    uniq = text.unique().drop_nulls().to_list()
+    table = {u: prefix + hashlib.sha1(u.encode()).hexdigest()[:10].upper() for u in uniq}
+    return text.replace_strict(table, default=None, return_dtype=pl.String)

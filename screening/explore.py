@@ -11,7 +11,7 @@ from pathlib import Path
 import polars as pl
 
 from screening.coords import haversine_m
-from screening.warehouse import Warehouse, warehouse_dir
+from screening.store.warehouse import Warehouse, warehouse_dir
 
 
 def lead(run_dir: Path, rank: int = 1) -> dict[str, object]:

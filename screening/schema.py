@@ -13,6 +13,10 @@ from typing import Literal
 
 import polars as pl
 
+# the contract's default: naive timestamps are local time here (manifest ``timezone``), and
+# dates the product writes itself (a form's 填报日期, a night's run folder) are dates here
+TIMEZONE = "Asia/Shanghai"
+
 Kind = Literal["str", "float", "int", "date", "datetime", "code"]
 POLARS_TYPES: dict[str, pl.DataType] = {
     "str": pl.String(),
@@ -340,3 +344,39 @@ SECTIONS: tuple[tuple[str, int, int], ...] = (
     ("S", 91, 97),
     ("T", 98, 98),
 )
+
+
+SERIES_KEYS = {"power_readings": ("account_id", "ts"), "vehicle_tracks": ("plate", "ts")}
+
+
+# ------------------------------------------------------------------ the output (contract §3)
+
+# The lead list's columns every run writes, in this order (more may follow).
+LEAD_COLUMNS: tuple[str, ...] = (
+    "rank",
+    "site_id",
+    "score",
+    "lon",
+    "lat",
+    "township",
+    "address",
+    "category",
+    "reasons",
+    "evidence",
+    "usccs",
+    "account_ids",
+    "property_ids",
+    "plates",
+)
+
+# The records a site lists, by the source they come from: the column of the site feature
+# table and the lead list that holds their ids, ";"-separated.
+LINKED_IDS: dict[str, str] = {
+    "registrations": "usccs",
+    "permits": "permit_ids",
+    "power_accounts": "account_ids",
+    "idle_properties": "property_ids",
+    "sanctioned_sites": "case_ids",
+    "tips": "tip_ids",
+    "places": "place_ids",
+}

@@ -166,8 +166,8 @@ def bundle(tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def sample_ingested(tmp_path_factory):
-    """The committed sample, ingested once for the whole test session: (report, workdir)."""
-    from screening.pipeline import ingest_bundle
+    """The committed sample, ingested once for the whole test session: (report, work_dir)."""
+    from screening.ingest import ingest_bundle
 
     work = tmp_path_factory.mktemp("sample") / "work"
     return ingest_bundle(SAMPLE, work), work

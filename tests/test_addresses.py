@@ -1,7 +1,7 @@
 import polars as pl
 import pytest
 
-from screening.addresses import address_key, name_key, township_of
+from screening.sites.addresses import address_key, name_key, township_of
 
 
 def _keys(values):

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from screening.anomaly import FEATURES, score
+from screening.scoring.anomaly import FEATURES, params, score
+from screening.settings import load_settings
 
 
 def _features() -> pl.DataFrame:
@@ -29,7 +30,7 @@ def _features() -> pl.DataFrame:
 
 
 def test_explanation_names_the_strongest_deviations_first():
-    out = score(_features()).sort("anomaly_score", descending=True)
+    out = score(_features(), **params(load_settings())).sort("anomaly_score", descending=True)
     top = out.row(0, named=True)
     assert top["site_id"] == "S000"
     assert top["anomaly_codes"] == "flatness;night_share;load_factor"

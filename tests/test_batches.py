@@ -10,8 +10,8 @@ import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 
-from screening.pipeline import ingest_bundle
-from screening.warehouse import Warehouse
+from screening.ingest import ingest_bundle
+from screening.store.warehouse import Warehouse
 
 from .conftest import make_bundle, write_source
 
@@ -39,7 +39,7 @@ def _ingest(tmp_path: Path, batch_rows: int):
     bundle = make_bundle(tmp_path / f"b{batch_rows}", skip=("power_readings",))
     write_source(bundle / "power_readings", "all", _readings(), fmt="parquet")
     work = tmp_path / f"w{batch_rows}"
-    report = ingest_bundle(bundle, work, config_path=_config(tmp_path, batch_rows))
+    report = ingest_bundle(bundle, work, settings=_config(tmp_path, batch_rows))
     with Warehouse(work) as wh:
         series = wh.scan_bulk("power_readings").collect().sort("account_id", "ts")
     return report, series, work
@@ -83,7 +83,7 @@ def test_file_broken_half_way_is_not_read(tmp_path):
     start = chunk.data_page_offset
     data[start : start + chunk.total_compressed_size] = b"\x13" * chunk.total_compressed_size
     broken.write_bytes(bytes(data))
-    report = ingest_bundle(bundle, tmp_path / "w", config_path=_config(tmp_path, 20))
+    report = ingest_bundle(bundle, tmp_path / "w", settings=_config(tmp_path, 20))
     files = report.files.filter(pl.col("file") == "power_readings/broken.parquet")
     assert files["error"].item() is not None
     whole_file = report.quarantined.filter(pl.col("reason").str.starts_with("whole file"))

@@ -11,14 +11,14 @@ import pytest
 from typer.testing import CliRunner
 
 from screening.cli import app
-from screening.export import (
+from screening.export.forms import (
     ANNEX2_COLUMNS,
     ANNEX2_TITLE,
     ANNEX3_TITLE,
     ANNEX4_TITLE,
     OUTCOME_COLUMNS,
 )
-from screening.ledger import Ledger
+from screening.ledger.ledger import Ledger
 
 from .conftest import SAMPLE, annex3_values
 

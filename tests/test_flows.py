@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 
 from screening import explore
 from screening.cli import app
-from screening.ledger import Ledger
-from screening.locking import run_lock
+from screening.ledger.ledger import Ledger
+from screening.ledger.locking import run_lock
 
 from .conftest import REPO, SAMPLE
 

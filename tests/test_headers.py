@@ -1,4 +1,4 @@
-from screening.headers import hour_of, map_headers, norm_header, point_of
+from screening.ingest.headers import hour_of, map_headers, norm_header, point_of
 from screening.schema import POWER_ACCOUNTS, POWER_READINGS, REGISTRATIONS
 
 

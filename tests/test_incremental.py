@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from screening.pipeline import ingest_bundle
-from screening.warehouse import Warehouse
+from screening.ingest import ingest_bundle
+from screening.store.warehouse import Warehouse
 
 from .conftest import BASE, make_bundle, write_source
 

@@ -14,9 +14,8 @@ from typer.testing import CliRunner
 
 from screening.cli import app
 from screening.coords import from_wgs84, haversine_m
-from screening.ingest import IngestError
-from screening.pipeline import ingest_bundle
-from screening.warehouse import Warehouse
+from screening.ingest import IngestError, ingest_bundle
+from screening.store.warehouse import Warehouse
 
 from .conftest import BASE, make_bundle, write_source
 

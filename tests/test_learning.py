@@ -6,9 +6,9 @@ import datetime as dt
 
 import polars as pl
 
-from screening.config import load_config
-from screening.learning import hit_rates, labels, multipliers
-from screening.ledger import Ledger
+from screening.ledger.ledger import Ledger
+from screening.scoring.learning import hit_rates, labels, multipliers
+from screening.settings import load_config
 
 CFG = load_config()
 T0 = dt.datetime(2021, 9, 1)

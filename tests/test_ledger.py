@@ -7,8 +7,8 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from screening.config import load_config
-from screening.ledger import Ledger, LedgerError
+from screening.ledger.ledger import Ledger, LedgerError
+from screening.settings import load_config
 
 CFG = load_config()["ledger"]
 T0 = dt.datetime(2021, 9, 1, 2, 0)

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from screening.cli import app
-from screening.ledger import Ledger
+from screening.ledger.ledger import Ledger
 
 from .conftest import SAMPLE
 

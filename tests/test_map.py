@@ -11,8 +11,8 @@ import subprocess
 import polars as pl
 import pytest
 
-from screening.mapping import html_map, leads_geojson
-from screening.warehouse import Warehouse
+from screening.export.mapping import html_map, leads_geojson
+from screening.store.warehouse import Warehouse
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 

@@ -3,8 +3,16 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from screening import parse
+from screening.ingest import parse
 from screening.schema import CARGO_CLASSES, PERMIT_KINDS, TARIFFS
+from screening.settings import load_settings
+
+_INGEST = load_settings().ingest
+YEARS = (_INGEST.min_year, _INGEST.max_year)
+
+
+def to_date(e, t):
+    return parse.to_date(e, t, YEARS)
 
 
 def _one(expr_fn, values, dtype=pl.String):
@@ -14,7 +22,7 @@ def _one(expr_fn, values, dtype=pl.String):
 
 def test_dates_in_every_written_form():
     got = _one(
-        parse.to_date,
+        to_date,
         [
             "2021-08-31",
             "2021/8/31",
@@ -34,15 +42,13 @@ def test_dates_in_every_written_form():
 
 
 def test_dates_from_typed_columns():
-    assert _one(parse.to_date, [44439.0], pl.Float64) == [dt.date(2021, 8, 31)]
-    assert _one(parse.to_date, [dt.datetime(2021, 8, 31, 5)], pl.Datetime("us")) == [
-        dt.date(2021, 8, 31)
-    ]
+    assert _one(to_date, [44439.0], pl.Float64) == [dt.date(2021, 8, 31)]
+    assert _one(to_date, [dt.datetime(2021, 8, 31, 5)], pl.Datetime("us")) == [dt.date(2021, 8, 31)]
 
 
 def test_timestamps_are_local_time():
     def f(e, t):
-        return parse.to_datetime(e, t, "Asia/Shanghai")
+        return parse.to_datetime(e, t, "Asia/Shanghai", YEARS)
 
     got = _one(
         f,
@@ -68,7 +74,7 @@ def test_timestamps_with_timezone_dtype_are_converted():
     df = pl.DataFrame({"v": [dt.datetime(2021, 8, 31, 5, 5)]}).with_columns(
         pl.col("v").dt.replace_time_zone("UTC")
     )
-    out = df.select(parse.to_datetime(pl.col("v"), df.schema["v"], "Asia/Shanghai"))
+    out = df.select(parse.to_datetime(pl.col("v"), df.schema["v"], "Asia/Shanghai", YEARS))
     assert out.item() == dt.datetime(2021, 8, 31, 13, 5)
 
 
@@ -130,6 +136,6 @@ def test_fast_path_hands_leftovers_to_the_general_parser():
         None,
         "junk",
     ]
-    got = _one(lambda e, t: parse.to_datetime(e, t, "Asia/Shanghai"), values)
+    got = _one(lambda e, t: parse.to_datetime(e, t, "Asia/Shanghai", YEARS), values)
     t = dt.datetime(2021, 8, 31, 13, 5)
     assert got[:1003] == [t] * 1003 and got[1003:] == [None, None]

@@ -7,9 +7,9 @@ import datetime as dt
 
 import polars as pl
 
-from screening import partitions
-from screening.config import load_config
-from screening.warehouse import scan_bulk
+from screening.pipeline import partitions
+from screening.settings import load_config
+from screening.store.warehouse import scan_bulk
 
 
 def _cfg(parts: int) -> dict:

@@ -6,7 +6,7 @@ import datetime as dt
 
 import polars as pl
 
-from screening.config import load_config
+from screening.settings import load_config
 from screening.signals.places import cluster, place_features
 
 CFG = load_config()["vehicles"]

@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from screening.config import load_config
+from screening.settings import load_config
 from screening.signals import power
 
 AS_OF = dt.date(2021, 8, 31)

@@ -2,7 +2,7 @@ import datetime as dt
 
 import polars as pl
 
-from screening.config import load_config
+from screening.settings import load_config
 from screening.signals.registry import permit_state, permits_by_holder, registration_signals
 
 CFG = load_config()["registry"]

@@ -7,9 +7,9 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from screening import scoring
-from screening.config import load_config
-from screening.rules import RuleError, apply, load_rules, template_expr
+from screening.scoring import ranking as scoring
+from screening.scoring.rules import RuleError, apply, load_rules, template_expr
+from screening.settings import load_config
 
 CONFIG = load_config()
 RULES = load_rules(CONFIG)

@@ -106,7 +106,7 @@ def test_missing_required_source_fails_in_one_line(tmp_path):
 
 
 def test_rescore_after_a_rule_change_leaves_the_run_alone(run_dir, tmp_path):
-    from screening.config import DEFAULT_CONFIG  # the shipped settings file
+    from screening.settings import DEFAULT_CONFIG  # the shipped settings file
 
     before = (run_dir / "leads.parquet").read_bytes()
     same = CliRunner().invoke(app, ["rescore", "--run", str(run_dir), "--out", str(tmp_path / "a")])

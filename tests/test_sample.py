@@ -20,9 +20,9 @@ import pytest
 
 from screening import schema
 from screening.coords import gcj02_to_wgs84, haversine_m
+from screening.ingest.uscc import is_valid
 from screening.sample import generate
 from screening.sample.config import LOOKALIKE_CATEGORIES, WORKSHOP_CATEGORIES
-from screening.uscc import is_valid
 
 ROOT = Path(__file__).resolve().parents[1]
 NIGHT = (pl.col("ts").dt.hour() >= 22) | (pl.col("ts").dt.hour() < 6)
@@ -60,7 +60,7 @@ def truth(tiny: tuple[Path, Path, dict[str, object]]) -> pl.DataFrame:
     return pl.read_csv(tiny[1], infer_schema=False)
 
 
-# -- raw readers (deliberately independent of screening.ingest) ------------------------
+# -- raw readers (deliberately independent of screening.ingest.staging) ------------------------
 
 
 def _canon(df: pl.DataFrame, source: str, renames: dict[str, str] | None = None) -> pl.DataFrame:

@@ -9,7 +9,7 @@ import pytest
 
 from screening.coords import haversine_m
 from screening.schema import SOURCES
-from screening.warehouse import Warehouse
+from screening.store.warehouse import Warehouse
 
 from .conftest import REPO
 

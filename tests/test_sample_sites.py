@@ -10,7 +10,7 @@ import pytest
 from screening.coords import haversine_m
 from screening.evaluation.truth import read_truth, signal_report
 from screening.pipeline import build_sites
-from screening.warehouse import Warehouse
+from screening.store.warehouse import Warehouse
 
 from .conftest import REPO
 

@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from screening.config import load_config
+from screening.settings import load_config
 from screening.sites import assign_townships, link, records
 
 CFG = load_config()["sites"]
@@ -213,8 +213,8 @@ def test_household_meters_pair_only_when_all_but_together():
 
 
 def test_distance_edges_are_reused_only_for_the_same_records(tmp_path, monkeypatch):
-    from screening import sites as site_mod
-    from screening.warehouse import parquet_memo
+    from screening.sites import linking as site_mod
+    from screening.store.warehouse import parquet_memo
 
     cache = tmp_path / "cache"
     memo = parquet_memo(cache, "distance_edges")

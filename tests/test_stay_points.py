@@ -7,7 +7,7 @@ import datetime as dt
 import numpy as np
 import polars as pl
 
-from screening.config import load_config
+from screening.settings import load_config
 from screening.signals.vehicles import stay_points
 
 CFG = load_config()["vehicles"]

@@ -1,7 +1,7 @@
 import numpy as np
 import polars as pl
 
-from screening import uscc
+from screening.ingest import uscc
 
 
 def test_published_code_is_valid_and_typo_is_not():

@@ -74,7 +74,9 @@ def evaluate(
     out: dict[str, object] = {"workshops": n, "leads": leads.height, "average_precision": ap}
     for k in ks:
         out[f"recall@{k}"] = (
-            float((w["found_at"].fill_null(10**9) <= k).mean()) if n else float("nan")
+            float(w.select((pl.col("found_at").fill_null(10**9) <= k).mean()).item())
+            if n
+            else float("nan")
         )
         out[f"precision@{k}"] = float((lead_hits <= k).sum() / k) if k else float("nan")
     k2 = 2 * n

@@ -561,7 +561,7 @@ def _write_tables(
 
 
 def _bad_check(row: dict[str, object]) -> str:
-    from ..uscc import ALPHABET
+    from ..ingest.uscc import ALPHABET
 
     code = str(row["uscc"])
     last = ALPHABET[(ALPHABET.index(code[-1]) + 7) % len(ALPHABET)]

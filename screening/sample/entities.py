@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from ..uscc import check_char, make_codes
+from ..ingest.uscc import check_char, make_codes
 from .config import AS_OF, REGION6, TUNE, SizePreset
 from .geography import County, PlaceAllocator
 from .industries import INDUSTRIES, PERMIT_SCOPE, PRODUCT_CARGO, Industry

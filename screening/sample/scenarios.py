@@ -15,7 +15,7 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 
-from ..uscc import make_codes
+from ..ingest.uscc import make_codes
 from .address import canonical
 from .config import AS_OF, LOOKALIKE_CATEGORIES, REGION6, WORKSHOP_CATEGORIES
 from .entities import Visit, World, case_name, dormant_account

@@ -9,33 +9,29 @@ tied to sites (sites.py), and is judged there.
 
 from __future__ import annotations
 
-import hashlib
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import polars as pl
-from pyproj import Transformer
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from screening.coords import utm_epsg
+from screening.coords import project_m, stable_ids
 
 
 def _components(lon: np.ndarray, lat: np.ndarray, radius: float) -> np.ndarray:
     if len(lon) == 0:
         return np.zeros(0, dtype=np.int64)
-    tr = Transformer.from_crs(
-        "EPSG:4326", f"EPSG:{utm_epsg(float(np.median(lon)))}", always_xy=True
-    )
-    x, y = tr.transform(lon, lat)
+    x, y = project_m(lon, lat)
     pairs = cKDTree(np.column_stack([x, y])).query_pairs(radius, output_type="ndarray")
     n = len(lon)
     graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
     return connected_components(graph, directed=False)[1]
 
 
-def night_flags(cfg: dict[str, Any]) -> list[pl.Expr]:
+def night_flags(cfg: Mapping[str, Any]) -> list[pl.Expr]:
     """is_night: the stay touches 22:00-06:00; is_overnight: it holds the truck over 03:00."""
     ns, ne = cfg["night_start_hour"], cfg["night_end_hour"]
     start, end = pl.col("start"), pl.col("end")
@@ -53,7 +49,7 @@ def night_flags(cfg: dict[str, Any]) -> list[pl.Expr]:
     return [(in_night | spans_night).alias("is_night"), (three <= end).alias("is_overnight")]
 
 
-def cluster(stays: pl.DataFrame, cfg: dict[str, Any]) -> pl.DataFrame:
+def cluster(stays: pl.DataFrame, cfg: Mapping[str, Any]) -> pl.DataFrame:
     """Stays with the place_id of the place they belong to. A place id comes from the place's
     position on a ~100 m grid (sha1, stable across library versions)."""
     comp = _components(stays["lon"].to_numpy(), stays["lat"].to_numpy(), cfg["place_radius_m"])
@@ -68,14 +64,12 @@ def cluster(stays: pl.DataFrame, cfg: dict[str, Any]) -> pl.DataFrame:
             (pl.col("place_lat") * 1000).round(0).cast(pl.Int64),
         )
     )
-    uniq = cells.to_series().unique().to_list()
-    ids = {c: "P" + hashlib.sha1(c.encode()).hexdigest()[:10].upper() for c in uniq}
     return out.with_columns(
-        cells.to_series().replace_strict(ids).alias("place_id"), *night_flags(cfg)
+        stable_ids("P", cells.to_series()).alias("place_id"), *night_flags(cfg)
     ).drop("_c")
 
 
-def depots(stays: pl.DataFrame, vehicles: pl.DataFrame, cfg: dict[str, Any]) -> pl.DataFrame:
+def depots(stays: pl.DataFrame, vehicles: pl.DataFrame, cfg: Mapping[str, Any]) -> pl.DataFrame:
     """(carrier, place_id): where each carrier's trucks sleep most."""
     nights = (
         stays.filter(pl.col("is_overnight"))
@@ -95,7 +89,7 @@ def depots(stays: pl.DataFrame, vehicles: pl.DataFrame, cfg: dict[str, Any]) -> 
 def place_features(
     stays: pl.DataFrame,
     vehicles: pl.DataFrame,
-    cfg: dict[str, Any],
+    cfg: Mapping[str, Any],
 ) -> pl.DataFrame:
     """One row per place with what the trucks did there."""
     v = vehicles.select("plate", "carrier", "cargo_class", "is_fuel")

@@ -9,6 +9,7 @@ is used. Missing intervals stay missing: a gap lowers coverage, it never becomes
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 import polars as pl
@@ -16,7 +17,7 @@ import polars as pl
 DAILY = 1440
 
 
-def window(as_of: dt.date, cfg: dict[str, Any]) -> tuple[dt.datetime, dt.datetime, dt.datetime]:
+def window(as_of: dt.date, cfg: Mapping[str, Any]) -> tuple[dt.datetime, dt.datetime, dt.datetime]:
     """(window start, start of the recent part, end) as local timestamps; end is exclusive."""
     end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
     recent = end - dt.timedelta(days=cfg["recent_days"])
@@ -37,7 +38,7 @@ def _exact_mean(kwh: pl.Expr) -> pl.Expr:
     return pl.when(n > 0).then(_micro(kwh).sum() / n / MICRO)
 
 
-def daily_energy(readings: pl.LazyFrame, as_of: dt.date, cfg: dict[str, Any]) -> pl.LazyFrame:
+def daily_energy(readings: pl.LazyFrame, as_of: dt.date, cfg: Mapping[str, Any]) -> pl.LazyFrame:
     """kWh per account and day over the history window, with how many intervals the day should
     have had and how many it has, so that a half-reported day is known as such."""
     _, _, end = window(as_of, cfg)
@@ -58,7 +59,7 @@ def daily_energy(readings: pl.LazyFrame, as_of: dt.date, cfg: dict[str, Any]) ->
     )
 
 
-def quality(daily: pl.LazyFrame, as_of: dt.date, cfg: dict[str, Any]) -> pl.LazyFrame:
+def quality(daily: pl.LazyFrame, as_of: dt.date, cfg: Mapping[str, Any]) -> pl.LazyFrame:
     """Coverage, gaps and zero days per account over the baseline and recent window: an
     empty meter is not a closed shop."""
     start, _, end = window(as_of, cfg)
@@ -89,7 +90,7 @@ def quality(daily: pl.LazyFrame, as_of: dt.date, cfg: dict[str, Any]) -> pl.Lazy
     )
 
 
-def profile(readings: pl.LazyFrame, as_of: dt.date, cfg: dict[str, Any]) -> pl.LazyFrame:
+def profile(readings: pl.LazyFrame, as_of: dt.date, cfg: Mapping[str, Any]) -> pl.LazyFrame:
     """Shape of the recent load for accounts read at least hourly: night and weekend shares,
     load factor, hours near peak and how flat the day is. A reactor or a kiln runs round the
     clock; a shop does not. Daily-only meters get none of these (nothing is invented)."""
@@ -160,7 +161,7 @@ def profile(readings: pl.LazyFrame, as_of: dt.date, cfg: dict[str, Any]) -> pl.L
     )
 
 
-def levels(daily: pl.LazyFrame, as_of: dt.date, cfg: dict[str, Any]) -> pl.LazyFrame:
+def levels(daily: pl.LazyFrame, as_of: dt.date, cfg: Mapping[str, Any]) -> pl.LazyFrame:
     """Mean daily kWh in the recent part against the baseline before it (complete days only,
     so a half-reported day does not look like a drop)."""
     start, recent, _ = window(as_of, cfg)
@@ -182,7 +183,7 @@ def levels(daily: pl.LazyFrame, as_of: dt.date, cfg: dict[str, Any]) -> pl.LazyF
     )
 
 
-def jumps(daily: pl.LazyFrame, cfg: dict[str, Any]) -> pl.LazyFrame:
+def jumps(daily: pl.LazyFrame, cfg: Mapping[str, Any]) -> pl.LazyFrame:
     """The strongest level shift in each account's daily series (one-split binary
     segmentation: the split that removes the most squared error, found for every account at
     once from cumulative sums), sized by the ratio of segment medians so that one spike
@@ -237,7 +238,7 @@ def jumps(daily: pl.LazyFrame, cfg: dict[str, Any]) -> pl.LazyFrame:
     )
 
 
-def dormant_wake(daily: pl.LazyFrame, cfg: dict[str, Any]) -> pl.LazyFrame:
+def dormant_wake(daily: pl.LazyFrame, cfg: Mapping[str, Any]) -> pl.LazyFrame:
     """Meters that sat (near) zero for weeks and then ran: the date they woke up. A dormant
     run must be followed by at least active_min_days of real use, so a meter that is simply
     off, or blinks on for a day, does not count."""
@@ -281,7 +282,7 @@ def dormant_wake(daily: pl.LazyFrame, cfg: dict[str, Any]) -> pl.LazyFrame:
     )
 
 
-def capacity_band(cfg: dict[str, Any]) -> pl.Expr:
+def capacity_band(cfg: Mapping[str, Any]) -> pl.Expr:
     edges = cfg["capacity_bands"]
     band: pl.Expr = pl.lit(None, dtype=pl.String)
     for lo, hi in zip(edges, [*edges[1:], None], strict=True):
@@ -306,7 +307,7 @@ PEER_FEATURES = (
 
 
 def peer_percentiles(
-    features: pl.LazyFrame, accounts: pl.LazyFrame, cfg: dict[str, Any], min_peers: int = 10
+    features: pl.LazyFrame, accounts: pl.LazyFrame, cfg: Mapping[str, Any], min_peers: int = 10
 ) -> pl.LazyFrame:
     """Each figure as a percentile among peers (same tariff and capacity band; the whole
     tariff when the band has fewer than ``min_peers``): "high" only means something against
@@ -337,7 +338,7 @@ def peer_percentiles(
     )
 
 
-def meter_signals(readings: pl.LazyFrame, as_of: dt.date, cfg: dict[str, Any]) -> pl.DataFrame:
+def meter_signals(readings: pl.LazyFrame, as_of: dt.date, cfg: Mapping[str, Any]) -> pl.DataFrame:
     """Every signal of each meter that depends on that meter's readings alone: the part that
     maps over partitions of meters (on a Dask cluster, or one after another on a big city)
     and gives the same rows whichever partition a meter falls in."""
@@ -369,7 +370,9 @@ def meter_signals(readings: pl.LazyFrame, as_of: dt.date, cfg: dict[str, Any]) -
     return out.with_columns(pl.col(pl.Float64).round(6)).collect()
 
 
-def with_peers(meters: pl.DataFrame, accounts: pl.LazyFrame, cfg: dict[str, Any]) -> pl.DataFrame:
+def with_peers(
+    meters: pl.DataFrame, accounts: pl.LazyFrame, cfg: Mapping[str, Any]
+) -> pl.DataFrame:
     """Peer percentiles over all meters at once: the step after the partitions meet."""
     return (
         peer_percentiles(meters.lazy(), accounts, cfg)
@@ -380,7 +383,7 @@ def with_peers(meters: pl.DataFrame, accounts: pl.LazyFrame, cfg: dict[str, Any]
 
 
 def power_features(
-    readings: pl.LazyFrame, accounts: pl.LazyFrame, as_of: dt.date, cfg: dict[str, Any]
+    readings: pl.LazyFrame, accounts: pl.LazyFrame, as_of: dt.date, cfg: Mapping[str, Any]
 ) -> pl.DataFrame:
     """One row per account with every power signal, its peer percentiles and data quality."""
     return with_peers(meter_signals(readings, as_of, cfg), accounts, cfg)

@@ -8,6 +8,7 @@ another kind of activity; a registration that is no longer active while its mete
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 import polars as pl
@@ -20,7 +21,9 @@ def _any_word(col: str, words: list[str]) -> pl.Expr:
     return pl.col(col).fill_null("").str.contains("|".join(words))
 
 
-def registration_signals(regs: pl.DataFrame, as_of: dt.date, cfg: dict[str, Any]) -> pl.DataFrame:
+def registration_signals(
+    regs: pl.DataFrame, as_of: dt.date, cfg: Mapping[str, Any]
+) -> pl.DataFrame:
     """Per registration: chemical industry, chemistry words, cover names, status, age."""
     chem_scope = pl.col("scope").fill_null("").str.extract_all("|".join(cfg["chemistry_words"]))
     return regs.with_columns(
@@ -74,26 +77,30 @@ def permit_state(permits: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
     )
 
 
+def permit_figures() -> dict[str, pl.Expr]:
+    """The figures of a group of permits in their state at as_of (one holder's, one site's):
+    the same definition wherever permits are summed up."""
+    valid = pl.col("state") == "valid"
+    return {
+        "valid_kinds": pl.col("kind").filter(valid).drop_nulls().unique().sort().str.join(","),
+        "has_valid": valid.any(),
+        "expired_on": pl.col("expired_on").max(),
+        "has_fuel": ((pl.col("kind") == "fuel") & valid).any(),
+        "has_production": ((pl.col("kind") == "production") & valid).any(),
+    }
+
+
 def permits_by_holder(permits: pl.DataFrame) -> pl.DataFrame:
     """Per credit code: valid kinds, latest expiry of expired ones, fuel permit."""
+    f = permit_figures()
     return (
         permits.filter(pl.col("uscc").is_not_null())
         .group_by("uscc")
         .agg(
-            pl.col("kind")
-            .filter(pl.col("state") == "valid")
-            .drop_nulls()
-            .unique()
-            .sort()
-            .str.join(",")
-            .alias("valid_kinds"),
-            (pl.col("state") == "valid").any().alias("has_valid_permit"),
-            pl.col("expired_on").max().alias("permit_expired_on"),
-            ((pl.col("kind") == "fuel") & (pl.col("state") == "valid"))
-            .any()
-            .alias("has_fuel_permit"),
-            ((pl.col("kind") == "production") & (pl.col("state") == "valid"))
-            .any()
-            .alias("has_production_permit"),
+            f["valid_kinds"].alias("valid_kinds"),
+            f["has_valid"].alias("has_valid_permit"),
+            f["expired_on"].alias("permit_expired_on"),
+            f["has_fuel"].alias("has_fuel_permit"),
+            f["has_production"].alias("has_production_permit"),
         )
     )

@@ -9,6 +9,7 @@ which the truck moved ends it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import polars as pl
@@ -25,7 +26,7 @@ def _metres(lon1: pl.Expr, lat1: pl.Expr, lon2: pl.Expr, lat2: pl.Expr) -> pl.Ex
     return (dx * dx + dy * dy).sqrt()
 
 
-def stay_points(tracks: pl.LazyFrame, cfg: dict[str, Any]) -> pl.LazyFrame:
+def stay_points(tracks: pl.LazyFrame, cfg: Mapping[str, Any]) -> pl.LazyFrame:
     """One row per stay: plate, start, end, minutes, centroid, spread_m, points."""
     r = cfg["stay_radius_m"]
     n = cfg["smooth_points"]
@@ -119,7 +120,7 @@ def stay_points(tracks: pl.LazyFrame, cfg: dict[str, Any]) -> pl.LazyFrame:
     return _merge(pl.concat([runs, gaps], how="vertical_relaxed"), cfg)
 
 
-def _merge(runs: pl.LazyFrame, cfg: dict[str, Any]) -> pl.LazyFrame:
+def _merge(runs: pl.LazyFrame, cfg: Mapping[str, Any]) -> pl.LazyFrame:
     r = cfg["stay_radius_m"]
     gap = pl.duration(seconds=int(cfg["merge_gap_minutes"] * 60))
     ordered = runs.sort("plate", "start").with_columns(

@@ -21,21 +21,21 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 import polars as pl
 import shapely
-from pyproj import Transformer
 from rapidfuzz import fuzz
 from rapidfuzz.process import cpdist
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from screening.addresses import address_key, name_key, township_of
-from screening.coords import utm_epsg
+from screening.coords import project_m, stable_ids
+from screening.sites.addresses import township_of
+from screening.sites.collect import place_by_address
 
 # which record anchors a site's id, best first
 PRIORITY = {
@@ -49,175 +49,9 @@ PRIORITY = {
 }
 METHOD_RANK = {"polygon": 1, "distance": 2, "address": 3, "name": 4}
 
-RECORD_SCHEMA = {
-    "source": pl.String,
-    "record_id": pl.String,
-    "name": pl.String,
-    "address": pl.String,
-    "lon": pl.Float64,
-    "lat": pl.Float64,
-    "geometry": pl.String,
-    "township_hint": pl.String,
-}
-
-
-def stable_ids(prefix: str, text: pl.Series) -> pl.Series:
-    """Ids from sha1 of the text: unlike polars' hash they do not change between library
-    versions, which the ledger relies on. One hash per distinct value (sites, not readings)."""
-    uniq = text.unique().drop_nulls().to_list()
-    table = {u: prefix + hashlib.sha1(u.encode()).hexdigest()[:10].upper() for u in uniq}
-    return text.replace_strict(table, default=None, return_dtype=pl.String)
-
-
-def registration_ids(regs: pl.DataFrame) -> pl.Series:
-    """Registrations are known by their credit code; one without gets a stable id made from
-    name and address."""
-    made = pl.concat_str([pl.col("name"), pl.col("address")], separator="|", ignore_nulls=True)
-    return regs.select(
-        pl.coalesce(pl.col("uscc"), stable_ids("R", regs.select(made).to_series()))
-    ).to_series()
-
-
-def _is_household(accounts: pl.DataFrame | None) -> pl.Series:
-    if accounts is None or accounts.height == 0:
-        return pl.Series("household", [], dtype=pl.Boolean)
-    if not {"tariff", "phase"} <= set(accounts.columns):  # a partial table: nothing known
-        return pl.Series("household", [False] * accounts.height, dtype=pl.Boolean)
-    return accounts.select(
-        ((pl.col("tariff") == "residential") & (pl.col("phase").fill_null(1) != 3)).fill_null(False)
-    ).to_series()
-
-
-def _anchor_registrations(regs: pl.DataFrame, anchors: dict[str, Any] | None) -> pl.Series:
-    """What a registration would explain if hazmat trucks call there: fuel (gas stations,
-    fuel depots) or a carrier's fleet (transport, logistics); null for anything else."""
-    if not anchors or not {"industry_code", "name"} <= set(regs.columns):
-        return pl.Series("anchor", [None] * regs.height, dtype=pl.String)
-    code = pl.col("industry_code").fill_null("")
-    name = pl.col("name").fill_null("")
-
-    def kind(codes: list[str], words: list[str]) -> pl.Expr:
-        return pl.any_horizontal([code.str.starts_with(c) for c in codes]) | name.str.contains(
-            "|".join(words)
-        )
-
-    return regs.select(
-        pl.when(kind(anchors["fuel_codes"], anchors["fuel_words"]))
-        .then(pl.lit("fuel"))
-        .when(kind(anchors["carrier_codes"], anchors["carrier_words"]))
-        .then(pl.lit("carrier"))
-        .alias("anchor")
-    ).to_series()
-
-
-def records(
-    tables: dict[str, pl.DataFrame],
-    places: pl.DataFrame | None = None,
-    anchors: dict[str, Any] | None = None,
-) -> pl.DataFrame:
-    """All placeable records in one frame with their matching keys."""
-
-    def pick(
-        name: str,
-        rid: pl.Expr,
-        label: str | None = "name",
-        geometry: bool = False,
-        township: bool = False,
-    ) -> pl.DataFrame:
-        t = tables.get(name)
-        if t is None or t.height == 0:
-            return pl.DataFrame(schema=RECORD_SCHEMA)
-        return t.select(
-            pl.lit(name).alias("source"),
-            rid.cast(pl.String).alias("record_id"),
-            (pl.col(label) if label else pl.lit(None)).cast(pl.String).alias("name"),
-            pl.col("address").cast(pl.String),
-            pl.col("lon").cast(pl.Float64),
-            pl.col("lat").cast(pl.Float64),
-            (pl.col("geometry") if geometry else pl.lit(None)).cast(pl.String).alias("geometry"),
-            (pl.col("township") if township else pl.lit(None))
-            .cast(pl.String)
-            .alias("township_hint"),
-        )
-
-    parts = [
-        pick(
-            "registrations", pl.lit(registration_ids(tables["registrations"])), township=True
-        ).with_columns(_anchor_registrations(tables["registrations"], anchors))
-        if "registrations" in tables and tables["registrations"].height
-        else pl.DataFrame(schema=RECORD_SCHEMA),
-        pick("permits", pl.col("permit_id"), label=None).with_columns(
-            pl.lit(
-                tables["permits"]
-                .select(pl.when(pl.col("kind") == "fuel").then(pl.lit("fuel")).alias("anchor"))
-                .to_series()
-            )
-        )
-        if tables.get("permits") is not None and tables["permits"].height
-        else pl.DataFrame(schema=RECORD_SCHEMA),
-        pick("power_accounts", pl.col("account_id")).with_columns(
-            # a household meter: trucks rarely call there, so it anchors truck places weakly
-            pl.lit(_is_household(tables.get("power_accounts"))).alias("household")
-        )
-        if tables.get("power_accounts") is not None and tables["power_accounts"].height
-        else pl.DataFrame(schema=RECORD_SCHEMA),
-        pick("idle_properties", pl.col("property_id"), label="owner", geometry=True),
-        pick("sanctioned_sites", pl.col("case_id")),
-        pick("tips", pl.col("tip_id"), label=None),
-    ]
-    if places is not None and places.height:
-        parts.append(
-            places.select(
-                pl.lit("places").alias("source"),
-                pl.col("place_id").alias("record_id"),
-                pl.lit(None, dtype=pl.String).alias("name"),
-                pl.lit(None, dtype=pl.String).alias("address"),
-                "lon",
-                "lat",
-                pl.lit(None, dtype=pl.String).alias("geometry"),
-                pl.lit(None, dtype=pl.String).alias("township_hint"),
-                # what the trucks did there, to find the record that explains them
-                pl.when(pl.col("fuel_visits") > 0)
-                .then(pl.lit("fuel"))
-                .when(pl.col("is_depot"))
-                .then(pl.lit("carrier"))
-                .alias("wants")
-                if {"fuel_visits", "is_depot"} <= set(places.columns)
-                else pl.lit(None, dtype=pl.String).alias("wants"),
-            )
-        )
-    out = pl.concat(parts, how="diagonal_relaxed").unique(
-        ["source", "record_id"], keep="first", maintain_order=True
-    )
-    if "household" not in out.columns:  # absent when there are no meters
-        out = out.with_columns(pl.lit(False).alias("household"))
-    for col in ("anchor", "wants"):
-        if col not in out.columns:
-            out = out.with_columns(pl.lit(None, dtype=pl.String).alias(col))
-    return out.with_columns(
-        address_key(pl.col("address")).alias("addr_key"),
-        name_key(pl.col("name")).alias("name_key"),
-    ).with_columns(
-        pl.col("addr_key").str.contains(r"\d").fill_null(False).alias("addr_specific"),
-        # house, group and lot numbers: similar-looking addresses with other numbers are
-        # neighbours, not the same gate (文化路232号 vs 文化路206号)
-        pl.col("addr_key").str.extract_all(r"\d+").list.join("-").alias("addr_numbers"),
-        township_of(pl.col("addr_key")).alias("addr_township"),
-        # the compound's gate: a building, workshop or room inside "…79号" is "…79号"
-        pl.col("addr_key").str.replace(r"^(.*\d+号).+$", "${1}").alias("compound_key"),
-    )
-
-
-def _project(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    ok = ~np.isnan(lon)
-    centre = float(np.nanmedian(lon)) if ok.any() else 117.0
-    tr = Transformer.from_crs("EPSG:4326", f"EPSG:{utm_epsg(centre)}", always_xy=True)
-    x, y = tr.transform(lon, lat)
-    return np.asarray(x), np.asarray(y)
-
 
 def _place_edges(
-    rec: pl.DataFrame, x: np.ndarray, y: np.ndarray, cfg: dict[str, Any]
+    rec: pl.DataFrame, x: np.ndarray, y: np.ndarray, cfg: Mapping[str, Any]
 ) -> pl.DataFrame:
     """A truck place belongs to the nearest record within ``place_m`` (trucks wait at a
     yard's gate, tens of metres from where the company geocoded itself), meters counting a
@@ -264,7 +98,7 @@ def _place_edges(
 
 
 def _near_pairs(
-    x: np.ndarray, y: np.ndarray, idx: np.ndarray, household: np.ndarray, cfg: dict[str, Any]
+    x: np.ndarray, y: np.ndarray, idx: np.ndarray, household: np.ndarray, cfg: Mapping[str, Any]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Candidate pairs (a, b) of positioned records: within far_m, except that two household
     meters are paired only within near_m. A city has 10^6 household meters packed into
@@ -301,7 +135,7 @@ def _distance_edges(
     rec: pl.DataFrame,
     x: np.ndarray,
     y: np.ndarray,
-    cfg: dict[str, Any],
+    cfg: Mapping[str, Any],
 ) -> pl.DataFrame:
     given = (rec["position"] == "given").fill_null(False).to_numpy()
     idx = np.flatnonzero(~np.isnan(x) & given & (rec["source"] != "places").to_numpy())
@@ -321,7 +155,7 @@ def _distance_edges(
 
 
 def _judge_pairs(
-    keys: pl.DataFrame, a: np.ndarray, b: np.ndarray, dist: np.ndarray, cfg: dict[str, Any]
+    keys: pl.DataFrame, a: np.ndarray, b: np.ndarray, dist: np.ndarray, cfg: Mapping[str, Any]
 ) -> pl.DataFrame:
     """Which candidate pairs are one place: near and not clearly two addresses, or (up to
     far_m) agreeing addresses or names."""
@@ -455,82 +289,6 @@ def _word_edges(rec: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def place_by_address(rec: pl.DataFrame, cfg: dict[str, Any]) -> pl.DataFrame:
-    """Approximate positions for records that have none, from positioned records on the same
-    street: the house number is interpolated between the nearest numbers below and above (or
-    taken from one of them when the number lies beyond), the way a postman would guess. No
-    geocoding service is needed (inspectors' offices are often offline). Such positions
-    are marked ``position = 'address'``: they place a site on the map and near trucks and
-    tips, but never merge it with a neighbour on distance alone."""
-    parts = pl.col("addr_key").str.extract_groups(r"^(.*?\D)(\d+)号")
-    keyed = rec.with_row_index("_r").with_columns(
-        parts.struct.field("1").alias("_street"),
-        parts.struct.field("2").cast(pl.Int64, strict=False).alias("_no"),
-        pl.when(pl.col("lon").is_not_null()).then(pl.lit("given")).alias("position"),
-    )
-    refs = (
-        keyed.filter(pl.col("lon").is_not_null() & pl.col("_no").is_not_null())
-        .group_by("_street", "_no")
-        .agg(pl.col("lon").median().alias("_lon"), pl.col("lat").median().alias("_lat"))
-        .sort("_no")
-    )
-    todo = keyed.filter(pl.col("lon").is_null() & pl.col("_no").is_not_null()).sort("_no")
-    if todo.height == 0 or refs.height == 0:
-        return keyed.drop("_r", "_street", "_no")
-    below = todo.join_asof(
-        refs.rename({"_no": "_nb", "_lon": "_xb", "_lat": "_yb"}),
-        left_on="_no",
-        right_on="_nb",
-        by="_street",
-        strategy="backward",
-        check_sortedness=False,  # sorted by number overall, hence within each street
-    )
-    both = below.join_asof(
-        refs.rename({"_no": "_na", "_lon": "_xa", "_lat": "_ya"}),
-        left_on="_no",
-        right_on="_na",
-        by="_street",
-        strategy="forward",
-        check_sortedness=False,
-    )
-    gap = cfg["address_max_number_gap"]
-    span = (pl.col("_na") - pl.col("_nb")).cast(pl.Float64)
-    f = pl.when(span > 0).then((pl.col("_no") - pl.col("_nb")) / span).otherwise(0.0)
-    interpolate = pl.col("_nb").is_not_null() & pl.col("_na").is_not_null() & (span <= gap)
-    near_below = pl.col("_nb").is_not_null() & ((pl.col("_no") - pl.col("_nb")) <= gap)
-    near_above = pl.col("_na").is_not_null() & ((pl.col("_na") - pl.col("_no")) <= gap)
-    placed = both.select(
-        "_r",
-        pl.when(interpolate)
-        .then(pl.col("_xb") + f * (pl.col("_xa") - pl.col("_xb")))
-        .when(near_below)
-        .then(pl.col("_xb"))
-        .when(near_above)
-        .then(pl.col("_xa"))
-        .alias("_lon"),
-        pl.when(interpolate)
-        .then(pl.col("_yb") + f * (pl.col("_ya") - pl.col("_yb")))
-        .when(near_below)
-        .then(pl.col("_yb"))
-        .when(near_above)
-        .then(pl.col("_ya"))
-        .alias("_lat"),
-    ).filter(pl.col("_lon").is_not_null())
-    return (
-        keyed.join(placed, on="_r", how="left")
-        .with_columns(
-            pl.coalesce("lon", "_lon").alias("lon"),
-            pl.coalesce("lat", "_lat").alias("lat"),
-            pl.when(pl.col("position").is_null() & pl.col("_lon").is_not_null())
-            .then(pl.lit("address"))
-            .otherwise(pl.col("position"))
-            .alias("position"),
-        )
-        .sort("_r")
-        .drop("_r", "_street", "_no", "_lon", "_lat")
-    )
-
-
 # the code that makes the edges is an input too: a changed rule must not reuse old edges
 # (None where the source cannot be read, a frozen install: then nothing is cached)
 try:
@@ -541,7 +299,7 @@ except OSError:
     _EDGE_CODE = None
 
 
-def _edge_inputs(rec: pl.DataFrame, x: np.ndarray, y: np.ndarray, cfg: dict[str, Any]) -> str:
+def _edge_inputs(rec: pl.DataFrame, x: np.ndarray, y: np.ndarray, cfg: Mapping[str, Any]) -> str:
     """A digest of everything the distance edges depend on: the positioned records other
     than truck places (row, position, household, address and name keys) and the settings.
     Truck places change every night; the registers behind the rest mostly do not."""
@@ -573,7 +331,7 @@ Memo = Callable[[str, Callable[[], pl.DataFrame]], pl.DataFrame]
 
 
 def _cached_distance_edges(
-    rec: pl.DataFrame, x: np.ndarray, y: np.ndarray, cfg: dict[str, Any], memo: Memo | None
+    rec: pl.DataFrame, x: np.ndarray, y: np.ndarray, cfg: Mapping[str, Any], memo: Memo | None
 ) -> pl.DataFrame:
     """The distance edges, reused from the last run when their inputs are byte for byte the
     same (a night whose registers did not change: 25 s of a city's increment)."""
@@ -583,7 +341,7 @@ def _cached_distance_edges(
 
 
 def link(
-    rec: pl.DataFrame, cfg: dict[str, Any], memo: Memo | None = None
+    rec: pl.DataFrame, cfg: Mapping[str, Any], memo: Memo | None = None
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(links: one row per record with its site_id and how it was tied, sites: one row per
     site with its position). ``memo`` keeps the distance edges for the next run with the
@@ -593,7 +351,7 @@ def link(
     rec = place_by_address(rec, cfg)
     lon = rec["lon"].to_numpy().astype(float)
     lat = rec["lat"].to_numpy().astype(float)
-    x, y = _project(lon, lat)
+    x, y = project_m(lon, lat)
     edges = pl.concat(
         [
             _polygon_edges(rec, x, y),

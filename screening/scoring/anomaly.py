@@ -16,11 +16,14 @@ the group's median, in robust z units, with the site's value and the group's med
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import polars as pl
 from sklearn.ensemble import IsolationForest
+
+from screening.settings import fill_settings
 
 # feature -> (transform, label for inspectors)
 FEATURES: dict[str, tuple[str, str]] = {
@@ -36,11 +39,10 @@ FEATURES: dict[str, tuple[str, str]] = {
     "fuel_visits": ("log", "油罐车停靠"),
     "unregistered_plates": ("log", "外地危货车"),
     "tips": ("", "举报线索"),
-    "businesses_within_radius": ("log", "周边1公里经营主体数"),
+    "businesses_within_radius": ("log", "周边{features.remote_radius_m:km}公里经营主体数"),
     "settlement_distance_m": ("log", "距居民点距离"),
     "meter_faults": ("log", "电表异常读数"),
 }
-MIN_GROUP = 30
 
 
 def peer_groups(features: pl.DataFrame) -> pl.Expr:
@@ -54,7 +56,7 @@ def peer_groups(features: pl.DataFrame) -> pl.Expr:
     )
 
 
-def _matrix(features: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
+def _matrix(features: pl.DataFrame, min_group: int) -> tuple[pl.DataFrame, list[str]]:
     cols = []
     for name, (transform, _) in FEATURES.items():
         e = pl.col(name).cast(pl.Float64).fill_nan(None)
@@ -62,7 +64,7 @@ def _matrix(features: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
             e = e.clip(lower_bound=0).log1p()
         cols.append(e.alias(name))
     grouped = features.select("site_id", peer_groups(features).alias("peer"), *cols)
-    small = grouped.group_by("peer").len().filter(pl.col("len") < MIN_GROUP)["peer"]
+    small = grouped.group_by("peer").len().filter(pl.col("len") < min_group)["peer"]
     grouped = grouped.with_columns(
         pl.when(pl.col("peer").is_in(small.implode()))
         .then(pl.lit("other"))
@@ -85,13 +87,14 @@ def _robust_z(m: pl.DataFrame, names: list[str]) -> pl.DataFrame:
     return m.with_columns(out)
 
 
-def _explain(z: pl.DataFrame, names: list[str], features: pl.DataFrame) -> pl.DataFrame:
+def _explain(
+    z: pl.DataFrame, names: list[str], features: pl.DataFrame, labels: Mapping[str, str]
+) -> pl.DataFrame:
     """The three features furthest from the group's median, as a sentence.
 
     Each feature's (z, value, median) travel together as one struct, so that one unpivot
     and a filter on |z| give the candidates: unpivoting the three tables apart and joining
     them back on (site, feature) took 12 s of a city's 28 s of scoring."""
-    labels = {n: lab for n, (_, lab) in FEATURES.items()}
     logs = [n for n, (t, _) in FEATURES.items() if t == "log"]
     both = z.select("site_id", *[f"z_{n}" for n in names], *[f"med_{n}" for n in names]).join(
         features.select("site_id", *[pl.col(n).alias(f"v_{n}") for n in names]),
@@ -138,14 +141,32 @@ def _percentile_in_group(scores: pl.Expr) -> pl.Expr:
     return scores.rank("average").over("peer") / pl.len().over("peer")
 
 
+def params(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """score()'s settings: the model, the smallest peer group, the features' names."""
+    scoring = settings["scoring"]
+    return {
+        "model": scoring["anomaly_model"],
+        "min_group": scoring["anomaly_min_group"],
+        "names_zh": labels(settings),
+    }
+
+
+def labels(settings: Mapping[str, Any]) -> dict[str, str]:
+    """Each feature's name for inspectors, with the settings it depends on filled in."""
+    return {n: fill_settings(lab, settings) for n, (_, lab) in FEATURES.items()}
+
+
 def score(
     features: pl.DataFrame,
-    model: str = "isolation_forest",
+    model: str,
+    min_group: int,
+    names_zh: Mapping[str, str],
     seed: int = 0,
 ) -> pl.DataFrame:
     """site_id, anomaly_score (higher = more unusual), anomaly_pct (within peer group),
-    anomaly_features (why, for inspectors)."""
-    m, names = _matrix(features)
+    anomaly_features (why, for inspectors, in ``names_zh``). Peer groups smaller than
+    ``min_group`` are pooled."""
+    m, names = _matrix(features, min_group)
     z = _robust_z(m, names)
     if model == "peer_deviation":
         zabs = [pl.col(f"z_{n}").abs().fill_null(0).clip(upper_bound=50) for n in names]
@@ -172,9 +193,5 @@ def score(
         raise ValueError(f"unknown anomaly model {model!r}: isolation_forest | peer_deviation")
     out = scored.with_columns(_percentile_in_group(pl.col("anomaly_score")).alias("anomaly_pct"))
     return out.select("site_id", "peer", "anomaly_score", "anomaly_pct").join(
-        _explain(z, names, features), on="site_id", how="left"
+        _explain(z, names, features, names_zh), on="site_id", how="left"
     )
-
-
-def params(config: dict[str, Any]) -> dict[str, Any]:
-    return {"model": config["scoring"]["anomaly_model"]}

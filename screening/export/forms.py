@@ -297,7 +297,7 @@ def export_all(
 ) -> list[Path]:
     """Per oversight unit: annex 2 and annex 4 of its own leads, and its map; for the
     county: annex 3 (counts only, no names)."""
-    from screening.mapping import write_maps
+    from screening.export.mapping import write_maps
 
     written: list[Path] = []
     by_unit = leads.with_columns(pl.col("oversight_unit").fill_null("未划分包保单位"))

@@ -16,12 +16,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-DB_NAME = "warehouse.duckdb"
-BULK_DIR = "bulk"
-
-
-# a run folder whose warehouse is kept elsewhere (the nightly work directory) names it here
-WAREHOUSE_POINTER = "warehouse.json"
+from screening.store import catalog
 
 
 def warehouse_dir(run_dir: Path) -> Path:
@@ -29,17 +24,17 @@ def warehouse_dir(run_dir: Path) -> Path:
     itself (``screening run``) or the one its pointer names (a nightly run; that warehouse
     holds the latest night, so an older night's records may have moved on)."""
     run_dir = Path(run_dir)
-    pointer = run_dir / WAREHOUSE_POINTER
-    if (run_dir / DB_NAME).exists() or not pointer.exists():
+    pointer = catalog.pointer(run_dir)
+    if catalog.warehouse_db(run_dir).exists() or not pointer.exists():
         return run_dir
     return Path(json.loads(pointer.read_text(encoding="utf-8"))["work_dir"])
 
 
-def scan_bulk(workdir: Path, name: str) -> pl.LazyFrame:
+def scan_bulk(work_dir: Path, name: str) -> pl.LazyFrame:
     """A bulk series straight from its Parquet parts, without opening the database: what a
     worker process of a Dask cluster reads (several may read at once; a DuckDB file takes
     one writer or many readers, never both)."""
-    return pl.scan_parquet(str(Path(workdir) / BULK_DIR / name / "*.parquet"))
+    return pl.scan_parquet(str(catalog.bulk_dir(work_dir, name) / "*.parquet"))
 
 
 def write_parquet(frame: pl.DataFrame, path: Path) -> Path:
@@ -80,10 +75,10 @@ def part_of(path: Path) -> str:
 
 
 class Warehouse:
-    def __init__(self, workdir: Path, read_only: bool = False) -> None:
-        self.workdir = Path(workdir)
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.path = self.workdir / DB_NAME
+    def __init__(self, work_dir: Path, read_only: bool = False) -> None:
+        self.work_dir = Path(work_dir)
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self.path = catalog.warehouse_db(self.work_dir)
         self.con = duckdb.connect(str(self.path), read_only=read_only)
         if not read_only:
             self._bulk_views()
@@ -100,16 +95,16 @@ class Warehouse:
     def bulk_dir(self, name: str) -> Path:
         """A bulk series is a folder of Parquet parts: one per input file when ingesting
         incrementally (named by the file's content hash), a single "all" part otherwise."""
-        return self.workdir / BULK_DIR / name
+        return catalog.bulk_dir(self.work_dir, name)
 
     def parts(self, name: str) -> list[Path]:
         return sorted(self.bulk_dir(name).glob("*.parquet"))
 
     def scan_bulk(self, name: str) -> pl.LazyFrame:
-        return scan_bulk(self.workdir, name)
+        return scan_bulk(self.work_dir, name)
 
     def _bulk_views(self) -> None:
-        folder = self.workdir / BULK_DIR
+        folder = catalog.bulk_dir(self.work_dir)
         if not folder.exists():
             return
         for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
@@ -159,6 +154,17 @@ class Warehouse:
         # duckdb 2 has no .pl() on results; a relation's Arrow table avoids an extra copy
         rel = self.con.sql(sql, params=params) if params else self.con.sql(sql)
         return pl.from_arrow(rel.to_arrow_table())  # type: ignore[return-value]
+
+    def rejected_per_key(self, source: str, key: str, alias: str) -> pl.DataFrame:
+        """Rows the ingest rejected per key of a source (a meter's refused readings): the
+        problems table keeps each rejected row as JSON, so that it can be counted here
+        without the stages knowing how problems are stored."""
+        return self.read(
+            f"SELECT json_extract_string(record, '$.{key}') AS {key}, "
+            f"CAST(count(*) AS BIGINT) AS {alias} FROM ingest_problems "
+            "WHERE source = ? AND severity = 'rejected' AND record IS NOT NULL GROUP BY 1",
+            [source],
+        )
 
     def table(self, name: str) -> pl.DataFrame:
         return self.read(f"SELECT * FROM {name}")

@@ -14,9 +14,9 @@ import polars as pl
 import shapely
 
 from screening.coords import to_wgs84
-from screening.headers import norm_header
-from screening.ingest import PROBLEM_SCHEMA
-from screening.readers import ReadError
+from screening.ingest.headers import norm_header
+from screening.ingest.problems import PROBLEM_SCHEMA
+from screening.ingest.readers import ReadError
 
 TOWNSHIP_KEYS = {norm_header(k) for k in ("township", "乡镇", "所在乡镇", "name", "名称")}
 UNIT_KEYS = {norm_header(k) for k in ("oversight_unit", "包保单位", "责任单位")}

@@ -10,6 +10,7 @@ evidence; only how much they count changes, and the run summary says by how much
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import polars as pl
@@ -66,11 +67,11 @@ def hit_rates(lab: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     return by_band, by_rule
 
 
-def multipliers(lab: pl.DataFrame, cfg: dict[str, Any]) -> dict[str, float]:
+def multipliers(lab: pl.DataFrame, cfg: Mapping[str, Any]) -> dict[str, float]:
     """Rule code -> weight multiplier, for rules with at least min_labels labels."""
     if lab.height == 0:
         return {}
-    overall = float(lab["label"].mean())
+    overall = float(lab.select(pl.col("label").cast(pl.Float64).mean()).item() or 0.0)
     if overall <= 0:
         return {}
     _, by_rule = hit_rates(lab)

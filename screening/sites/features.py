@@ -8,25 +8,19 @@ remoteness. Pure function of frames; rules and the anomaly model read only this 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import polars as pl
-from pyproj import Transformer
 from scipy.spatial import cKDTree
 
-from screening.addresses import name_key
-from screening.coords import utm_epsg
+from screening.coords import project_m
+from screening.schema import LINKED_IDS
+from screening.signals.registry import permit_figures
+from screening.sites.addresses import name_key
 
-ID_COLUMNS = {
-    "registrations": "usccs",
-    "permits": "permit_ids",
-    "power_accounts": "account_ids",
-    "idle_properties": "property_ids",
-    "sanctioned_sites": "case_ids",
-    "tips": "tip_ids",
-    "places": "place_ids",
-}
+ID_COLUMNS = LINKED_IDS
 
 
 def _joined(col: str) -> pl.Expr:
@@ -94,22 +88,15 @@ def entity_features(
         pl.col("permit_expired_on").max().alias("holder_permit_expired_on"),
         pl.col("has_fuel_permit").any().alias("holder_fuel_permit"),
     )
+    f = permit_figures()
     p = (
         _members(links, "permits", permits, "permit_id")
         .group_by("site_id")
         .agg(
-            (pl.col("state") == "valid").any().alias("site_valid_permit"),
-            pl.col("kind")
-            .filter(pl.col("state") == "valid")
-            .drop_nulls()
-            .unique()
-            .sort()
-            .str.join(",")
-            .alias("site_permit_kinds"),
-            pl.col("expired_on").max().alias("site_permit_expired_on"),
-            ((pl.col("kind") == "fuel") & (pl.col("state") == "valid"))
-            .any()
-            .alias("site_fuel_permit"),
+            f["has_valid"].alias("site_valid_permit"),
+            f["valid_kinds"].alias("site_permit_kinds"),
+            f["expired_on"].alias("site_permit_expired_on"),
+            f["has_fuel"].alias("site_fuel_permit"),
         )
     )
     out = ent.join(p, on="site_id", how="full", coalesce=True)
@@ -271,15 +258,11 @@ def premises_features(
 
 
 def _xy(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    tr = Transformer.from_crs(
-        "EPSG:4326", f"EPSG:{utm_epsg(float(np.nanmedian(lon)))}", always_xy=True
-    )
-    x, y = tr.transform(lon, lat)
-    return np.column_stack([x, y])
+    return np.column_stack(project_m(lon, lat))
 
 
 def surroundings(
-    sites: pl.DataFrame, base: pl.DataFrame, tips: pl.DataFrame, cfg: dict[str, Any]
+    sites: pl.DataFrame, base: pl.DataFrame, tips: pl.DataFrame, cfg: Mapping[str, Any]
 ) -> pl.DataFrame:
     """Tips near each site, other businesses within the remote radius, distance to the
     nearest settlement (a site with household meters)."""
@@ -345,7 +328,7 @@ def site_features(
     power: pl.DataFrame,
     places: pl.DataFrame,
     as_of: dt.date,
-    cfg: dict[str, Any],
+    cfg: Mapping[str, Any],
 ) -> pl.DataFrame:
     """All signals per site (see module doc)."""
     base = sites.join(linked_ids(links), on="site_id", how="left")

@@ -12,28 +12,17 @@ by site_id so that the same inputs always give the same order.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import polars as pl
 
-from screening import anomaly
-from screening.rules import CATEGORY_ZH, RuleSet, apply
+from screening.schema import LEAD_COLUMNS as CONTRACT_LEAD_COLUMNS
+from screening.scoring import anomaly
+from screening.scoring.rules import CATEGORY_ZH, RuleSet, apply
 
 LEAD_COLUMNS = [
-    "rank",
-    "site_id",
-    "score",
-    "lon",
-    "lat",
-    "township",
-    "address",
-    "category",
-    "reasons",
-    "evidence",
-    "usccs",
-    "account_ids",
-    "property_ids",
-    "plates",
+    *CONTRACT_LEAD_COLUMNS,
     # beyond the contract: what an inspector and an analyst also need
     "category_zh",
     "oversight_unit",
@@ -51,7 +40,7 @@ LEAD_COLUMNS = [
 ]
 
 
-def anomaly_part(pct: pl.Expr, scoring: dict[str, Any]) -> pl.Expr:
+def anomaly_part(pct: pl.Expr, scoring: Mapping[str, Any]) -> pl.Expr:
     start = scoring["anomaly_from"]
     return scoring["anomaly_weight"] * ((pct - start) / (1 - start)).clip(0, 1)
 
@@ -88,7 +77,7 @@ def _category(reasons: pl.DataFrame, features: pl.DataFrame) -> pl.DataFrame:
 def score_sites(
     features: pl.DataFrame,
     ruleset: RuleSet,
-    config: dict[str, Any],
+    config: Mapping[str, Any],
     use_rules: bool = True,
     use_model: bool = True,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -97,7 +86,7 @@ def score_sites(
     scoring = config["scoring"]
     rule_scores, reasons = apply(features, ruleset)
     model = (
-        anomaly.score(features, scoring["anomaly_model"])
+        anomaly.score(features, **anomaly.params(config))
         if use_model
         else pl.DataFrame(
             schema={
@@ -150,7 +139,7 @@ def score_sites(
     return scored.drop("_r", "_a"), reasons
 
 
-def leads(scored: pl.DataFrame, reasons: pl.DataFrame, config: dict[str, Any]) -> pl.DataFrame:
+def leads(scored: pl.DataFrame, reasons: pl.DataFrame, config: Mapping[str, Any]) -> pl.DataFrame:
     """The contract's lead list, best first: sites at or above min_score."""
     shown = reasons.filter(pl.col("contribution") != 0)
     text = shown.group_by("site_id", maintain_order=True).agg(

@@ -21,7 +21,7 @@ from typing import BinaryIO
 
 import polars as pl
 
-from screening.headers import score
+from screening.ingest.headers import score
 from screening.schema import SOURCES, TOWNSHIPS_FILE, Source
 
 FORMATS = (".csv.gz", ".csv", ".parquet", ".xlsx", ".xls")

@@ -14,6 +14,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,7 +98,7 @@ class MergeReport:
     leads: pl.DataFrame  # this run's leads as the ledger sees them (merge kind, status)
 
 
-def run_key(inputs: pl.DataFrame, config: dict[str, Any], as_of: dt.date | None) -> str:
+def run_key(inputs: pl.DataFrame, config: Mapping[str, Any], as_of: dt.date | None) -> str:
     """A run is its inputs (file hashes), its settings and its screening date: the same
     three give the same key, so merging them again changes nothing."""
     files = sorted(f"{r['file']}:{r['sha256']}" for r in inputs.iter_rows(named=True))
@@ -266,7 +267,7 @@ class Ledger:
         run_id: str,
         leads: pl.DataFrame,
         meta: dict[str, Any],
-        cfg: dict[str, Any],
+        cfg: Mapping[str, Any],
         at: dt.datetime | None = None,
     ) -> MergeReport:
         """Merge one run's leads. Idempotent on run_id; one transaction."""
@@ -274,8 +275,8 @@ class Ledger:
             0
         ]:
             merged = self._df("SELECT * FROM run_leads WHERE run_id = ? ORDER BY rank", [run_id])
-            counts = merged.group_by("merge").len()
-            return MergeReport(run_id, True, dict(counts.iter_rows()), merged)
+            kinds = merged.group_by("merge").len()
+            return MergeReport(run_id, True, dict(kinds.iter_rows()), merged)
         at = at or dt.datetime.now().replace(microsecond=0)
         leads = self._match_sites(leads, cfg)
         plan = self._plan(leads, cfg)
@@ -358,7 +359,7 @@ class Ledger:
 
     # ------------------------------------------------------------------ merge logic
 
-    def _match_sites(self, leads: pl.DataFrame, cfg: dict[str, Any]) -> pl.DataFrame:
+    def _match_sites(self, leads: pl.DataFrame, cfg: Mapping[str, Any]) -> pl.DataFrame:
         """Ledger ids for the run's sites: the same id, else a ledger site within match_m
         (its anchor record changed, the place did not)."""
         known = self._df("SELECT site_id, lon, lat FROM sites")
@@ -389,7 +390,7 @@ class Ledger:
         mapping = {k: v for k, v in mapping.items() if v not in taken}
         return leads.with_columns(pl.col("site_id").replace(mapping))
 
-    def _plan(self, leads: pl.DataFrame, cfg: dict[str, Any]) -> pl.DataFrame:
+    def _plan(self, leads: pl.DataFrame, cfg: Mapping[str, Any]) -> pl.DataFrame:
         """What each lead means for the ledger, without writing anything."""
         current = self.status().select("site_id", pl.col("status").alias("from_status"))
         last = self._df(f"""

@@ -14,18 +14,30 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from screening.coords import CRS_NAMES
-from screening.schema import SOURCES
+from screening.schema import SOURCES, TIMEZONE
 
 
 class ManifestError(ValueError):
     pass
 
 
+# the keys of manifest.toml (docs/CONTRACT.md): anything else is reported and ignored
+MANIFEST_KEYS = {
+    "region": "free text, printed on reports",
+    "as_of": "screening date YYYY-MM-DD; nothing dated after it is used (default: the latest "
+    "reading)",
+    "timezone": "all naive timestamps are local time here",
+    "crs": "coordinates in every file",
+    "columns": 'optional header renames per source: `[columns] power_readings = { "户号" = '
+    '"account_id" }`',
+}
+
+
 @dataclass(frozen=True)
 class Manifest:
     region: str = "sample county"
     as_of: dt.date | None = None  # None: the latest reading decides
-    timezone: str = "Asia/Shanghai"
+    timezone: str = TIMEZONE
     crs: str = "wgs84"
     columns: dict[str, dict[str, str]] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
@@ -39,8 +51,7 @@ def read_manifest(bundle: Path) -> Manifest:
         data = tomllib.loads(path.read_bytes().decode("utf-8-sig"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ManifestError(f"{path}: not valid UTF-8 TOML: {exc}") from exc
-    known = {"region", "as_of", "timezone", "crs", "columns"}
-    warnings = [f"{path.name}: unknown key {k!r} ignored" for k in data if k not in known]
+    warnings = [f"{path.name}: unknown key {k!r} ignored" for k in data if k not in MANIFEST_KEYS]
 
     as_of = data.get("as_of")
     if isinstance(as_of, str):
@@ -53,7 +64,7 @@ def read_manifest(bundle: Path) -> Manifest:
     elif as_of is not None and not isinstance(as_of, dt.date):
         raise ManifestError(f"{path.name}: as_of must be a date, got {as_of!r}")
 
-    timezone = str(data.get("timezone", "Asia/Shanghai")).strip()
+    timezone = str(data.get("timezone", TIMEZONE)).strip()
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError) as exc:

@@ -18,9 +18,9 @@ from typing import Any
 import polars as pl
 import shapely
 
-from screening.rules import CATEGORY_ZH
+from screening.scoring.rules import CATEGORY_ZH
 
-STATIC = Path(__file__).with_name("static") / "leaflet-1.9.4"
+STATIC = Path(__file__).resolve().parent.parent / "static" / "leaflet-1.9.4"
 COLOURS = {
     "over_permit": "#d7301f",
     "unlicensed_production": "#fc8d59",

@@ -13,12 +13,14 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
-from screening import parse
-from screening.ledger import Ledger
-from screening.rules import CATEGORY_ZH
+from screening.ingest import parse
+from screening.ledger.ledger import Ledger
+from screening.scoring.rules import CATEGORY_ZH
+from screening.settings import Settings, settings_of
 
 YES, NO = ("是", "yes", "y", "true", "1", "√"), ("否", "no", "n", "false", "0", "")
 ZH_CATEGORY = {v: k for k, v in CATEGORY_ZH.items()}
@@ -74,7 +76,9 @@ def _flag(col: str) -> pl.Expr:
     )
 
 
-def validate(rows: pl.DataFrame, status: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+def validate(
+    rows: pl.DataFrame, status: pl.DataFrame, years: parse.Years
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(good rows with parsed fields, rejected rows with reasons). Rows whose conclusion is
     blank are not yet inspected and are skipped silently (that is the form's normal state)."""
     for c in COLUMNS.values():
@@ -84,10 +88,10 @@ def validate(rows: pl.DataFrame, status: pl.DataFrame) -> tuple[pl.DataFrame, pl
         rows.filter(parse.clean_text(pl.col("finding")).is_not_null())
         .join(status.select("site_id", "status"), on="site_id", how="left")
         .with_columns(
-            parse.to_date(pl.col("inspected_on"), pl.String).alias("_date"),
-            parse.to_float(pl.col("staff"), pl.String).alias("_staff"),
-            parse.to_float(pl.col("confiscated_wan"), pl.String).alias("_conf"),
-            parse.to_float(pl.col("fine_wan"), pl.String).alias("_fine"),
+            parse.to_date(pl.col("inspected_on"), pl.String(), years).alias("_date"),
+            parse.to_float(pl.col("staff"), pl.String()).alias("_staff"),
+            parse.to_float(pl.col("confiscated_wan"), pl.String()).alias("_conf"),
+            parse.to_float(pl.col("fine_wan"), pl.String()).alias("_fine"),
             *[_flag(c).alias(f"_{c}") for c in ("suspend", "dismantle", "judicial")],
             parse.clean_text(pl.col("finding")).alias("_finding"),
         )
@@ -143,7 +147,7 @@ def apply(ledger: Ledger, good: pl.DataFrame, actor: str) -> pl.DataFrame:
     for r in good.iter_rows(named=True):
         at = dt.datetime.combine(r["_date"], dt.time(12, 0))
         who = r.get("group") or actor
-        steps = []
+        steps: list[tuple[str, dict[str, Any]]] = []
         if r["status"] == "lead":
             steps.append(("assigned", {}))
         steps.append(
@@ -197,8 +201,13 @@ def apply(ledger: Ledger, good: pl.DataFrame, actor: str) -> pl.DataFrame:
     )
 
 
-def import_sheet(ledger_path: Path, sheet: Path, actor: str) -> ImportReport:
+def import_sheet(
+    ledger_path: Path, sheet: Path, actor: str, settings: Settings | Path | None = None
+) -> ImportReport:
+    """A team's returned sheet into the ledger; dates outside ``ingest.min_year`` …
+    ``max_year`` are refused as typos, as in every source."""
+    cfg = settings_of(settings).ingest
     with Ledger(ledger_path) as lg:
-        good, rejected = validate(read_sheet(sheet), lg.status())
+        good, rejected = validate(read_sheet(sheet), lg.status(), (cfg.min_year, cfg.max_year))
         applied = apply(lg, good, actor)
     return ImportReport(applied, rejected)

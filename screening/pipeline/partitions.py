@@ -16,29 +16,31 @@ every worker mounts at the same path.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from screening.schema import SERIES_KEYS
 from screening.signals import power as power_mod
 from screening.signals import vehicles as veh_mod
-from screening.warehouse import scan_bulk
+from screening.store.warehouse import scan_bulk
 
 # (first key, last key), both included; None: the whole series as one partition
 Bounds = tuple[str, str] | None
 
-# the key each bulk series is partitioned on
-KEYS = {"power_readings": "account_id", "vehicle_tracks": "plate"}
+# the key each bulk series is partitioned on: the first of its contract key
+KEYS = {name: key[0] for name, key in SERIES_KEYS.items()}
 
 
-def key_ranges(workdir: Path, name: str, parts: int) -> list[Bounds]:
+def key_ranges(work_dir: Path, name: str, parts: int) -> list[Bounds]:
     """``parts`` contiguous ranges of the series' keys holding about as many keys each, in
     key order (fewer when there are fewer keys; one whole partition when parts is 1)."""
     key = KEYS[name]
     if parts <= 1:
         return [None]
-    keys = scan_bulk(workdir, name).select(key).unique().sort(key).collect()
+    keys = scan_bulk(work_dir, name).select(key).unique().sort(key).collect()
     if keys.height == 0:
         return [None]
     n = max(1, min(parts, keys.height))
@@ -57,42 +59,46 @@ def _in(name: str, bounds: Bounds) -> pl.Expr:
     return pl.col(KEYS[name]).is_between(pl.lit(bounds[0]), pl.lit(bounds[1]), closed="both")
 
 
-def meter_part(workdir: Path, as_of: dt.date, cfg: dict[str, Any], bounds: Bounds) -> pl.DataFrame:
+def meter_part(
+    work_dir: Path, as_of: dt.date, cfg: Mapping[str, Any], bounds: Bounds
+) -> pl.DataFrame:
     """Power signals (before peer percentiles) of the meters in ``bounds``."""
-    readings = scan_bulk(workdir, "power_readings").filter(_in("power_readings", bounds))
+    readings = scan_bulk(work_dir, "power_readings").filter(_in("power_readings", bounds))
     return power_mod.meter_signals(readings, as_of, cfg["power"])
 
 
-def stay_part(workdir: Path, as_of: dt.date, cfg: dict[str, Any], bounds: Bounds) -> pl.DataFrame:
+def stay_part(
+    work_dir: Path, as_of: dt.date, cfg: Mapping[str, Any], bounds: Bounds
+) -> pl.DataFrame:
     """Stay points of the trucks in ``bounds``, up to the end of ``as_of``."""
     end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
-    tracks = scan_bulk(workdir, "vehicle_tracks").filter(
+    tracks = scan_bulk(work_dir, "vehicle_tracks").filter(
         _in("vehicle_tracks", bounds) & (pl.col("ts") < end)
     )
     return veh_mod.stay_points(tracks, cfg["vehicles"]).collect()
 
 
 def ranges(
-    workdir: Path, name: str, scale: dict[str, Any], wanted: int | None = None
+    work_dir: Path, name: str, scale: Mapping[str, Any], wanted: int | None = None
 ) -> list[Bounds]:
     """The key ranges of one series: ``wanted`` partitions (default ``scale.partitions``),
     or more on a series too big for that, one per ``scale.rows_per_partition[name]`` rows
     (counted from Parquet metadata)."""
-    rows = scan_bulk(workdir, name).select(pl.len()).collect().item()
+    rows = scan_bulk(work_dir, name).select(pl.len()).collect().item()
     base = scale["partitions"] if wanted is None else wanted
-    return key_ranges(workdir, name, max(base, -(-rows // scale["rows_per_partition"][name])))
+    return key_ranges(work_dir, name, max(base, -(-rows // scale["rows_per_partition"][name])))
 
 
-def meter_signals(workdir: Path, as_of: dt.date, cfg: dict[str, Any]) -> pl.DataFrame:
+def meter_signals(work_dir: Path, as_of: dt.date, cfg: Mapping[str, Any]) -> pl.DataFrame:
     """All meters, one partition after another."""
-    bounds = ranges(workdir, "power_readings", cfg["scale"])
-    return concat([meter_part(workdir, as_of, cfg, b) for b in bounds])
+    bounds = ranges(work_dir, "power_readings", cfg["scale"])
+    return concat([meter_part(work_dir, as_of, cfg, b) for b in bounds])
 
 
-def stay_points(workdir: Path, as_of: dt.date, cfg: dict[str, Any]) -> pl.DataFrame:
+def stay_points(work_dir: Path, as_of: dt.date, cfg: Mapping[str, Any]) -> pl.DataFrame:
     """All trucks' stays, one partition after another."""
-    bounds = ranges(workdir, "vehicle_tracks", cfg["scale"])
-    return concat([stay_part(workdir, as_of, cfg, b) for b in bounds])
+    bounds = ranges(work_dir, "vehicle_tracks", cfg["scale"])
+    return concat([stay_part(work_dir, as_of, cfg, b) for b in bounds])
 
 
 def concat(parts: list[pl.DataFrame]) -> pl.DataFrame:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from screening.parse import clean_text
+from screening.ingest.parse import clean_text
 
 _DIGITS = {
     "〇": "0",

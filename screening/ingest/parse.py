@@ -77,8 +77,11 @@ def _assemble(parts: pl.Expr, with_time: bool) -> pl.Expr:
     return pl.concat_str(pieces).str.strptime(pl.Date, "%Y-%m-%d", strict=False)
 
 
-def _plausible_years(e: pl.Expr) -> pl.Expr:
-    return pl.when(e.dt.year().is_between(1949, 2100)).then(e).otherwise(None)
+Years = tuple[int, int]  # (ingest.min_year, ingest.max_year): outside them a date is a typo
+
+
+def _plausible_years(e: pl.Expr, years: Years) -> pl.Expr:
+    return pl.when(e.dt.year().is_between(*years)).then(e).otherwise(None)
 
 
 def _fast_then_slow(
@@ -104,18 +107,19 @@ def _fast_then_slow(
     return out.alias(s.name)
 
 
-def to_date(e: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+def to_date(e: pl.Expr, dtype: pl.DataType, years: Years) -> pl.Expr:
     """Dates in any of the forms the contract lists, or an Excel serial day number."""
     if dtype == pl.Date:
-        return _plausible_years(e)
+        return _plausible_years(e, years)
     if isinstance(dtype, pl.Datetime):
-        return _plausible_years(e.dt.date())
+        return _plausible_years(e.dt.date(), years)
     if dtype.is_numeric():
         serial = e.cast(pl.Float64)
         return _plausible_years(
             pl.when(serial.is_between(1, 2958465)).then(
                 (_EXCEL_EPOCH + pl.duration(days=serial.floor().cast(pl.Int64))).dt.date()
-            )
+            ),
+            years,
         )
     v = pl.col("v")
     text = _norm_date_text(v)
@@ -126,22 +130,23 @@ def to_date(e: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     fast = e.cast(pl.String).map_batches(
         lambda s: _fast_then_slow(s, pl.Date(), ("%Y-%m-%d",), slow), return_dtype=pl.Date
     )
-    return _plausible_years(fast)
+    return _plausible_years(fast, years)
 
 
-def to_datetime(e: pl.Expr, dtype: pl.DataType, timezone: str) -> pl.Expr:
+def to_datetime(e: pl.Expr, dtype: pl.DataType, timezone: str, years: Years) -> pl.Expr:
     """Local naive timestamps. Values with an offset (or epoch seconds, which are UTC) are
     converted to the bundle's timezone, so that "night" means night where the meter is."""
     if isinstance(dtype, pl.Datetime):
         if dtype.time_zone is not None:
             return _plausible_years(
-                e.dt.convert_time_zone(timezone).dt.replace_time_zone(None).dt.cast_time_unit("us")
+                e.dt.convert_time_zone(timezone).dt.replace_time_zone(None).dt.cast_time_unit("us"),
+                years,
             )
-        return _plausible_years(e.dt.cast_time_unit("us"))
+        return _plausible_years(e.dt.cast_time_unit("us"), years)
     if dtype == pl.Date:
-        return _plausible_years(e.cast(pl.Datetime("us")))
+        return _plausible_years(e.cast(pl.Datetime("us")), years)
     if dtype.is_numeric():
-        return _plausible_years(_from_number(e.cast(pl.Float64), timezone))
+        return _plausible_years(_from_number(e.cast(pl.Float64), timezone), years)
     v = pl.col("v")
     text = _norm_date_text(v)
     groups = text.str.extract_groups(_DATE_RE)
@@ -175,7 +180,7 @@ def to_datetime(e: pl.Expr, dtype: pl.DataType, timezone: str) -> pl.Expr:
     fast = e.cast(pl.String).map_batches(
         lambda s: _fast_then_slow(s, dtype_out, formats, slow), return_dtype=dtype_out
     )
-    return _plausible_years(fast)
+    return _plausible_years(fast, years)
 
 
 def _from_number(x: pl.Expr, timezone: str) -> pl.Expr:

@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
 
 from screening.schema import CATEGORIES
+from screening.settings import fill_settings
 
 KINDS = ("activity", "context", "innocent")
 CATEGORY_ZH = {
@@ -76,7 +78,7 @@ class RuleSet:
         return [r for r in self.rules if r.kind == kind]
 
 
-def load_rules(config: dict[str, Any]) -> RuleSet:
+def load_rules(config: Mapping[str, Any]) -> RuleSet:
     """Rules from the config, checked: known kinds and categories, unique codes, offsets that
     name activity rules."""
     raw = config.get("rules", [])
@@ -102,7 +104,7 @@ def load_rules(config: dict[str, Any]) -> RuleSet:
                 kind=r["kind"],
                 weight=float(r["weight"]),
                 when=r["when"],
-                evidence=r["evidence"],
+                evidence=fill_settings(r["evidence"], config),
                 category=r.get("category", ""),
                 offsets=tuple(r.get("offsets", ())),
                 factor=float(r.get("factor", 0.0)),
@@ -263,3 +265,11 @@ def _reasons(features: pl.DataFrame, scored: pl.DataFrame, ruleset: RuleSet) -> 
     if not parts:
         return pl.DataFrame(schema=schema)
     return pl.concat(parts).sort(["site_id", "contribution"], descending=[False, True])
+
+
+# rules that need an optional source: named in the run summary when it is absent
+RULES_NEEDING = {
+    "tips": ["PUBLIC_TIP"],
+    "sanctioned_sites": ["CASE_REVIVED"],
+    "idle_properties": ["IDLE_PREMISES_ACTIVE", "REMOTE_PREMISES"],
+}

@@ -1,0 +1,128 @@
+"""What only bulk series need: the three reading layouts made long, and one row per meter
+(or plate) and time, with conflicting readings excluded rather than averaged."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from screening.ingest import parse
+from screening.ingest.problems import empty_problems, key_conflicts
+from screening.ingest.readers import RawTable, ReadError
+from screening.schema import SERIES_KEYS, Source
+
+
+def readings_layout(
+    df: pl.DataFrame, table: RawTable, timezone: str, years: parse.Years
+) -> pl.DataFrame:
+    """Long, wide-hourly or wide-96 readings into the long layout, one reading per row.
+
+    The wide layouts carry no timestamp column: ts is the date plus the column's offset, and
+    the column name stays in _part so that a bad cell is reported as, say, row 12 field h13.
+    """
+    cols = set(df.columns)
+    hours = sorted(c for c in cols if c.startswith("h") and c[1:].isdigit())
+    points = sorted(c for c in cols if c.startswith("p") and c[1:].isdigit())
+    if {"account_id", "ts", "kwh"} <= cols:
+        return df.with_columns(
+            pl.lit("").alias("_part"),
+            pl.lit(None, dtype=pl.Int32).alias("interval_min"),
+            pl.col("ts").alias("_raw_ts"),
+        )
+    if "account_id" in cols and "date" in cols and (hours or points):
+        step, value_cols = (60, hours) if len(hours) >= len(points) else (15, points)
+        long = df.unpivot(
+            index=["_file", "_row", "account_id", "date"],
+            on=value_cols,
+            variable_name="_part",
+            value_name="kwh",
+        )
+        offset = pl.col("_part").str.slice(1).cast(pl.Int32)
+        minutes = offset * 60 if step == 60 else (offset - 1) * 15
+        day = parse.to_date(pl.col("date"), long.schema["date"], years).cast(pl.Datetime("us"))
+        return long.with_columns(
+            (day + pl.duration(minutes=minutes)).alias("ts"),
+            pl.col("date").cast(pl.String).alias("_raw_ts"),
+            pl.lit(step, dtype=pl.Int32).alias("interval_min"),
+        ).drop("date")
+    raise ReadError(
+        "readings need columns account_id, ts, kwh (long) or account_id, date and h00..h23 "
+        f"or p01..p96 (wide); found {', '.join(sorted(cols - {'_file', '_row'}))}"
+    )
+
+
+def collapse_series(
+    frame: pl.DataFrame,
+    source: Source,
+) -> tuple[pl.DataFrame, int, pl.DataFrame]:
+    """Exact duplicates, clashing rows and (for readings) each meter's interval, from one sort.
+
+    Sorting 10^7-10^8 rows by a string key is the expensive step, so it is done once, on the
+    integer code of the meter or plate: duplicates are then equal neighbours, clashes are
+    neighbours with the same key and other values (few: handled by key_conflicts on just
+    those rows), and an interval is the smallest step between a meter's neighbours. The
+    result stays sorted by meter (or plate) and time for the Parquet it is written to.
+    """
+    key = list(SERIES_KEYS[source.name])
+    values = [c for c in source.names if c not in key]
+    f = frame.with_columns(pl.col(key[0]).cast(pl.Categorical).to_physical().alias("_k"))
+    # a file already in meter (plate) and time order with no key twice, the usual export,
+    # is in the order the sort would give: checking costs a tenth of sorting
+    k, t = pl.col("_k"), pl.col(key[1])
+    ordered = (k > k.shift(1)) | ((k == k.shift(1)) & (t > t.shift(1)))
+    if (
+        f.height
+        and not f.select(
+            ordered.slice(1).all() & t.is_not_null().all() & k.is_not_null().all()
+        ).item()
+    ):
+        f = f.sort("_k", *key[1:], *values, "_file", "_row", "_part", nulls_last=True)
+
+    def same_as(shift: int, cols: list[str]) -> pl.Expr:
+        return pl.all_horizontal(pl.col(c).eq_missing(pl.col(c).shift(shift)) for c in cols)
+
+    keys = ["_k", *key[1:]]
+    before = f.height
+    f = f.filter(~(same_as(1, keys) & same_as(1, values)))
+    collapsed = before - f.height
+    if source.name == "power_readings":
+        f = intervals_sorted(f)
+    f = f.with_row_index("_ix")
+    clash = same_as(1, keys) | same_as(-1, keys)
+    rows = f.filter(clash)
+    if rows.height == 0:
+        return f.drop("_k", "_ix"), collapsed, empty_problems()
+    kept, problems = key_conflicts(rows, source, key, keep_first=source.name != "power_readings")
+    dropped = rows.filter(~pl.col("_ix").is_in(kept["_ix"].implode()))["_ix"]
+    return (
+        f.filter(~pl.col("_ix").is_in(dropped.implode())).drop("_k", "_ix"),
+        collapsed,
+        problems,
+    )
+
+
+def intervals_sorted(f: pl.DataFrame) -> pl.DataFrame:
+    """Long readings: each meter's interval is the smallest positive step between its
+    timestamps (gaps only make steps longer); a lone reading at midnight is a daily one.
+    Wide layouts already know theirs. ``f`` is sorted by meter code and time."""
+    step = pl.when((pl.col("_k") == pl.col("_k").shift(1)) & (pl.col("ts").diff() > pl.duration()))
+    per_meter = (
+        f.filter(pl.col("interval_min").is_null())
+        .with_columns(step.then(pl.col("ts").diff().dt.total_minutes()).alias("_d"))
+        .group_by("_k")
+        .agg(
+            pl.col("_d").min().alias("_step"),
+            (pl.col("ts").dt.time() == pl.time(0)).all().alias("_midnight"),
+        )
+        .select(
+            "_k",
+            pl.coalesce(pl.col("_step"), pl.when(pl.col("_midnight")).then(1440).otherwise(60))
+            .clip(1, 1440)
+            .cast(pl.Int32)
+            .alias("_step"),
+        )
+    )
+    return (
+        f.join(per_meter, on="_k", how="left", maintain_order="left")
+        .with_columns(pl.coalesce("interval_min", "_step").alias("interval_min"))
+        .drop("_step")
+    )

@@ -1,0 +1,435 @@
+"""Staging: every source of a bundle into one typed canonical table, and every row that
+cannot go there into the problems table with file, row, field and reason.
+
+The policy, applied the same way to every source:
+- a required field missing or unreadable rejects the row (quarantine); the rest go on;
+- an optional field that cannot be read is dropped from that row with a warning, so one typo
+  does not cost a registration that can still be placed by its address;
+- exact duplicate rows collapse (counted, not reported one by one); a second row for the same
+  key with other content is quarantined, naming the row it clashes with;
+- coordinates are range-checked in the bundle's CRS and converted to WGS-84.
+
+All checks are polars expressions evaluated over whole frames; reading files is in
+readers.py and storing in warehouse.py.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from screening.ingest import parse, uscc
+from screening.ingest.geo import convert_crs, coordinate_checks, geometries
+from screening.ingest.headers import map_headers
+from screening.ingest.manifest import Manifest
+from screening.ingest.problems import (
+    Check,
+    empty_problems,
+    file_problem,
+    key_conflicts,
+    problem,
+    quote,
+    rows_to_problems,
+)
+from screening.ingest.readers import RawTable, ReadError
+from screening.ingest.series import collapse_series, readings_layout
+from screening.schema import (
+    CARGO_CLASSES,
+    FUEL_CARGO,
+    IDLE_KINDS,
+    PERMIT_KINDS,
+    PHASES,
+    REGISTRATION_STATUSES,
+    SOURCES,
+    TARIFFS,
+    Column,
+    Source,
+)
+
+# Sources whose records are referenced by id in leads: a missing id is made from the file
+# and row (stable across runs of the same file) instead of losing the record.
+FILLABLE_IDS = {
+    "permits": "permit_id",
+    "idle_properties": "property_id",
+    "sanctioned_sites": "case_id",
+    "tips": "tip_id",
+}
+# Sources whose records mean nothing without a place.
+NEEDS_PLACE = ("idle_properties", "sanctioned_sites", "tips")
+
+CATEGORIES: dict[tuple[str, str], dict[str, tuple[str, ...]]] = {
+    ("registrations", "status"): REGISTRATION_STATUSES,
+    ("permits", "kind"): PERMIT_KINDS,
+    ("power_accounts", "tariff"): TARIFFS,
+    ("power_accounts", "phase"): PHASES,
+    ("idle_properties", "kind"): IDLE_KINDS,
+}
+
+
+@dataclass
+class Staged:
+    """One source, staged: its canonical rows, its problems and what happened, in numbers."""
+
+    source: str
+    frame: pl.DataFrame
+    problems: pl.DataFrame
+    stats: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- per-file: headers, layout
+
+
+def _canonical(
+    table: RawTable, source: Source, renames: dict[str, str] | None, notes: list[str]
+) -> pl.DataFrame:
+    headers = [c for c in table.frame.columns if c not in ("_row", "_file")]
+    hm = map_headers(headers, source, renames)
+    if hm.unknown:
+        notes.append(f"{table.file}: columns not in the contract, ignored: {', '.join(hm.unknown)}")
+    if hm.repeated:
+        notes.append(f"{table.file}: repeated columns, first one used: {', '.join(hm.repeated)}")
+    df = table.frame.select("_file", "_row", *[pl.col(o).alias(c) for o, c in hm.mapping.items()])
+    return df
+
+
+# ---------------------------------------------------------------- per-file: parse and check
+
+
+def _parser(
+    source: Source, col: Column, dtype: pl.DataType, timezone: str, years: parse.Years
+) -> pl.Expr:
+    e = pl.col(col.name)
+    key = (source.name, col.name)
+    if key in CATEGORIES:
+        out = parse.to_category(e, CATEGORIES[key])
+        return out.cast(pl.Int8) if col.name == "phase" else out
+    if col.name == "industry_code":
+        return parse.to_industry_code(e)
+    if col.name == "plate":
+        return parse.to_plate(e)
+    if col.kind == "float":
+        return parse.to_float(e, dtype)
+    if col.kind == "int":
+        return parse.to_float(e, dtype).round(0).cast(pl.Int64)
+    if col.kind == "date":
+        return parse.to_date(e, dtype, years)
+    if col.kind == "datetime":
+        return parse.to_datetime(e, dtype, timezone, years)
+    if col.kind == "code":
+        return parse.clean_code(e)
+    return parse.clean_text(e)
+
+
+def _by_distinct(df: pl.DataFrame, col: str, parser: pl.Expr) -> pl.Expr:
+    """Apply a text parser to a column's distinct values and map them back: a meter id
+    repeats in every one of its readings, and normalising 40,000 ids instead of 30 million
+    cells is 13x faster."""
+    distinct = df.select(pl.col(col).unique().drop_nulls())
+    mapped = distinct.with_columns(parser.alias("_clean"))
+    return (
+        pl.col(col)
+        .replace_strict(mapped[col], mapped["_clean"], default=None, return_dtype=pl.String)
+        .alias(col)
+    )
+
+
+def _stage_table(
+    df: pl.DataFrame,
+    source: Source,
+    manifest: Manifest,
+    cfg: Mapping[str, Any],
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Parse and check one file's rows: (kept rows, problems)."""
+    for col in source.columns:
+        if col.name not in df.columns:
+            df = df.with_columns(pl.lit(None, dtype=pl.String).alias(col.name))
+    if "_part" not in df.columns:
+        df = df.with_columns(pl.lit("").alias("_part"))
+    raw_cols = [c.name for c in source.columns]
+    years = (cfg["min_year"], cfg["max_year"])
+    df = df.with_columns(
+        [pl.col(c).alias(f"_raw_{c}") for c in raw_cols if f"_raw_{c}" not in df.columns]
+    )
+    df = df.with_columns(
+        [
+            _by_distinct(
+                df, c.name, _parser(source, c, df.schema[c.name], manifest.timezone, years)
+            )
+            if c.kind in ("code", "str") and source.bulk
+            else _parser(source, c, df.schema[c.name], manifest.timezone, years).alias(c.name)
+            for c in source.columns
+        ]
+    )
+
+    checks: list[Check] = []
+    for c in source.columns:
+        raw, val = pl.col(f"_raw_{c.name}"), pl.col(c.name)
+        raw_present = parse.clean_text(raw).is_not_null()
+        what = (
+            "unknown value" if (source.name, c.name) in CATEGORIES else f"cannot read as {c.kind}"
+        )
+        if c.required:
+            reason = (
+                pl.when(raw_present)
+                .then(pl.lit(f"{what}: ") + quote(raw))
+                .otherwise(pl.lit(f"required {c.name} is missing"))
+            )
+            checks.append(problem(val.is_null(), c.name, "rejected", reason, raw))
+        else:
+            checks.append(
+                problem(
+                    val.is_null() & raw.is_not_null(),
+                    c.name,
+                    "warning",
+                    pl.lit(f"{what}: ") + quote(raw) + pl.lit("; ignored"),
+                    raw,
+                    also=raw_present,
+                )
+            )
+    if "uscc" in source.names:
+        checks.append(
+            problem(
+                uscc.problem_expr("uscc").is_not_null(),
+                "uscc",
+                "warning",
+                pl.lit("credit code: ") + uscc.problem_expr("uscc"),
+                pl.col("uscc"),
+            )
+        )
+    fixes: list[pl.Expr] = []
+    if "lon" in source.names:
+        coord_checks, fixes = coordinate_checks(source, cfg)
+        checks += coord_checks
+    if source.name in NEEDS_PLACE:
+        unplaced = pl.col("address").is_null() & pl.col("lon").is_null()
+        if "geometry" in source.names:
+            unplaced = unplaced & pl.col("geometry").is_null()
+        checks.append(
+            problem(
+                unplaced, "address", "rejected", "no address and no coordinates: cannot be placed"
+            )
+        )
+    if source.name == "power_readings":
+        kwh = pl.col("kwh")
+        checks.append(
+            problem(
+                kwh < 0,
+                pl.col("_part").replace("", "kwh"),
+                "rejected",
+                pl.lit("negative kWh: ") + kwh.cast(pl.String),
+                kwh,
+            )
+        )
+    if source.name == "vehicle_tracks":
+        speed = pl.col("speed_kmh")
+        bad_speed = (speed < 0) | (speed > cfg["max_speed_kmh"])
+        checks.append(
+            problem(
+                bad_speed,
+                "speed_kmh",
+                "warning",
+                pl.lit("implausible speed ") + speed.cast(pl.String) + pl.lit(" km/h; ignored"),
+                speed,
+            )
+        )
+        fixes.append(pl.when(bad_speed).then(None).otherwise(speed).alias("speed_kmh"))
+
+    df = df.with_columns(pl.any_horizontal([c.when for c in checks]).alias("_flagged"))
+    record = pl.struct([pl.col(f"_raw_{c}").cast(pl.String).alias(c) for c in raw_cols])
+    problems = (
+        df.filter(pl.col("_flagged"))
+        .rechunk()  # polars 2.1 panics (binview "i < self.len()") on the unrechunked filter
+        .with_columns(
+            pl.concat_list([c.problem for c in checks]).list.drop_nulls().alias("_problems")
+        )
+        .select("_file", "_row", "_part", "_problems", record.struct.json_encode().alias("record"))
+        .explode("_problems")
+        .unnest("_problems")
+        .with_columns(
+            # wide readings: a reading's field is the hour column it came from, and its
+            # timestamp is the row's date
+            pl.when(pl.col("_part") == "")
+            .then(pl.col("field"))
+            .when(pl.col("field") == "kwh")
+            .then(pl.col("_part"))
+            .when(pl.col("field") == "ts")
+            .then(pl.lit("date"))
+            .otherwise(pl.col("field"))
+            .alias("field")
+        )
+    )
+    rejected = (
+        problems.filter(pl.col("severity") == "rejected").select("_file", "_row", "_part").unique()
+    )
+    if rejected.height:  # the anti-join costs a second per 5 M rows even with nothing to drop
+        df = df.join(rejected, on=["_file", "_row", "_part"], how="anti")
+    kept = df.with_columns(fixes).drop(
+        [c for c in df.columns if c.startswith("_raw_")] + ["_flagged"]
+    )
+    problems = problems.select(
+        pl.lit(source.name).alias("source"),
+        pl.col("_file").alias("file"),
+        pl.col("_row").alias("row"),
+        "field",
+        "severity",
+        "reason",
+        "value",
+        "record",
+    ).unique(subset=["file", "row", "field", "reason"], keep="first", maintain_order=True)
+    return kept, problems
+
+
+# ---------------------------------------------------------------- per-source, after concat
+
+
+def stage_source(
+    name: str,
+    tables: list[RawTable],
+    manifest: Manifest,
+    cfg: Mapping[str, Any],
+) -> Staged:
+    """All files of one source into its canonical table."""
+    source = SOURCES[name]
+    started = time.perf_counter()
+    notes: list[str] = []
+    renames = manifest.columns.get(name)
+    kept_parts: list[pl.DataFrame] = []
+    problem_parts: list[pl.DataFrame] = [empty_problems()]
+    rows_read = 0
+    for table in tables:
+        try:
+            df = _canonical(table, source, renames, notes)
+            if name == "power_readings":
+                df = readings_layout(
+                    df, table, manifest.timezone, (cfg["min_year"], cfg["max_year"])
+                )
+        except ReadError as exc:
+            problem_parts.append(file_problem(name, table.file, str(exc)))
+            continue
+        rows_read += df.height
+        kept, problems = _stage_table(df, source, manifest, cfg)
+        kept_parts.append(kept)
+        problem_parts.append(problems)
+
+    columns = source.names + (["interval_min"] if name == "power_readings" else [])
+    if kept_parts:
+        frame = pl.concat(
+            [k.select("_file", "_row", "_part", *columns) for k in kept_parts],
+            how="vertical_relaxed",
+        )
+    else:
+        frame = pl.DataFrame(
+            schema={
+                "_file": pl.String,
+                "_row": pl.Int64,
+                "_part": pl.String,
+                **{c: pl.String for c in columns},
+            }
+        )
+    if source.bulk:
+        frame, collapsed, clashes = collapse_series(frame, source)
+        problem_parts.append(clashes)
+    else:
+        before = frame.height
+        frame = frame.unique(subset=columns, keep="first", maintain_order=True)
+        collapsed = before - frame.height
+
+    if name in FILLABLE_IDS:
+        id_col = FILLABLE_IDS[name]
+        missing = frame.filter(pl.col(id_col).is_null())
+        if missing.height:
+            problem_parts.append(
+                rows_to_problems(
+                    missing,
+                    name,
+                    pl.lit(id_col),
+                    pl.lit("no id; made one from file and row"),
+                    pl.format("{}#{}", pl.col("_file"), pl.col("_row")),
+                    severity="warning",
+                )
+            )
+            frame = frame.with_columns(
+                pl.coalesce(
+                    pl.col(id_col), pl.format("{}#{}", pl.col("_file"), pl.col("_row"))
+                ).alias(id_col)
+            )
+    if name == "power_readings":
+        limit = pl.col("interval_min") / 60 * cfg["max_kwh_per_hour"]
+        absurd = frame.filter(pl.col("kwh") > limit)
+        if absurd.height:
+            problem_parts.append(
+                rows_to_problems(
+                    absurd,
+                    name,
+                    pl.col("_part").replace("", "kwh"),
+                    pl.format(
+                        "implausible {} kWh in {} minutes (meter fault?)",
+                        pl.col("kwh"),
+                        pl.col("interval_min"),
+                    ),
+                    pl.col("kwh"),
+                )
+            )
+            frame = frame.filter(pl.col("kwh") <= limit)
+    elif source.key and not source.bulk:
+        frame, clashes = key_conflicts(frame, source, list(source.key), keep_first=True)
+        problem_parts.append(clashes)
+
+    frame = convert_crs(frame, manifest.crs)
+    if name == "idle_properties":
+        frame, geo_problems = geometries(frame, manifest.crs, name)
+        problem_parts.append(geo_problems)
+    if name == "vehicles":
+        frame = frame.with_columns(
+            parse.to_cargo_class(pl.col("cargo"), CARGO_CLASSES).alias("cargo_class"),
+            # a bare "3" on a tanker's register is read as fuel: it is what most class-3
+            # tankers carry, and the campaign asks about fuel
+            (
+                pl.col("cargo").fill_null("").str.to_lowercase().str.contains("|".join(FUEL_CARGO))
+                | (parse.clean_text(pl.col("cargo")) == "3")
+            ).alias("is_fuel"),
+        )
+
+    problems = pl.concat(problem_parts, how="vertical_relaxed")
+    frame = finish(frame, source)
+    rejected = problems.filter(pl.col("severity") == "rejected")
+    seconds = time.perf_counter() - started
+    stats = {
+        "source": name,
+        "files": len(tables),
+        "rows_read": rows_read,
+        "rows_kept": frame.height,
+        "quarantined": rejected.filter(pl.col("row").is_not_null())
+        .select("file", "row", "field")
+        .unique()
+        .height
+        if name == "power_readings"
+        else rejected.select("file", "row").unique().height,
+        "duplicates_collapsed": collapsed,
+        "warnings": problems.filter(pl.col("severity") == "warning").height,
+        "seconds": round(seconds, 3),
+        "rows_per_s": int(rows_read / seconds) if seconds > 0 else 0,
+        "files_reused": 0,
+    }
+    return Staged(name, frame, problems, stats, notes)
+
+
+def finish(frame: pl.DataFrame, source: Source) -> pl.DataFrame:
+    """Canonical column order; registers keep where each row came from, bulk data does not
+    (provenance of a reading is its account and time)."""
+    extra = {"power_readings": ["interval_min"], "vehicles": ["cargo_class", "is_fuel"]}.get(
+        source.name, []
+    )
+    if source.bulk:  # already sorted by meter/plate and time (collapse_series)
+        return frame.select(*source.names, *extra)
+    return frame.select(
+        *source.names,
+        *extra,
+        pl.col("_file").alias("source_file"),
+        pl.col("_row").alias("source_row"),
+    )

@@ -1,0 +1,132 @@
+"""The run and the ledger: tonight's leads merged into the system of record, and what the
+ledger teaches tonight's run (watched closed cases, rule weights from outcomes)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from screening.ingest import IngestReport
+from screening.settings import Settings
+from screening.store.warehouse import Warehouse
+
+WATCHED_TABLE = "watched_cases"
+# what Ledger.watched() returns
+WATCHED_INPUT = {
+    "site_id": pl.String,
+    "lon": pl.Float64,
+    "lat": pl.Float64,
+    "address": pl.String,
+    "names": pl.String,
+    "closed_on": pl.Date,
+}
+
+
+def watched_as_cases(work_dir: Path, watched: pl.DataFrame) -> int:
+    """Closed cases the ledger watches, kept as earlier cases beside the ingested ones (table
+    ``watched_cases``; the ingested ``sanctioned_sites`` stays as the agency sent it):
+    renewed activity at one of them then fires the recurrence (死灰复燃) rule like any
+    sanctioned site."""
+    extra = watched.select(
+        pl.format("台账:{}", "site_id").alias("case_id"),
+        pl.col("names").alias("name"),
+        "address",
+        "lon",
+        "lat",
+        "closed_on",
+        pl.lit("台账记录已关闭，纳入监控").alias("measures"),
+        pl.lit("ledger").alias("source_file"),
+        pl.lit(None, dtype=pl.Int64).alias("source_row"),
+    )
+    with Warehouse(work_dir) as wh:
+        wh.write_table(WATCHED_TABLE, extra)
+    return extra.height
+
+
+def merge_into_ledger(
+    ledger_path: Path, ingest: IngestReport, lead_list: pl.DataFrame, settings: Settings
+) -> tuple[pl.DataFrame, dict[str, int]]:
+    """Record the run in the ledger and return the lead list as the ledger sees it: cleared
+    sites with nothing new are left out, the rest carry their merge kind, status and note,
+    under the ledger's site id."""
+    from screening.ledger.ledger import STATUS_ZH, Ledger, run_key
+
+    config = settings.as_dict()
+    rid = run_key(ingest.files, config, ingest.as_of)
+    with Ledger(ledger_path) as lg:
+        stored = lg.stored_leads(rid)
+    if stored is not None:
+        return stored, {"already_merged": 1}
+    meta = {
+        "as_of": ingest.as_of,
+        "region": ingest.manifest.region,
+        "inputs": ingest.files.select("file", "sha256").to_dicts(),
+        "config_hash": run_key(ingest.files.head(0), config, None),
+    }
+    with Ledger(ledger_path) as lg:
+        report = lg.merge_run(rid, lead_list, meta, settings.ledger)
+        status = lg.status().select("site_id", pl.col("status").alias("ledger_status"))
+    merged = report.leads.select(
+        "run_site_id", "site_id", "merge", pl.col("note").alias("ledger_note")
+    )
+    out = (
+        lead_list.rename({"site_id": "run_site_id"})
+        .join(merged, on="run_site_id", how="left")
+        .join(status, on="site_id", how="left")
+        .filter(pl.col("merge") != "suppressed")
+        # activity at a closed case under watch is a recurrence, whatever else it shows
+        .with_columns(
+            pl.when(pl.col("merge") == "recurrence")
+            .then(pl.lit("recurrence"))
+            .otherwise(pl.col("category"))
+            .alias("category"),
+            pl.when(pl.col("merge") == "recurrence")
+            .then(pl.lit("死灰复燃"))
+            .otherwise(pl.col("category_zh"))
+            .alias("category_zh"),
+        )
+        .with_columns(
+            pl.col("ledger_status")
+            .replace_strict(STATUS_ZH, default=None)
+            .alias("ledger_status_zh"),
+            pl.lit(rid).alias("run_id"),
+        )
+        .sort("rank")
+        .with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("rank"))
+    )
+    cols = [
+        "rank",
+        "site_id",
+        *[c for c in lead_list.columns if c not in ("rank", "site_id")],
+        "merge",
+        "ledger_status",
+        "ledger_status_zh",
+        "ledger_note",
+        "run_id",
+        "run_site_id",
+    ]
+    counts = {**report.counts, "already_merged": int(report.already_merged)}
+    out = out.select(cols)
+    with Ledger(ledger_path) as lg:
+        lg.store_leads(rid, out)
+    return out, counts
+
+
+def ledger_feedback(
+    work_dir: Path, ledger_path: Path | None, settings: Settings
+) -> dict[str, float]:
+    """What the ledger teaches tonight's run: closed cases under watch become earlier cases
+    (renewed activity there is a recurrence), and outcomes re-weight the rules. Without a
+    ledger nothing is learnt, and watched cases a kept warehouse holds from an earlier run
+    with a ledger are cleared, so that they cannot leak into this one."""
+    from screening.ledger.ledger import Ledger
+    from screening.scoring import learning
+
+    if ledger_path is None:
+        watched_as_cases(work_dir, pl.DataFrame(schema=WATCHED_INPUT))
+        return {}
+    with Ledger(ledger_path) as lg:
+        watched_as_cases(work_dir, lg.watched())
+        labelled = learning.labels(lg.history(), lg.run_leads(), lg.runs())
+    return learning.multipliers(labelled, settings.learning)

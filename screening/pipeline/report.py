@@ -1,0 +1,98 @@
+"""What a run did, in numbers: the reports the steps return and the run summary written
+beside the lead list (and published to the Prefect UI)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from screening.ingest import IngestReport
+
+
+@dataclass
+class SitesReport:
+    as_of: dt.date
+    counts: dict[str, int]
+    seconds: dict[str, float]
+
+
+@dataclass
+class RunReport:
+    run_dir: Path
+    ingest: IngestReport
+    sites: SitesReport
+    leads: pl.DataFrame
+    silent_rules: dict[str, list[str]]
+    seconds: float
+    merge: dict[str, int] = field(default_factory=dict)
+    weights: dict[str, float] = field(default_factory=dict)
+    # seconds per step of run_screening (the flow's steps are timed by Prefect)
+    steps: dict[str, float] = field(default_factory=dict)
+
+
+def summary_markdown(report: RunReport, top: int = 20) -> str:
+    """The run in numbers, for people and for the Prefect UI."""
+    ing = report.ingest
+    lines = [
+        f"# Screening run — {ing.manifest.region}, as of {ing.as_of}",
+        "",
+        f"{report.leads.height} leads from {report.sites.counts['sites']:,} sites "
+        f"in {report.seconds:.1f} s"
+        + (
+            " (" + ", ".join(f"{k} {v:.1f} s" for k, v in report.steps.items()) + ")."
+            if report.steps
+            else "."
+        ),
+        "",
+        "## Sources",
+        "",
+        "| source | files | of which unchanged, not re-read | rows read | kept | quarantined "
+        "| duplicates | warnings |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in ing.summary.iter_rows(named=True):
+        lines.append(
+            f"| {r['source']} | {r['files']} | {r['files_reused']} | {r['rows_read']:,} | "
+            f"{r['rows_kept']:,} | "
+            f"{r['quarantined']:,} | {r['duplicates_collapsed']:,} | {r['warnings']:,} |"
+        )
+    if ing.absent:
+        lines += ["", "Absent optional sources: " + ", ".join(ing.absent) + "."]
+    if report.merge:
+        m = report.merge
+        lines += [
+            "",
+            "Ledger: "
+            + (
+                "this run was merged before; nothing changed."
+                if m.get("already_merged")
+                else f"{m['new']} new, {m['repeated']} repeated, {m['escalated']} "
+                f"escalated, {m['recurrence']} recurrence, {m['suppressed']} "
+                "cleared and left out."
+            ),
+        ]
+    for src, rules in report.silent_rules.items():
+        lines.append(f"Rules silent because {src} is absent: {', '.join(rules)}.")
+    if report.weights:
+        lines += [
+            "",
+            "Rule weights re-estimated from inspection outcomes: "
+            + ", ".join(f"{k} ×{v:.2f}" for k, v in sorted(report.weights.items()))
+            + ".",
+        ]
+    lines += [
+        "",
+        "## Top leads",
+        "",
+        "| rank | score | category | township | address | reasons |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in report.leads.head(top).iter_rows(named=True):
+        lines.append(
+            f"| {r['rank']} | {r['score']:.1f} | {r['category_zh']} | "
+            f"{r['township'] or ''} | {r['address'] or ''} | {r['reasons'] or ''} |"
+        )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,279 @@
+"""The stages behind a run that need the warehouse: signals and sites, scoring, and the lead
+files. Each reads at one end, calls the pure stages (signals/, sites/, scoring/) and writes at
+the other; ``pipeline.steps`` strings them together for ``screening run`` and the flow."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import polars as pl
+
+from screening.ingest import IngestError, IngestReport
+from screening.ledger.merge import WATCHED_TABLE
+from screening.pipeline import partitions
+from screening.pipeline.report import RunReport, SitesReport, summary_markdown
+from screening.schema import SOURCES, TIMEZONE
+from screening.scoring import ranking
+from screening.scoring.rules import RULES_NEEDING, RuleSet, load_rules
+from screening.settings import Settings, settings_of
+from screening.signals import places as place_mod
+from screening.signals import power as power_mod
+from screening.signals import registry as reg_mod
+from screening.sites import collect as record_mod
+from screening.sites import features as feat
+from screening.sites import linking as link_mod
+from screening.store import catalog
+from screening.store.warehouse import Warehouse, parquet_memo, warehouse_dir
+
+
+@contextmanager
+def timer(timings: dict[str, float], label: str) -> Iterator[None]:
+    """Seconds spent in the block, rounded to ms, under ``label``: a stage call stays a call."""
+    t0 = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[label] = round(time.perf_counter() - t0, 3)
+
+
+def build_sites(
+    work_dir: Path,
+    settings: Settings | Path | None = None,
+    as_of: dt.date | None = None,
+    meters: pl.DataFrame | None = None,
+    stays: pl.DataFrame | None = None,
+) -> SitesReport:
+    """Signals and sites from the warehouse: power features per meter, stay points and
+    places of trucks, registry and permit state, records tied to sites, and the site
+    feature table. Written back to the warehouse (tables power_features, stays, places,
+    site_links, site_features).
+
+    ``meters`` and ``stays`` are the heavy stages' results when the caller computed them
+    over partitions elsewhere (the nightly flow on a Dask cluster); without them they are
+    computed here, partition after partition."""
+    config = settings_of(settings)
+    timings: dict[str, float] = {}
+
+    with Warehouse(work_dir) as wh:
+        meta = wh.meta()
+        if as_of is None:
+            if not meta.get("as_of"):
+                raise IngestError(f"{work_dir}: no as_of known; ingest a bundle first")
+            as_of = dt.date.fromisoformat(meta["as_of"])
+        tables = {n: wh.table(n) for n in SOURCES if not SOURCES[n].bulk}
+        if wh.has(WATCHED_TABLE):  # closed cases the ledger watches count as earlier cases
+            watched = wh.table(WATCHED_TABLE)
+            if watched.height:
+                tables["sanctioned_sites"] = pl.concat(
+                    [tables["sanctioned_sites"], watched], how="vertical_relaxed"
+                )
+        townships = wh.table("townships")
+        if meters is None:
+            with timer(timings, "power signals"):
+                meters = partitions.meter_signals(work_dir, as_of, config)
+        power = power_mod.with_peers(meters, tables["power_accounts"].lazy(), config.power)
+        # readings the ingest rejected (negative, absurd, clashing): per meter, a count of
+        # faults, so that a meter's data quality is judged with what it got wrong
+        faults = wh.rejected_per_key("power_readings", "account_id", "meter_faults")
+        power = power.join(faults, on="account_id", how="left").with_columns(
+            pl.col("meter_faults").fill_null(0)
+        )
+        if stays is None:
+            with timer(timings, "stay points"):
+                stays = partitions.stay_points(work_dir, as_of, config)
+        stays = place_mod.cluster(stays, config.vehicles)
+        with timer(timings, "places"):
+            places = place_mod.place_features(stays, tables["vehicles"], config.vehicles)
+        regs = reg_mod.registration_signals(tables["registrations"], as_of, config.registry)
+        regs = regs.with_columns(record_mod.registration_ids(regs).alias("record_id"))
+        permits = reg_mod.permit_state(tables["permits"], as_of)
+        holders = reg_mod.permits_by_holder(permits)
+        recs = record_mod.records(tables, places, config.sites)
+        with timer(timings, "site linking"):
+            memo = parquet_memo(catalog.cache_dir(work_dir), "distance_edges")
+            links, sites = link_mod.link(recs, config.sites, memo)
+        sites = link_mod.assign_townships(sites, townships)
+        with timer(timings, "site features"):
+            table = feat.site_features(
+                sites, links, tables, regs, permits, holders, power, places, as_of, config.features
+            )
+
+        wh.write_table("power_features", power)
+        wh.write_table("stays", stays)
+        wh.write_table("places", places)
+        wh.write_table("site_links", links)
+        wh.write_table("site_features", table)
+        wh.set_meta({"sites_as_of": as_of.isoformat()})
+    counts = {
+        "meters": power.height,
+        "stays": stays.height,
+        "places": places.height,
+        "records": links.height,
+        "sites": table.height,
+    }
+    return SitesReport(as_of, counts, timings)
+
+
+def rescore(
+    features: pl.DataFrame,
+    settings: Settings | Path | None = None,
+    weights: dict[str, float] | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Rules and the anomaly model over a site feature table, nothing read or written:
+    (site scores, reasons, lead list). What an analyst re-runs after changing a rule; the
+    signals behind the features stay as they are."""
+    config = settings_of(settings)
+    ruleset = load_rules(config)
+    if weights:
+        ruleset = RuleSet(
+            [replace(r, weight=r.weight * weights.get(r.code, 1.0)) for r in ruleset.rules],
+            ruleset.activity_gate,
+        )
+    scored, reasons = ranking.score_sites(features, ruleset, config)
+    return scored, reasons, ranking.leads(scored, reasons, config)
+
+
+def score_run(
+    work_dir: Path, settings: Settings | Path | None = None, weights: dict[str, float] | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Rules and the anomaly model over the site feature table in ``work_dir``: writes the
+    tables site_scores, reasons and leads to the warehouse and returns (leads, reasons).
+    ``weights`` multiplies rule weights (re-estimated from inspection outcomes)."""
+    with Warehouse(work_dir) as wh:
+        features = wh.table("site_features")
+        scored, reasons, lead_list = rescore(features, settings, weights)
+        wh.write_table(
+            "site_scores",
+            scored.select(
+                "site_id",
+                "activity_score",
+                "context_score",
+                "rule_score",
+                "anomaly_score",
+                "anomaly_pct",
+                "anomaly_features",
+                "score",
+            ),
+        )
+        wh.write_table("reasons", reasons)
+        wh.write_table("leads", lead_list)
+    return lead_list, reasons
+
+
+def write_leads(lead_list: pl.DataFrame, run_dir: Path) -> None:
+    """leads.csv (UTF-8 with BOM, so that Excel opens it) and leads.parquet."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lead_list.write_parquet(catalog.leads_parquet(run_dir))
+    flat = lead_list.with_columns(pl.col(pl.Date).dt.to_string("%Y-%m-%d"))
+    flat.write_csv(catalog.leads_csv(run_dir), include_bom=True)
+
+
+def finish_run(
+    run_dir: Path,
+    ingest: IngestReport,
+    sites: SitesReport,
+    lead_list: pl.DataFrame,
+    seconds: float,
+    merge_counts: dict[str, int],
+    weights: dict[str, float],
+    steps: dict[str, float] | None = None,
+    work_dir: Path | None = None,
+) -> RunReport:
+    """Write the lead files and the summary: the last step, after the ledger has the run.
+    When the warehouse is kept elsewhere (``work_dir``), the run folder names it in
+    ``warehouse.json`` so that an analyst's tools find the records behind the leads."""
+    run_dir = Path(run_dir)
+    write_leads(lead_list, run_dir)
+    if work_dir is not None and Path(work_dir).resolve() != run_dir.resolve():
+        pointer = {"work_dir": str(Path(work_dir).resolve()), "as_of": str(ingest.as_of)}
+        catalog.pointer(run_dir).write_text(json.dumps(pointer), encoding="utf-8")
+    silent = {src: RULES_NEEDING[src] for src in ingest.absent if src in RULES_NEEDING}
+    report = RunReport(
+        run_dir,
+        ingest,
+        sites,
+        lead_list,
+        silent,
+        seconds,
+        merge_counts,
+        weights,
+        steps or {},
+    )
+    catalog.run_summary(run_dir).write_text(summary_markdown(report), encoding="utf-8")
+    return report
+
+
+def today(timezone: str = TIMEZONE) -> dt.date:
+    """Today where the campaign is: the one clock behind forms' 填报日期 and night names."""
+    return dt.datetime.now(ZoneInfo(timezone)).date()
+
+
+def export_run(
+    run_dir: Path,
+    ledger_path: Path,
+    out: Path,
+    month_end: dt.date | None = None,
+    filled: dt.date | None = None,
+) -> list[Path]:
+    """The campaign's forms and maps for a run folder: its leads, the ledger's outcomes and
+    the townships of the warehouse behind it. Annex 3 is cumulative to ``month_end``
+    (default: the end of last month); forms are dated ``filled`` (default: today)."""
+    from screening.export.forms import export_all
+    from screening.ledger.ledger import Ledger
+
+    filled = filled or today()
+    end = month_end or filled.replace(day=1) - dt.timedelta(days=1)
+    leads = pl.read_parquet(catalog.leads_parquet(run_dir))
+    with Warehouse(warehouse_dir(run_dir), read_only=True) as wh:
+        townships = wh.table("townships")
+    with Ledger(ledger_path) as lg:
+        return export_all(leads, lg.history(), lg.status(), out, end, filled, townships)
+
+
+@dataclass
+class RescoreReport:
+    leads: pl.DataFrame
+    sites: int
+    seconds: float
+    # against the run's own list; None when the run folder has no lead list
+    in_both: int | None = None
+    new: int | None = None
+    dropped: int | None = None
+
+
+class NoSites(LookupError):
+    """A run folder whose warehouse holds no site features to re-score."""
+
+
+def rescore_run(run_dir: Path, settings: Settings | Path | None, out: Path) -> RescoreReport:
+    """Re-score a run's sites with other settings: the run's warehouse is only read and no
+    ledger is touched; the new lead list goes to ``out`` and is compared with the run's."""
+    started = time.perf_counter()
+    run_dir = Path(run_dir)
+    work = warehouse_dir(run_dir)
+    if not catalog.warehouse_db(work).exists():
+        raise NoSites(
+            f"{run_dir}: no warehouse found (run `screening run` or `screening nightly` first)"
+        )
+    with Warehouse(work, read_only=True) as wh:
+        if not wh.has("site_features"):
+            raise NoSites(f"{work}: no site features (the run did not finish its sites)")
+        features = wh.table("site_features")
+    _, _, leads = rescore(features, settings)
+    write_leads(leads, Path(out))
+    report = RescoreReport(leads, features.height, time.perf_counter() - started)
+    before_path = catalog.leads_parquet(run_dir)
+    if before_path.exists():
+        before = pl.read_parquet(before_path)
+        key = "run_site_id" if "run_site_id" in before.columns else "site_id"
+        was = set(before[key].to_list())
+        now = set(leads["site_id"].to_list())
+        report.in_both, report.new, report.dropped = len(now & was), len(now - was), len(was - now)
+    return report

@@ -1,0 +1,246 @@
+"""The one list of steps of a screening, walked by ``screening run`` (``run_screening``, in
+this process) and by the nightly Prefect flow (one task per step, ``flows/nightly.py``), so
+that the two cannot drift apart.
+
+A step is a function of the job and of earlier steps' results, named in ``needs``; its
+result is stored under ``out``. A step with ``over`` is mapped: called once per item of an
+earlier result (a partition of meters or plates), here one after another, in the flow as
+parallel tasks, possibly on a Dask cluster. Steps that only apply with a ledger or an export
+folder decide that themselves and pass their input through, so that the list has no
+branches.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from screening.ingest import IngestError, IngestReport, ingest_bundle
+from screening.ledger.locking import run_lock
+from screening.ledger.merge import ledger_feedback, merge_into_ledger
+from screening.pipeline import partitions
+from screening.pipeline.report import RunReport, SitesReport
+from screening.pipeline.run import build_sites, export_run, finish_run, score_run, timer
+from screening.settings import Settings, settings_of
+
+
+@dataclass(frozen=True)
+class Job:
+    """What one screening is asked to do. ``work_dir`` holds the warehouse (the run folder
+    itself for a one-off run); ``incremental`` reads only files not ingested there before;
+    ``partitions`` overrides ``scale.partitions`` (the flow passes ``scale.flow_partitions``)."""
+
+    bundle: Path
+    run_dir: Path
+    work_dir: Path
+    settings: Settings
+    ledger: Path | None = None
+    incremental: bool = False
+    export_dir: Path | None = None
+    partitions: int | None = None
+    started: float = field(default_factory=time.time)  # wall clock: steps may run elsewhere
+    # seconds per step, filled by whoever walks the steps in this process
+    timings: dict[str, float] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    fn: Callable[..., Any]
+    out: str
+    needs: tuple[str, ...] = ()
+    over: str | None = None  # map over the items of this result
+    retries: int = 0
+    # what the flow logs when the step is done, one line per item
+    describe: Callable[[Any], list[str]] | None = None
+
+
+# ------------------------------------------------------------------------------- the steps
+
+
+def ingest(job: Job) -> IngestReport:
+    return ingest_bundle(job.bundle, job.work_dir, job.settings, incremental=job.incremental)
+
+
+def feedback(job: Job) -> dict[str, float]:
+    return ledger_feedback(job.work_dir, job.ledger, job.settings)
+
+
+def meter_ranges(job: Job) -> list[partitions.Bounds]:
+    return partitions.ranges(job.work_dir, "power_readings", job.settings.scale, job.partitions)
+
+
+def plate_ranges(job: Job) -> list[partitions.Bounds]:
+    return partitions.ranges(job.work_dir, "vehicle_tracks", job.settings.scale, job.partitions)
+
+
+def _as_of(ingest: IngestReport) -> dt.date:
+    if ingest.as_of is None:
+        raise IngestError("no screening date: the bundle has no readings and no as_of")
+    return ingest.as_of
+
+
+def meter_part(job: Job, ingest: IngestReport, bounds: partitions.Bounds) -> pl.DataFrame:
+    return partitions.meter_part(job.work_dir, _as_of(ingest), job.settings, bounds)
+
+
+def stay_part(job: Job, ingest: IngestReport, bounds: partitions.Bounds) -> pl.DataFrame:
+    return partitions.stay_part(job.work_dir, _as_of(ingest), job.settings, bounds)
+
+
+def sites(job: Job, meters: list[pl.DataFrame], stays: list[pl.DataFrame]) -> SitesReport:
+    return build_sites(
+        job.work_dir,
+        job.settings,
+        meters=partitions.concat(list(meters)),
+        stays=partitions.concat(list(stays)),
+    )
+
+
+def score(job: Job, weights: dict[str, float]) -> pl.DataFrame:
+    return score_run(job.work_dir, job.settings, weights)[0]
+
+
+def merge(
+    job: Job, ingest: IngestReport, leads: pl.DataFrame
+) -> tuple[pl.DataFrame, dict[str, int]]:
+    if job.ledger is None:
+        return leads, {}
+    return merge_into_ledger(job.ledger, ingest, leads, job.settings)
+
+
+def lead_list(
+    job: Job,
+    ingest: IngestReport,
+    sites: SitesReport,
+    merged: tuple[pl.DataFrame, dict[str, int]],
+    weights: dict[str, float],
+) -> RunReport:
+    leads, counts = merged
+    return finish_run(
+        job.run_dir,
+        ingest,
+        sites,
+        leads,
+        time.time() - job.started,
+        counts,
+        weights,
+        dict(job.timings),
+        job.work_dir,
+    )
+
+
+def forms(job: Job, report: RunReport) -> list[str]:
+    if job.export_dir is None or job.ledger is None:
+        return []
+    return [str(p) for p in export_run(job.run_dir, job.ledger, job.export_dir)]
+
+
+def _ingest_lines(report: IngestReport) -> list[str]:
+    return [
+        f"{r['source']}: {r['rows_read']} rows in, {r['rows_kept']} kept, {r['quarantined']} "
+        f"quarantined, {r['duplicates_collapsed']} duplicates collapsed, {r['files_reused']} "
+        "files unchanged since last night"
+        for r in report.summary.iter_rows(named=True)
+    ]
+
+
+STEPS: tuple[Step, ...] = (
+    Step("ingest", ingest, "ingest", retries=2, describe=_ingest_lines),
+    Step(
+        "ledger feedback",
+        feedback,
+        "weights",
+        describe=lambda w: [f"rule weights from outcomes: {w or 'unchanged'}"],
+    ),
+    Step("plan meter partitions", meter_ranges, "meter_ranges"),
+    Step("plan plate partitions", plate_ranges, "plate_ranges"),
+    Step("power signals", meter_part, "meters", ("ingest",), over="meter_ranges"),
+    Step("stay points", stay_part, "stays", ("ingest",), over="plate_ranges"),
+    Step(
+        "places and sites",
+        sites,
+        "sites",
+        ("meters", "stays"),
+        describe=lambda r: [f"sites: {r.counts}"],
+    ),
+    Step(
+        "scoring",
+        score,
+        "leads",
+        ("weights",),
+        describe=lambda leads: [f"{leads.height} leads above the listing threshold"],
+    ),
+    Step(
+        "ledger merge",
+        merge,
+        "merged",
+        ("ingest", "leads"),
+        describe=lambda m: [f"ledger: {m[1] or 'no ledger'}"],
+    ),
+    Step("lead list", lead_list, "report", ("ingest", "sites", "merged", "weights")),
+    Step(
+        "forms and maps",
+        forms,
+        "files",
+        ("report",),
+        describe=lambda files: [f"{len(files)} forms and maps written"],
+    ),
+)
+
+
+# ------------------------------------------------------------------------------ walking
+
+
+@contextmanager
+def locked(job: Job) -> Iterator[None]:
+    """One run at a time on a ledger: a second one refuses (RunLocked) instead of racing."""
+    with run_lock(job.ledger):
+        yield
+
+
+def walk(job: Job, steps: tuple[Step, ...] = STEPS) -> dict[str, Any]:
+    """Every step in this process, in order, timed into ``job.timings``."""
+    results: dict[str, Any] = {}
+    for step in steps:
+        args = [results[n] for n in step.needs]
+        with timer(job.timings, step.name):
+            if step.over is None:
+                results[step.out] = step.fn(job, *args)
+            else:
+                results[step.out] = [step.fn(job, *args, item) for item in results[step.over]]
+    return results
+
+
+def run_screening(
+    bundle: Path,
+    run_dir: Path,
+    settings: Settings | Path | None = None,
+    ledger_path: Path | None = None,
+    work_dir: Path | None = None,
+    export_dir: Path | None = None,
+) -> RunReport:
+    """One screening of a bundle: ingest, signals, sites, scoring, lead list, summary; with
+    a ledger, the run is merged into it and the lead list reflects its outcomes.
+
+    The warehouse is built in ``run_dir``, from scratch; with ``work_dir`` it is kept there
+    from run to run instead and only files not ingested before are read (the nightly way)."""
+    job = Job(
+        bundle=Path(bundle),
+        run_dir=Path(run_dir),
+        work_dir=Path(work_dir) if work_dir is not None else Path(run_dir),
+        settings=settings_of(settings),
+        ledger=Path(ledger_path) if ledger_path is not None else None,
+        incremental=work_dir is not None,
+        export_dir=Path(export_dir) if export_dir is not None else None,
+    )
+    with locked(job):
+        report: RunReport = walk(job)["report"]
+    return report
