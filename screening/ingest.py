@@ -140,7 +140,9 @@ def _canonical(
     return df
 
 
-def _readings_layout(df: pl.DataFrame, table: RawTable, timezone: str) -> pl.DataFrame:
+def _readings_layout(
+    df: pl.DataFrame, table: RawTable, timezone: str, date_order: str = "auto"
+) -> pl.DataFrame:
     """Long, wide-hourly or wide-96 readings into the long layout, one reading per row.
 
     The wide layouts carry no timestamp column: ts is the date plus the column's offset, and
@@ -165,7 +167,7 @@ def _readings_layout(df: pl.DataFrame, table: RawTable, timezone: str) -> pl.Dat
         )
         offset = pl.col("_part").str.slice(1).cast(pl.Int32)
         minutes = offset * 60 if step == 60 else (offset - 1) * 15
-        day = parse.to_date(pl.col("date"), long.schema["date"]).cast(pl.Datetime("us"))
+        day = parse.to_date(pl.col("date"), long.schema["date"], date_order).cast(pl.Datetime("us"))
         return long.with_columns(
             (day + pl.duration(minutes=minutes)).alias("ts"),
             pl.col("date").cast(pl.String).alias("_raw_ts"),
@@ -180,7 +182,36 @@ def _readings_layout(df: pl.DataFrame, table: RawTable, timezone: str) -> pl.Dat
 # ---------------------------------------------------------------- per-file: parse and check
 
 
-def _parser(source: Source, col: Column, dtype: pl.DataType, timezone: str) -> pl.Expr:
+def date_order_notes(df: pl.DataFrame, source: Source, file: str, date_order: str) -> list[str]:
+    """One line per date column whose year-last dates (1/2/2018) the file's own values cannot
+    settle as day/month or month/day: those values are quarantined, not guessed, and the line
+    says how to decide (parse.year_last_order)."""
+    if date_order != "auto":
+        return []
+    notes = []
+    # "date": the day of a wide reading row
+    dated = [c.name for c in source.columns if c.kind in ("date", "datetime")] + ["date"]
+    for col in dated:
+        if df.schema.get(col) != pl.String:
+            continue
+        order, example = parse.year_last_order(df[col])
+        if order in ("ambiguous", "mixed") and example is not None:
+            what = (
+                "no value shows a day above 12"
+                if order == "ambiguous"
+                else "values prove both day/month and month/day"
+            )
+            notes.append(
+                f"{file}: {col} is written with the year last and {what} (e.g. "
+                f"'{example}'): such dates are quarantined, not guessed; set date_order = "
+                '"dmy" or "mdy" in manifest.toml'
+            )
+    return notes
+
+
+def _parser(
+    source: Source, col: Column, dtype: pl.DataType, timezone: str, date_order: str = "auto"
+) -> pl.Expr:
     e = pl.col(col.name)
     key = (source.name, col.name)
     if key in CATEGORIES:
@@ -195,9 +226,9 @@ def _parser(source: Source, col: Column, dtype: pl.DataType, timezone: str) -> p
     if col.kind == "int":
         return parse.to_float(e, dtype).round(0).cast(pl.Int64)
     if col.kind == "date":
-        return parse.to_date(e, dtype)
+        return parse.to_date(e, dtype, date_order)
     if col.kind == "datetime":
-        return parse.to_datetime(e, dtype, timezone)
+        return parse.to_datetime(e, dtype, timezone, date_order)
     if col.kind == "code":
         return parse.clean_code(e)
     return parse.clean_text(e)
@@ -269,7 +300,9 @@ def _stage_table(
         [
             _by_distinct(df, c.name, _parser(source, c, df.schema[c.name], manifest.timezone))
             if c.kind in ("code", "str") and source.bulk
-            else _parser(source, c, df.schema[c.name], manifest.timezone).alias(c.name)
+            else _parser(
+                source, c, df.schema[c.name], manifest.timezone, manifest.date_order
+            ).alias(c.name)
             for c in source.columns
         ]
     )
@@ -611,8 +644,9 @@ def stage_source(
     for table in tables:
         try:
             df = _canonical(table, source, renames, notes)
+            notes += date_order_notes(df, source, table.file, manifest.date_order)
             if name == "power_readings":
-                df = _readings_layout(df, table, manifest.timezone)
+                df = _readings_layout(df, table, manifest.timezone, manifest.date_order)
         except ReadError as exc:
             problem_parts.append(file_problem(name, table.file, str(exc)))
             continue
