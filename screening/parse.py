@@ -141,6 +141,15 @@ def _year_last_parts(values: pl.Series) -> pl.DataFrame:
     )
 
 
+def _only_day_first() -> pl.Expr:
+    """A value that is a date only when read day first (13/1/2018; not 32/1 or 13/13)."""
+    return pl.col("a").is_between(13, 31) & pl.col("b").is_between(1, 12)
+
+
+def _only_month_first() -> pl.Expr:
+    return pl.col("b").is_between(13, 31) & pl.col("a").is_between(1, 12)
+
+
 def year_last_order(values: pl.Series) -> tuple[str | None, str | None]:
     """How a column writes dates with the year last, decided over the whole column as a
     person reading it would: ``"dmy"`` when some value's first field is a day above 12 (13/1/2018)
@@ -150,9 +159,8 @@ def year_last_order(values: pl.Series) -> tuple[str | None, str | None]:
     p = _year_last_parts(values).filter(pl.col("y").is_not_null())
     if p.height == 0:
         return None, None
-    # 13..31: a field that can only be a day (32/1/2018 is a typo, not evidence)
-    day_first = bool(p["a"].is_between(13, 31).any())
-    month_first = bool(p["b"].is_between(13, 31).any())
+    day_first = bool(p.select(_only_day_first().any()).item())
+    month_first = bool(p.select(_only_month_first().any()).item())
     if day_first and not month_first:
         return "dmy", None
     if month_first and not day_first:
@@ -165,7 +173,7 @@ def _year_last_to_iso(values: pl.Series, date_order: str) -> pl.Series:
     """Year-last values rewritten year-first ("13/1/2018 0:15" -> "2018-1-13 0:15"); other
     values unchanged. The order is ``date_order`` when the bundle names one, else the column's
     own (year_last_order). Where the column proves no single order, a value is read only if
-    it can be read one way (a field above 12); 1/2/2018 is then left unread, and reported by
+    it can be read one way only (13/1/2018); 1/2/2018 is then left unread, and reported by
     the caller, rather than guessed."""
     if date_order not in DATE_ORDERS:
         raise ValueError(f"date_order must be one of {', '.join(DATE_ORDERS)}: {date_order!r}")
@@ -179,7 +187,11 @@ def _year_last_to_iso(values: pl.Series, date_order: str) -> pl.Series:
         day_first = pl.lit(False)
     else:
         day_first = (
-            pl.when(pl.col("a") > 12).then(True).when(pl.col("b") > 12).then(False).otherwise(None)
+            pl.when(_only_day_first())
+            .then(True)
+            .when(_only_month_first())
+            .then(False)
+            .otherwise(None)
         )
     iso = pl.concat_str(
         pl.col("y"),
