@@ -139,3 +139,34 @@ def test_fast_path_hands_leftovers_to_the_general_parser():
     got = _one(lambda e, t: parse.to_datetime(e, t, "Asia/Shanghai", YEARS), values)
     t = dt.datetime(2021, 8, 31, 13, 5)
     assert got[:1003] == [t] * 1003 and got[1003:] == [None, None]
+
+
+def test_year_last_dates_are_read_in_their_columns_order():
+    """A column with one day above 12 (13/1/2018) is day-first throughout; 32/1 and 13/13
+    prove nothing and stay unread."""
+    at = dt.datetime
+    values = ["1/1/2018 0:15", "13/1/2018 0:15", "1/2/2018 0:15", "32/1/2018 0:15", "13/13/2018"]
+    got = _one(lambda e, t: parse.to_datetime(e, t, "Asia/Shanghai", YEARS), values)
+    assert got == [at(2018, 1, 1, 0, 15), at(2018, 1, 13, 0, 15), at(2018, 2, 1, 0, 15), None, None]
+    # month-first: 1/13/2018 proves it
+    got = _one(to_date, ["1/13/2018", "1/2/2018", "12.31.2018"])
+    assert got == [dt.date(2018, 1, 13), dt.date(2018, 1, 2), dt.date(2018, 12, 31)]
+    assert parse.year_last_order(pl.Series(values)) == ("dmy", None)
+    assert parse.year_last_order(pl.Series(["2021-08-31"])) == (None, None)
+
+
+def test_year_last_dates_without_evidence_are_not_guessed():
+    """1/2/2018 throughout is 1 February or 2 January: unread unless the bundle says which;
+    a column proving both orders keeps the values that can be read only one way."""
+    ambiguous = ["1/2/2018 0:15", "3/4/2018 0:15"]
+    assert parse.year_last_order(pl.Series(ambiguous)) == ("ambiguous", "1/2/2018 0:15")
+    read = lambda order: _one(  # noqa: E731
+        lambda e, t: parse.to_datetime(e, t, "Asia/Shanghai", YEARS, order), ambiguous
+    )
+    assert read("auto") == [None, None]
+    assert read("dmy") == [dt.datetime(2018, 2, 1, 0, 15), dt.datetime(2018, 4, 3, 0, 15)]
+    assert read("mdy") == [dt.datetime(2018, 1, 2, 0, 15), dt.datetime(2018, 3, 4, 0, 15)]
+    mixed = ["13/1/2018", "1/13/2018", "5/6/2018"]
+    assert parse.year_last_order(pl.Series(mixed)) == ("mixed", "5/6/2018")
+    got = _one(to_date, mixed)
+    assert got == [dt.date(2018, 1, 13), dt.date(2018, 1, 13), None]

@@ -1,4 +1,5 @@
-"""The bundle's manifest.toml: region, screening date, timezone, CRS and header renames.
+"""The bundle's manifest.toml: region, screening date, timezone, CRS, day/month order and
+header renames.
 
 Every key is optional (CONTRACT.md gives the defaults). A manifest that names an unknown CRS
 or timezone is an error for the whole bundle, because every timestamp or coordinate read
@@ -14,6 +15,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from screening.coords import CRS_NAMES
+from screening.ingest.parse import DATE_ORDERS
 from screening.schema import SOURCES, TIMEZONE
 
 
@@ -28,6 +30,8 @@ MANIFEST_KEYS = {
     "reading)",
     "timezone": "all naive timestamps are local time here",
     "crs": "coordinates in every file",
+    "date_order": "dates written with the year last (`1/2/2018`): `dmy`, `mdy`, or `auto` (a "
+    "column's own values decide; one that never shows a day above 12 is not guessed)",
     "columns": 'optional header renames per source: `[columns] power_readings = { "户号" = '
     '"account_id" }`',
 }
@@ -39,6 +43,9 @@ class Manifest:
     as_of: dt.date | None = None  # None: the latest reading decides
     timezone: str = TIMEZONE
     crs: str = "wgs84"
+    # dates written with the year last (1/2/2018): "dmy", "mdy", or "auto" (each column's
+    # own values decide; a column that never shows a day above 12 is not guessed)
+    date_order: str = "auto"
     columns: dict[str, dict[str, str]] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
 
@@ -75,6 +82,12 @@ def read_manifest(bundle: Path) -> Manifest:
     if crs not in CRS_NAMES:
         raise ManifestError(f"{path.name}: crs {crs!r} is not one of {', '.join(CRS_NAMES)}")
 
+    date_order = str(data.get("date_order", "auto")).strip().lower()
+    if date_order not in DATE_ORDERS:
+        raise ManifestError(
+            f"{path.name}: date_order {date_order!r} is not one of {', '.join(DATE_ORDERS)}"
+        )
+
     columns: dict[str, dict[str, str]] = {}
     for source, renames in (data.get("columns") or {}).items():
         if source not in SOURCES:
@@ -89,6 +102,7 @@ def read_manifest(bundle: Path) -> Manifest:
         as_of=as_of,
         timezone=timezone,
         crs=crs,
+        date_order=date_order,
         columns=columns,
         warnings=tuple(warnings),
     )

@@ -84,31 +84,142 @@ def _plausible_years(e: pl.Expr, years: Years) -> pl.Expr:
     return pl.when(e.dt.year().is_between(*years)).then(e).otherwise(None)
 
 
-def _fast_then_slow(
-    s: pl.Series, dtype: pl.DataType, formats: tuple[str, ...], slow: pl.Expr
-) -> pl.Series:
-    """Parse with exact formats first; only the values they miss go through ``slow``.
-
-    The general regex path is ~70x slower than strptime, and in real files nearly every value
-    has the file's one format: this keeps the common case at strptime speed."""
+def _strptime_formats(s: pl.Series, dtype: pl.DataType, formats: tuple[str, ...]) -> pl.Series:
     out = pl.Series(s.name, [None] * len(s), dtype=dtype)
     for fmt in formats:
         need = out.is_null() & s.is_not_null()
         if not need.any():
-            return out
+            break
         out = pl.select(
             pl.when(need).then(s.str.strptime(dtype, fmt, strict=False)).otherwise(out)
         ).to_series()
+    return out
+
+
+def _fast_then_slow(
+    s: pl.Series,
+    dtype: pl.DataType,
+    formats: tuple[str, ...],
+    slow: pl.Expr,
+    date_order: str = "auto",
+) -> pl.Series:
+    """Parse with exact formats first; only the values they miss go through ``slow``.
+
+    The general regex path is ~70x slower than strptime, and in real files nearly every value
+    has the file's one format: this keeps the common case at strptime speed. Values written
+    with the year last (1/2/2018) are turned year-first by the column's day/month order
+    (see year_last_order) and then take the fast path too."""
+    out = _strptime_formats(s, dtype, formats)
     need = out.is_null() & s.is_not_null()
     if need.any():
         idx = need.arg_true()
-        rest = pl.DataFrame({"v": s.gather(idx)}).select(slow).to_series()
-        out = out.scatter(idx, rest)
+        rest = _year_last_to_iso(s.gather(idx), date_order)
+        got = _strptime_formats(rest, dtype, formats)
+        still = got.is_null() & rest.is_not_null()
+        if still.any():
+            at = still.arg_true()
+            got = got.scatter(at, pl.DataFrame({"v": rest.gather(at)}).select(slow).to_series())
+        out = out.scatter(idx, got)
     return out.alias(s.name)
 
 
-def to_date(e: pl.Expr, dtype: pl.DataType, years: Years) -> pl.Expr:
-    """Dates in any of the forms the contract lists, or an Excel serial day number."""
+# ---------------------------------------------------------------- dates with the year last
+
+DATE_ORDERS = ("auto", "dmy", "mdy")
+_YEAR_LAST_RE = r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})(.*)$"
+
+
+def _year_last_parts(values: pl.Series) -> pl.DataFrame:
+    text = pl.DataFrame({"v": values.cast(pl.String)}).select(
+        clean_text(pl.col("v")).str.extract_groups(_YEAR_LAST_RE).alias("g"),
+        pl.col("v"),
+    )
+    g = pl.col("g").struct.field
+    return text.select(
+        "v",
+        g("1").cast(pl.Int32, strict=False).alias("a"),
+        g("2").cast(pl.Int32, strict=False).alias("b"),
+        g("3").alias("y"),
+        g("4").alias("rest"),
+    )
+
+
+def _only_day_first() -> pl.Expr:
+    """A value that is a date only when read day first (13/1/2018; not 32/1 or 13/13)."""
+    return pl.col("a").is_between(13, 31) & pl.col("b").is_between(1, 12)
+
+
+def _only_month_first() -> pl.Expr:
+    return pl.col("b").is_between(13, 31) & pl.col("a").is_between(1, 12)
+
+
+def year_last_order(values: pl.Series) -> tuple[str | None, str | None]:
+    """How a column writes dates with the year last, decided over the whole column as a
+    person reading it would: ``"dmy"`` when some value's first field is a day above 12 (13/1/2018)
+    and no value's second field is, ``"mdy"`` the other way round, ``"ambiguous"`` when every
+    value could be either (1/2/2018 throughout), ``"mixed"`` when the column proves both;
+    ``None`` when no value has the year last. Returns (order, an ambiguous value or None)."""
+    p = _year_last_parts(values).filter(pl.col("y").is_not_null())
+    if p.height == 0:
+        return None, None
+    day_first = bool(p.select(_only_day_first().any()).item())
+    month_first = bool(p.select(_only_month_first().any()).item())
+    if day_first and not month_first:
+        return "dmy", None
+    if month_first and not day_first:
+        return "mdy", None
+    unsure = p.filter((pl.col("a") <= 12) & (pl.col("b") <= 12))["v"]
+    return ("mixed" if day_first else "ambiguous"), (unsure[0] if unsure.len() else None)
+
+
+def _year_last_to_iso(values: pl.Series, date_order: str) -> pl.Series:
+    """Year-last values rewritten year-first ("13/1/2018 0:15" -> "2018-1-13 0:15"); other
+    values unchanged. The order is ``date_order`` when the bundle names one, else the column's
+    own (year_last_order). Where the column proves no single order, a value is read only if
+    it can be read one way only (13/1/2018); 1/2/2018 is then left unread, and reported by
+    the caller, rather than guessed."""
+    if date_order not in DATE_ORDERS:
+        raise ValueError(f"date_order must be one of {', '.join(DATE_ORDERS)}: {date_order!r}")
+    order = date_order if date_order != "auto" else year_last_order(values)[0]
+    if order is None:
+        return values
+    a, b = pl.col("a").cast(pl.String), pl.col("b").cast(pl.String)
+    if order == "dmy":
+        day_first: pl.Expr = pl.lit(True)
+    elif order == "mdy":
+        day_first = pl.lit(False)
+    else:
+        day_first = (
+            pl.when(_only_day_first())
+            .then(True)
+            .when(_only_month_first())
+            .then(False)
+            .otherwise(None)
+        )
+    iso = pl.concat_str(
+        pl.col("y"),
+        pl.lit("-"),
+        pl.when(day_first).then(b).otherwise(a),
+        pl.lit("-"),
+        pl.when(day_first).then(a).otherwise(b),
+        pl.col("rest"),
+    )
+    return (
+        _year_last_parts(values)
+        .select(
+            pl.when(pl.col("y").is_not_null() & day_first.is_not_null())
+            .then(iso)
+            .otherwise(pl.col("v"))
+        )
+        .to_series()
+        .alias(values.name)
+    )
+
+
+def to_date(e: pl.Expr, dtype: pl.DataType, years: Years, date_order: str = "auto") -> pl.Expr:
+    """Dates in any of the forms the contract lists, or an Excel serial day number; dates
+    with the year last (31/8/2021, 8/31/2021) in the column's day/month order (or the
+    bundle's ``date_order``)."""
     if dtype == pl.Date:
         return _plausible_years(e, years)
     if isinstance(dtype, pl.Datetime):
@@ -128,14 +239,18 @@ def to_date(e: pl.Expr, dtype: pl.DataType, years: Years) -> pl.Expr:
     from_serial = (_EXCEL_EPOCH + pl.duration(days=serial)).dt.date()
     slow = pl.when(serial.is_not_null()).then(from_serial).otherwise(parsed)
     fast = e.cast(pl.String).map_batches(
-        lambda s: _fast_then_slow(s, pl.Date(), ("%Y-%m-%d",), slow), return_dtype=pl.Date
+        lambda s: _fast_then_slow(s, pl.Date(), ("%Y-%m-%d",), slow, date_order),
+        return_dtype=pl.Date,
     )
     return _plausible_years(fast, years)
 
 
-def to_datetime(e: pl.Expr, dtype: pl.DataType, timezone: str, years: Years) -> pl.Expr:
+def to_datetime(
+    e: pl.Expr, dtype: pl.DataType, timezone: str, years: Years, date_order: str = "auto"
+) -> pl.Expr:
     """Local naive timestamps. Values with an offset (or epoch seconds, which are UTC) are
-    converted to the bundle's timezone, so that "night" means night where the meter is."""
+    converted to the bundle's timezone, so that "night" means night where the meter is.
+    Year-last dates as in to_date."""
     if isinstance(dtype, pl.Datetime):
         if dtype.time_zone is not None:
             return _plausible_years(
@@ -178,7 +293,8 @@ def to_datetime(e: pl.Expr, dtype: pl.DataType, timezone: str, years: Years) -> 
     formats = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M")
     dtype_out = pl.Datetime("us")
     fast = e.cast(pl.String).map_batches(
-        lambda s: _fast_then_slow(s, dtype_out, formats, slow), return_dtype=dtype_out
+        lambda s: _fast_then_slow(s, dtype_out, formats, slow, date_order),
+        return_dtype=dtype_out,
     )
     return _plausible_years(fast, years)
 

@@ -12,7 +12,11 @@ from screening.schema import SERIES_KEYS, Source
 
 
 def readings_layout(
-    df: pl.DataFrame, table: RawTable, timezone: str, years: parse.Years
+    df: pl.DataFrame,
+    table: RawTable,
+    timezone: str,
+    years: parse.Years,
+    date_order: str = "auto",
 ) -> pl.DataFrame:
     """Long, wide-hourly or wide-96 readings into the long layout, one reading per row.
 
@@ -38,7 +42,9 @@ def readings_layout(
         )
         offset = pl.col("_part").str.slice(1).cast(pl.Int32)
         minutes = offset * 60 if step == 60 else (offset - 1) * 15
-        day = parse.to_date(pl.col("date"), long.schema["date"], years).cast(pl.Datetime("us"))
+        day = parse.to_date(pl.col("date"), long.schema["date"], years, date_order).cast(
+            pl.Datetime("us")
+        )
         return long.with_columns(
             (day + pl.duration(minutes=minutes)).alias("ts"),
             pl.col("date").cast(pl.String).alias("_raw_ts"),

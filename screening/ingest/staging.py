@@ -100,8 +100,40 @@ def _canonical(
 # ---------------------------------------------------------------- per-file: parse and check
 
 
+def date_order_notes(df: pl.DataFrame, source: Source, file: str, date_order: str) -> list[str]:
+    """One line per date column whose year-last dates (1/2/2018) the file's own values cannot
+    settle as day/month or month/day: those values are quarantined, not guessed, and the line
+    says how to decide (parse.year_last_order)."""
+    if date_order != "auto":
+        return []
+    notes = []
+    # "date": the day of a wide reading row
+    dated = [c.name for c in source.columns if c.kind in ("date", "datetime")] + ["date"]
+    for col in dated:
+        if df.schema.get(col) != pl.String:
+            continue
+        order, example = parse.year_last_order(df[col])
+        if order in ("ambiguous", "mixed") and example is not None:
+            what = (
+                "no value shows a day above 12"
+                if order == "ambiguous"
+                else "values prove both day/month and month/day"
+            )
+            notes.append(
+                f"{file}: {col} is written with the year last and {what} (e.g. "
+                f"'{example}'): such dates are quarantined, not guessed; set date_order = "
+                '"dmy" or "mdy" in manifest.toml'
+            )
+    return notes
+
+
 def _parser(
-    source: Source, col: Column, dtype: pl.DataType, timezone: str, years: parse.Years
+    source: Source,
+    col: Column,
+    dtype: pl.DataType,
+    timezone: str,
+    years: parse.Years,
+    date_order: str = "auto",
 ) -> pl.Expr:
     e = pl.col(col.name)
     key = (source.name, col.name)
@@ -117,9 +149,9 @@ def _parser(
     if col.kind == "int":
         return parse.to_float(e, dtype).round(0).cast(pl.Int64)
     if col.kind == "date":
-        return parse.to_date(e, dtype, years)
+        return parse.to_date(e, dtype, years, date_order)
     if col.kind == "datetime":
-        return parse.to_datetime(e, dtype, timezone, years)
+        return parse.to_datetime(e, dtype, timezone, years, date_order)
     if col.kind == "code":
         return parse.clean_code(e)
     return parse.clean_text(e)
@@ -161,7 +193,9 @@ def _stage_table(
                 df, c.name, _parser(source, c, df.schema[c.name], manifest.timezone, years)
             )
             if c.kind in ("code", "str") and source.bulk
-            else _parser(source, c, df.schema[c.name], manifest.timezone, years).alias(c.name)
+            else _parser(
+                source, c, df.schema[c.name], manifest.timezone, years, manifest.date_order
+            ).alias(c.name)
             for c in source.columns
         ]
     )
@@ -304,10 +338,10 @@ def stage_source(
     for table in tables:
         try:
             df = _canonical(table, source, renames, notes)
+            notes += date_order_notes(df, source, table.file, manifest.date_order)
             if name == "power_readings":
-                df = readings_layout(
-                    df, table, manifest.timezone, (cfg["min_year"], cfg["max_year"])
-                )
+                years = (cfg["min_year"], cfg["max_year"])
+                df = readings_layout(df, table, manifest.timezone, years, manifest.date_order)
         except ReadError as exc:
             problem_parts.append(file_problem(name, table.file, str(exc)))
             continue

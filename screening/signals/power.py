@@ -38,12 +38,20 @@ def _exact_mean(kwh: pl.Expr) -> pl.Expr:
     return pl.when(n > 0).then(_micro(kwh).sum() / n / MICRO)
 
 
-def daily_energy(readings: pl.LazyFrame, as_of: dt.date, cfg: Mapping[str, Any]) -> pl.LazyFrame:
-    """kWh per account and day over the history window, with how many intervals the day should
-    have had and how many it has, so that a half-reported day is known as such."""
+def history_start(as_of: dt.date, cfg: Mapping[str, Any]) -> dt.date:
+    """First day of the history jumps and wake-ups are searched in."""
     _, _, end = window(as_of, cfg)
-    start = end - dt.timedelta(
-        days=max(cfg["history_days"], cfg["recent_days"] + cfg["baseline_days"])
+    days = max(cfg["history_days"], cfg["recent_days"] + cfg["baseline_days"])
+    return (end - dt.timedelta(days=days)).date()
+
+
+def daily_energy(readings: pl.LazyFrame, as_of: dt.date, cfg: Mapping[str, Any]) -> pl.LazyFrame:
+    """kWh per account and day over the history window and the jump context before it, with
+    how many intervals the day should have had and how many it has, so that a half-reported
+    day is known as such."""
+    _, _, end = window(as_of, cfg)
+    start = dt.datetime.combine(
+        history_start(as_of, cfg) - dt.timedelta(days=cfg["jump_context_days"]), dt.time()
     )
     return (
         readings.filter(pl.col("ts").is_between(start, end, closed="left"))
@@ -183,12 +191,23 @@ def levels(daily: pl.LazyFrame, as_of: dt.date, cfg: Mapping[str, Any]) -> pl.La
     )
 
 
-def jumps(daily: pl.LazyFrame, cfg: Mapping[str, Any]) -> pl.LazyFrame:
+def jumps(
+    daily: pl.LazyFrame, cfg: Mapping[str, Any], search_from: dt.date | None = None
+) -> pl.LazyFrame:
     """The strongest level shift in each account's daily series (one-split binary
     segmentation: the split that removes the most squared error, found for every account at
     once from cumulative sums), sized by the ratio of segment medians so that one spike
-    cannot make a jump. Days missing from the series are skipped, not zero-filled."""
+    cannot make a jump. Days missing from the series are skipped, not zero-filled.
+
+    Only jumps on or after ``search_from`` are sought; the days before it (the jump context)
+    still belong to the level before the jump, so that a shutdown at the start of the
+    history is weighed against the busy weeks before it."""
     m = cfg["min_segment_days"]
+    searched = (
+        pl.lit(True)
+        if search_from is None
+        else pl.col("day").shift(-1).over("account_id") >= search_from
+    )
     d = (
         daily.sort("account_id", "day")
         .with_columns(
@@ -198,7 +217,7 @@ def jumps(daily: pl.LazyFrame, cfg: Mapping[str, Any]) -> pl.LazyFrame:
             pl.col("kwh").sum().over("account_id").alias("total"),
         )
         .with_columns(
-            pl.when(pl.col("k").is_between(m, pl.col("n") - m))
+            pl.when(pl.col("k").is_between(m, pl.col("n") - m) & searched)
             .then(
                 pl.col("k")
                 * (pl.col("n") - pl.col("k"))
@@ -355,11 +374,12 @@ def meter_signals(readings: pl.LazyFrame, as_of: dt.date, cfg: Mapping[str, Any]
         .lazy()
     )
     del daily
+    since = history_start(as_of, cfg)
     per_day = (
         quality(coded, as_of, cfg)
         .join(levels(coded, as_of, cfg), on="account_id", how="left")
-        .join(jumps(coded, cfg), on="account_id", how="left")
-        .join(dormant_wake(coded, cfg), on="account_id", how="left")
+        .join(jumps(coded, cfg, since), on="account_id", how="left")
+        .join(dormant_wake(coded.filter(pl.col("day") >= since), cfg), on="account_id", how="left")
         .rename({"account_id": "_code"})
         .join(ids.lazy(), on="_code")
         .select("account_id", pl.exclude("account_id", "_code"))
