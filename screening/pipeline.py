@@ -490,6 +490,8 @@ class SitesReport:
     as_of: dt.date
     counts: dict[str, int]
     seconds: dict[str, float]
+    # "<source>.<field>" -> rules silent because no record fills the field
+    empty_fields: dict[str, list[str]] = field(default_factory=dict)
 
 
 def build_sites(
@@ -592,7 +594,8 @@ def build_sites(
         "records": links.height,
         "sites": table.height,
     }
-    return SitesReport(as_of, counts, timings)
+    empty = reg_mod.silent_for_empty_fields(tables["registrations"])
+    return SitesReport(as_of, counts, timings, empty)
 
 
 # rules that need an optional source: named in the run summary when it is absent
@@ -901,6 +904,8 @@ def summary_markdown(report: RunReport, top: int = 20) -> str:
         ]
     for src, rules in report.silent_rules.items():
         lines.append(f"Rules silent because {src} is absent: {', '.join(rules)}.")
+    for col, rules in report.sites.empty_fields.items():
+        lines.append(f"Rules silent because {col} has no values: {', '.join(rules)}.")
     if report.weights:
         lines += [
             "",
