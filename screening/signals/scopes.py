@@ -54,7 +54,8 @@ OUTPUT_SCHEMA = {
 def _pieces(sep: str) -> str:
     """Runs of text between separators, brackets kept whole (their 、 and ， do not split)."""
     seps = re.escape(sep)
-    return rf"(?:[^{seps}（）()]|{_BR}|[（）()])+"
+    # "N,N-二甲基甲酰胺", "1，2-环氧丙烷": a comma between letters or digits is part of a name
+    return rf"(?:[A-Za-z0-9][,，][A-Za-z0-9]|[^{seps}（）()]|{_BR}|[（）()])+"
 
 
 def _alternation(words: list[str]) -> str:
@@ -86,6 +87,188 @@ def _parts(frame: pl.DataFrame, col: str, pattern: str, index: str) -> pl.DataFr
     )
 
 
+def _clauses(u: pl.DataFrame, cfg: dict[str, Any]) -> pl.DataFrame:
+    """One row per clause: its text as written (``raw``, for quoting), its sentence, whether
+    it is a lead-in ("批发零售：") and ``clean``: exclusions dropped, false friends masked."""
+    words = _alternation(cfg["chemistry_words"])
+    masks = _alternation(cfg["not_chemistry"])
+    followers = _alternation(cfg["not_chemistry_before"])
+    make = _alternation(cfg["making_words"])
+    text = pl.col("scope").str.replace_all(_HEADER, "；${0}")
+    sent = _parts(
+        u.select("_sid", text.alias("sentence")), "sentence", _pieces(_SENTENCE_SEP), "si"
+    )
+    cl = _parts(sent, "sentence", _pieces(_CLAUSE_SEP) + "[：:]?", "ci").rename(
+        {"sentence": "clause"}
+    )
+    cl = cl.join(sent.select("_sid", "si", "sentence"), on=["_sid", "si"], how="left")
+    strip = " \t\u3000#·*"
+    return cl.with_columns(
+        pl.col("clause").str.contains("[：:]$").alias("is_lead"),
+        pl.col("clause").str.strip_chars(strip + "：:").alias("raw"),
+        pl.col("sentence").str.strip_chars(strip).alias("sentence"),
+    ).with_columns(
+        # masked first: a negated verb ("不带储存设施经营", "不再分装") is not an exclusion
+        # of the goods, and what it leaves ("经营") is still read
+        _exclusions(pl.col("raw").str.replace_all(masks, _MASK), cfg["exclusion_words"])
+        # a chemistry word naming the kind of equipment, not the goods: 化工设备, 废油回收设备
+        .str.replace_all(rf"(?:{words})\p{{Han}}{{0,4}}?(?:{followers})", _MASK)
+        # nor does a making word there: 仓储物流设备, 加工机械
+        .str.replace_all(rf"(?:{make})\p{{Han}}{{0,2}}?(?:{followers})", _MASK)
+        .alias("clean")
+    )
+
+
+def _pieces_of(cl: pl.DataFrame, cfg: dict[str, Any]) -> pl.DataFrame:
+    """One row per piece: the items of a clause (、), each cut after its verbs ("销售化工
+    产品" -> 销售 | 化工产品), with the chemistry it names, its own verbs (bits: 1 making or
+    keeping, 2 trade, 4 other) and whether it is verbs only (``pure``)."""
+    words = _alternation(cfg["chemistry_words"])
+    suffix = "|".join(map(re.escape, cfg["chemistry_endings"]))
+    # a chemical's name ending after another character (硫酸, 甲醇), not after a connector
+    chem_suffix = rf"[\p{{Han}}&&[^{re.escape(_CONNECTORS)}]](?:{suffix})"
+    make = _alternation(cfg["making_words"])
+    trade = _alternation(cfg["trade_words"])
+    other = _alternation(cfg["other_words"])
+    verbs = _alternation(cfg["making_words"] + cfg["trade_words"] + cfg["other_words"])
+    marked_word = "⟦[^⟧]*⟧"
+    it = _parts(cl, "clean", _pieces(_ITEM_SEP), "ii").rename({"clean": "item"})
+    # chemistry words marked first, so that a verb inside one (提取物, 调和漆) stays in it
+    it = it.with_columns(pl.col("item").str.replace_all(words, "⟦${0}⟧")).with_columns(
+        # "…的生产销售": the verbs are meant for the whole list before them
+        pl.col("item")
+        .str.replace_all(marked_word, _MASK)
+        .str.contains(f"的(?:{verbs})")
+        .alias("whole_list"),
+        pl.col("item").str.replace_all(f"{marked_word}|(?:{verbs})+", "${0}、").alias("piece"),
+    )
+    pc = _parts(it, "piece", _pieces("、"), "pi")
+    rest = pl.col("piece").str.replace_all(marked_word, _MASK)
+    objects = rest.str.replace_all(verbs, _VERB)
+    return pc.with_columns(
+        pl.concat_list(
+            pl.col("piece")
+            .str.extract_all(marked_word)
+            .list.eval(pl.element().str.strip_chars("⟦⟧")),
+            objects.str.extract_all(chem_suffix),
+        ).alias("terms"),
+        (
+            rest.str.contains(make).cast(pl.Int8)
+            + rest.str.contains(trade).cast(pl.Int8) * 2
+            + rest.str.contains(other).cast(pl.Int8) * 4
+        ).alias("own"),
+        (
+            objects.str.replace_all(_BR, "")
+            .str.replace_all(f"[{re.escape(_CONNECTORS)}\\s]", "")
+            .str.len_chars()
+            == 0
+        ).alias("pure"),
+    ).drop("item")
+
+
+def _backward(code: pl.Expr, cols: list[str], keys: list[str]) -> list[pl.Expr]:
+    """``cols`` taken from the next row (within ``keys``) where ``code`` is set."""
+    return [
+        pl.when(code.is_not_null()).then(pl.col(c)).fill_null(strategy="backward").over(keys)
+        for c in cols
+    ]
+
+
+def _verbs(pc: pl.DataFrame, reach: int) -> pl.DataFrame:
+    """The verbs each piece is read with, and the words to quote for it.
+
+    In order: the piece's own (with the verbs-only pieces right after it: "加工、销售"); the
+    verbs its item starts with ("销售化工产品"); the next verbs in the clause ("树脂、胶粘剂
+    销售"); the verbs its clause starts with ("销售化工产品、建材"); a lead-in ("批发零售：");
+    the next verbs in the sentence ("化肥，农药销售"). Making or keeping taken from a later
+    item counts only within ``reach`` items, or when written for the whole list ("…的生产")."""
+    clause = ["_sid", "si", "ci"]
+    item = [*clause, "ii"]
+    objects = (~pl.col("pure")).cast(pl.Int32)
+    pc = pc.sort([*item, "pi"]).with_columns(
+        pl.struct([*clause, "ii"]).rank("dense").over(["_sid", "si"]).alias("gi"),
+        objects.cum_sum(reverse=True).over(item).alias("_after"),
+        objects.cum_sum().over(clause).alias("_before"),
+        objects.sum().over(item).alias("_in_item"),
+    )
+    # verbs before their goods: in the item ("销售化工产品"), or whole items of verbs that
+    # open the clause ("生产、销售17a-羟基黄体酮")
+    leading = pl.col("pure") & (pl.col("_after") > 0)
+    opening = pl.col("pure") & (pl.col("_before") == 0) & (pl.col("_in_item") == 0)
+    trailing = pl.col("pure") & ~leading & ~opening
+
+    def verbs_of(which: pl.Expr, keys: list[str]) -> pl.Expr:
+        return pl.when(which).then(pl.col("own")).otherwise(0).bitwise_or().over(keys)
+
+    pc = pc.with_columns(
+        (leading | opening).alias("_leading"),
+        (~trailing).cum_sum().over(clause).alias("_anchor"),
+        (verbs_of(leading, item) | verbs_of(opening, clause)).alias("_li"),
+    ).with_columns(
+        pl.col("own").bitwise_or().over([*clause, "_anchor"]).alias("_group"),
+    )
+    zero_null = lambda e: pl.when(e > 0).then(e)  # noqa: E731
+    c1 = zero_null(
+        pl.when(pl.col("_leading") | (pl.col("_group") > 0))
+        .then(pl.col("_group"))
+        .otherwise(pl.col("_li"))
+    )
+    pc = pc.with_columns(
+        c1.alias("_c1"),
+        pl.when(c1.is_not_null()).then(pl.col("gi")).alias("_src"),
+        pl.when(c1.is_not_null()).then(pl.col("whole_list")).alias("_whole"),
+    )
+
+    def reached(code: str, src: str, whole: str) -> pl.Expr:
+        far = ((pl.col(src) - pl.col("gi")) > reach) & ~pl.col(whole).fill_null(False)
+        return zero_null(pl.when(far).then(pl.col(code) & 6).otherwise(pl.col(code)))
+
+    b = _backward(pl.col("_c1"), ["_c1", "_src", "_whole"], clause)
+    pc = pc.with_columns(
+        b[0].alias("_bc"), b[1].alias("_bsrc"), b[2].alias("_bwhole")
+    ).with_columns(
+        pl.col("_c1").fill_null(reached("_bc", "_bsrc", "_bwhole")).alias("_c2"),
+        # the verbs the clause's first item starts with
+        zero_null(pl.col("_li").first().over(clause)).alias("_cl"),
+    )
+    # the verb of a lead-in clause ("批发零售：") for the clauses after it, until the next
+    # lead-in (a section header resets it)
+    lead = (
+        pc.group_by(clause, maintain_order=True)
+        .agg(pl.col("is_lead").first(), pl.col("raw").first(), pl.col("own").bitwise_or())
+        .sort(clause)
+        .with_columns(
+            pl.when(pl.col("is_lead"))
+            .then(pl.col(c))
+            .shift(1)
+            .fill_null(strategy="forward")
+            .over("_sid")
+            .alias(a)
+            for c, a in (("own", "_lead"), ("raw", "_lead_text"))
+        )
+        .select(*clause, zero_null(pl.col("_lead")).alias("_lead"), "_lead_text")
+    )
+    pc = pc.join(lead, on=clause, how="left").sort([*item, "pi"])
+    in_clause = pl.col("_c2").fill_null(pl.col("_cl"))
+    c3 = in_clause.fill_null(pl.col("_lead"))
+    pc = pc.with_columns(
+        c3.alias("_c3"),
+        pl.when(c3.is_not_null()).then(pl.col("gi")).alias("_src3"),
+        pl.when(c3.is_not_null()).then(pl.col("whole_list")).alias("_whole3"),
+        pl.when(in_clause.is_not_null())
+        .then(pl.col("raw"))
+        .when(pl.col("_lead").is_not_null())
+        .then(pl.concat_str([pl.col("_lead_text"), pl.lit("："), pl.col("raw")]))
+        .otherwise(pl.col("sentence"))
+        .alias("quote"),
+    )
+    e = _backward(pl.col("_c3"), ["_c3", "_src3", "_whole3"], ["_sid", "si"])
+    pc = pc.with_columns(e[0].alias("_ec"), e[1].alias("_esrc"), e[2].alias("_ewhole"))
+    return pc.with_columns(
+        pl.col("_c3").fill_null(reached("_ec", "_esrc", "_ewhole")).fill_null(0).alias("verbs")
+    )
+
+
 def read_scopes(scopes: pl.Series, cfg: dict[str, Any]) -> pl.DataFrame:
     """Per distinct scope: does it make or keep chemistry (``has_chemistry_scope``), trade
     in it (``trades_chemistry``), the chemistry it names (``chemistry_terms``) and the
@@ -101,123 +284,29 @@ def read_scopes(scopes: pl.Series, cfg: dict[str, Any]) -> pl.DataFrame:
     )
     if u.height == 0:
         return pl.DataFrame(schema=OUTPUT_SCHEMA)
-    words = _alternation(cfg["chemistry_words"])
-    suffix = "|".join(map(re.escape, cfg["chemistry_endings"]))
-    chem_suffix = rf"[\p{{Han}}&&[^{re.escape(_CONNECTORS)}]](?:{suffix})"
-    masks = _alternation(cfg["not_chemistry"])
-    make = _alternation(cfg["making_words"])
-    trade = _alternation(cfg["trade_words"])
-    other = _alternation(cfg["other_words"])
-    verbs = _alternation(cfg["making_words"] + cfg["trade_words"] + cfg["other_words"])
-
-    text = pl.col("scope").str.replace_all(_HEADER, "；${0}")
-    sent = _parts(
-        u.select("_sid", text.alias("sentence")), "sentence", _pieces(_SENTENCE_SEP), "si"
-    )
-    clause_re = _pieces(_CLAUSE_SEP) + "[：:]?"
-    cl = _parts(sent, "sentence", clause_re, "ci").rename({"sentence": "clause"})
-    cl = cl.join(sent.select("_sid", "si", "sentence"), on=["_sid", "si"], how="left")
-    strip = " \t\u3000#·*"
-    cl = cl.with_columns(
-        pl.col("clause").str.contains("[：:]$").alias("is_lead"),
-        pl.col("clause").str.strip_chars(strip + "：:").alias("raw"),
-        pl.col("sentence").str.strip_chars(strip).alias("sentence"),
-    ).with_columns(
-        _exclusions(pl.col("raw"), cfg["exclusion_words"])
-        .str.replace_all(masks, _MASK)
-        .alias("clean")
-    )
-    it = _parts(cl, "clean", _pieces(_ITEM_SEP), "ii").rename({"clean": "item"})
-    # chemistry words first, so that a verb inside one (处理剂, 提取物, 调和漆) stays in it
-    rest = pl.col("item").str.replace_all(words, _MASK)
-    objects = rest.str.replace_all(verbs, _VERB)
-    it = it.with_columns(
-        pl.concat_list(
-            pl.col("item").str.extract_all(words), objects.str.extract_all(chem_suffix)
-        ).alias("terms"),
-        (
-            rest.str.contains(make).cast(pl.Int8)
-            + rest.str.contains(trade).cast(pl.Int8) * 2
-            + rest.str.contains(other).cast(pl.Int8) * 4
-        ).alias("own"),
-        # an item that is only verbs ("加工", "销售") belongs to the item before it
-        (
-            objects.str.replace_all(_BR, "")
-            .str.replace_all(f"[{re.escape(_CONNECTORS)}\\s]", "")
-            .str.len_chars()
-            == 0
-        ).alias("pure"),
-    )
-    clause_key = ["_sid", "si", "ci"]
-    it = (
-        it.sort([*clause_key, "ii"])
-        .with_columns((~pl.col("pure")).cum_sum().over(clause_key).alias("_anchor"))
-        .with_columns(
-            pl.col("own").bitwise_or().over([*clause_key, "_anchor"]).alias("_group"),
-        )
-        .with_columns(
-            # an item without a verb takes the next one's: "树脂、胶粘剂销售"
-            pl.when(pl.col("_group") > 0)
-            .then(pl.col("_group"))
-            .fill_null(strategy="backward")
-            .over(clause_key)
-            .alias("_in_clause"),
-        )
-    )
-    # the verb of a lead-in clause ("批发零售：") for the clauses after it, until the next
-    # lead-in (a section header resets it)
-    lead = (
-        it.group_by(clause_key, maintain_order=True)
-        .agg(pl.col("is_lead").first(), pl.col("raw").first(), pl.col("own").bitwise_or())
-        .sort(clause_key)
-        .with_columns(
-            pl.when(pl.col("is_lead"))
-            .then(pl.col("own"))
-            .shift(1)
-            .fill_null(strategy="forward")
-            .over("_sid")
-            .alias("_lead"),
-            pl.when(pl.col("is_lead"))
-            .then(pl.col("raw"))
-            .shift(1)
-            .fill_null(strategy="forward")
-            .over("_sid")
-            .alias("_lead_text"),
-        )
-        .select(*clause_key, "_lead", "_lead_text")
-    )
-    it = it.join(lead, on=clause_key, how="left").sort([*clause_key, "ii"])
-    from_lead = pl.col("_in_clause").is_null() & (pl.col("_lead").fill_null(0) > 0)
-    it = it.with_columns(
-        pl.when(from_lead).then(pl.col("_lead")).otherwise(pl.col("_in_clause")).alias("_v1")
-    ).with_columns(
-        # last: a list cut by commas ("化肥，农药销售") takes the sentence's next verb
-        pl.col("_v1").fill_null(strategy="backward").over(["_sid", "si"]).alias("verbs"),
-        pl.when(pl.col("_in_clause").is_not_null())
-        .then(pl.col("raw"))
-        .when(from_lead)
-        .then(pl.concat_str([pl.col("_lead_text"), pl.lit("："), pl.col("raw")]))
-        .otherwise(pl.col("sentence"))
-        .alias("quote"),
-    )
-    verbs_ = pl.col("verbs").fill_null(0)
+    pc = _verbs(_pieces_of(_clauses(u, cfg), cfg), int(cfg["making_reach"]))
     chem = pl.col("terms").list.len() > 0
-    makes = chem & ((verbs_ & 1) > 0) & ~pl.col("is_lead")
-    out = it.with_columns(makes.alias("_makes"), (chem & ((verbs_ & 2) > 0)).alias("_trades"))
-    agg = out.group_by("_sid").agg(
-        pl.col("_makes").any().alias("has_chemistry_scope"),
-        pl.col("_trades").any().alias("trades_chemistry"),
-        pl.col("terms")
-        .list.explode(keep_nulls=False, empty_as_null=False)
-        .unique()
-        .sort()
-        .str.join("、")
-        .alias("_terms"),
-        pl.col("quote")
-        .filter(pl.col("_makes"))
-        .unique(maintain_order=True)
-        .str.join("；")
-        .alias("_clause"),
+    makes = chem & ((pl.col("verbs") & 1) > 0) & ~pl.col("is_lead")
+    agg = (
+        pc.with_columns(
+            makes.alias("_makes"), (chem & ((pl.col("verbs") & 2) > 0)).alias("_trades")
+        )
+        .group_by("_sid")
+        .agg(
+            pl.col("_makes").any().alias("has_chemistry_scope"),
+            pl.col("_trades").any().alias("trades_chemistry"),
+            pl.col("terms")
+            .list.explode(keep_nulls=False, empty_as_null=False)
+            .unique()
+            .sort()
+            .str.join("、")
+            .alias("_terms"),
+            pl.col("quote")
+            .filter(pl.col("_makes"))
+            .unique(maintain_order=True)
+            .str.join("；")
+            .alias("_clause"),
+        )
     )
     return (
         u.join(agg, on="_sid", how="left")
