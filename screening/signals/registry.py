@@ -55,9 +55,12 @@ def registration_signals(regs: pl.DataFrame, as_of: dt.date, cfg: dict[str, Any]
     chemical industry codes; ``chemistry_clause`` quotes the clauses that say so."""
     code = _given("industry_code")
     status = _given("status")
-    if "scope" not in regs.columns:
-        regs = regs.with_columns(pl.lit(None, dtype=pl.String).alias("scope"))
-    regs = regs.with_columns(pl.col("scope").cast(pl.String))
+    # an export without the column at all says as little as one with it empty
+    optional = {"industry_code": pl.String, "status": pl.String, "scope": pl.String}
+    optional["established"] = pl.Date
+    regs = regs.with_columns(
+        pl.lit(None, dtype=t).alias(c) for c, t in optional.items() if c not in regs.columns
+    ).with_columns(pl.col("scope", "name").cast(pl.String), pl.col("established").cast(pl.Date))
     out = regs.with_columns(
         code.str.slice(0, 3).is_in(cfg["chemical_divisions"]).alias("is_chemical_industry"),
         (

@@ -41,6 +41,8 @@ _CHU_WORD = "草锈尘臭湿垢虫害螨味冰霜甲"
 _CONNECTORS = "及和与并等的兼其‖※"
 _MASK = "※"
 _VERB = "‖"
+# a chemistry word, once read: goods, not a connector
+_GOODS = "◆"
 
 OUTPUT_SCHEMA = {
     "scope": pl.String,
@@ -78,51 +80,64 @@ def _exclusions(text: pl.Expr, words: list[str]) -> pl.Expr:
 
 
 def _parts(frame: pl.DataFrame, col: str, pattern: str, index: str) -> pl.DataFrame:
-    """One row per piece of ``col`` (in order, numbered ``index``)."""
+    """One row per piece of ``col``, in order; ``index`` numbers the pieces globally (row
+    order is kept throughout, so that a window over an id reads the pieces in order)."""
     return (
         frame.with_columns(pl.col(col).str.extract_all(pattern))
-        .with_columns(pl.int_ranges(pl.col(col).list.len()).alias(index))
-        .explode([col, index])
+        .explode(col)
         .filter(pl.col(col).is_not_null())
+        .with_row_index(index)
     )
 
 
 def _clauses(u: pl.DataFrame, cfg: dict[str, Any]) -> pl.DataFrame:
-    """One row per clause: its text as written (``raw``, for quoting), its sentence, whether
-    it is a lead-in ("批发零售：") and ``clean``: exclusions dropped, false friends masked."""
+    """One row per clause (``_cid``) of each sentence (``_sent``) of each scope (``_sid``):
+    its text as written (``raw``, for quoting), whether it is a lead-in ("批发零售：") and
+    ``clean``: exclusions dropped, false friends masked."""
     words = _alternation(cfg["chemistry_words"])
     masks = _alternation(cfg["not_chemistry"])
     followers = _alternation(cfg["not_chemistry_before"])
     make = _alternation(cfg["making_words"])
     text = pl.col("scope").str.replace_all(_HEADER, "；${0}")
     sent = _parts(
-        u.select("_sid", text.alias("sentence")), "sentence", _pieces(_SENTENCE_SEP), "si"
+        u.select("_sid", text.alias("sentence")), "sentence", _pieces(_SENTENCE_SEP), "_sent"
     )
-    cl = _parts(sent, "sentence", _pieces(_CLAUSE_SEP) + "[：:]?", "ci").rename(
-        {"sentence": "clause"}
+    cl = _parts(
+        sent.select("_sid", "_sent", pl.col("sentence").alias("clause")),
+        "clause",
+        _pieces(_CLAUSE_SEP) + "[：:]?",
+        "_cid",
     )
-    cl = cl.join(sent.select("_sid", "si", "sentence"), on=["_sid", "si"], how="left")
     strip = " \t\u3000#·*"
-    return cl.with_columns(
-        pl.col("clause").str.contains("[：:]$").alias("is_lead"),
-        pl.col("clause").str.strip_chars(strip + "：:").alias("raw"),
-        pl.col("sentence").str.strip_chars(strip).alias("sentence"),
-    ).with_columns(
-        # masked first: a negated verb ("不带储存设施经营", "不再分装") is not an exclusion
-        # of the goods, and what it leaves ("经营") is still read
-        _exclusions(pl.col("raw").str.replace_all(masks, _MASK), cfg["exclusion_words"])
-        # a chemistry word naming the kind of equipment, not the goods: 化工设备, 废油回收设备
-        .str.replace_all(rf"(?:{words})\p{{Han}}{{0,4}}?(?:{followers})", _MASK)
-        # nor does a making word there: 仓储物流设备, 加工机械
-        .str.replace_all(rf"(?:{make})\p{{Han}}{{0,2}}?(?:{followers})", _MASK)
-        .alias("clean")
+    return (
+        cl.with_columns(
+            pl.col("clause").str.contains("[：:]$").alias("is_lead"),
+            pl.col("clause").str.strip_chars(strip + "：:").alias("raw"),
+        )
+        .with_columns(
+            # masked first: a negated verb ("不带储存设施经营", "不再分装") is not an exclusion
+            # of the goods, and what it leaves ("经营") is still read
+            _exclusions(pl.col("raw").str.replace_all(masks, _MASK), cfg["exclusion_words"])
+            # a chemistry word naming the kind of equipment, not the goods: 化工设备, 废油回收设备
+            .str.replace_all(rf"(?:{words})\p{{Han}}{{0,4}}?(?:{followers})", _MASK)
+            # nor does a making word there: 仓储物流设备, 加工机械
+            .str.replace_all(rf"(?:{make})\p{{Han}}{{0,2}}?(?:{followers})", _MASK)
+            .alias("clean")
+        )
+        .join(
+            sent.select("_sent", pl.col("sentence").str.strip_chars(strip)),
+            on="_sent",
+            how="left",
+            maintain_order="left",
+        )
+        .drop("clause")
     )
 
 
 def _pieces_of(cl: pl.DataFrame, cfg: dict[str, Any]) -> pl.DataFrame:
-    """One row per piece: the items of a clause (、), each cut after its verbs ("销售化工
-    产品" -> 销售 | 化工产品), with the chemistry it names, its own verbs (bits: 1 making or
-    keeping, 2 trade, 4 other) and whether it is verbs only (``pure``)."""
+    """One row per piece: the items (``_iid``) of a clause (、), each cut after its verbs
+    ("销售化工产品" -> 销售 | 化工产品), with the chemistry it names, its own verbs (bits:
+    1 making or keeping, 2 trade, 4 other) and whether it is verbs only (``pure``)."""
     words = _alternation(cfg["chemistry_words"])
     suffix = "|".join(map(re.escape, cfg["chemistry_endings"]))
     # a chemical's name ending after another character (硫酸, 甲醇), not after a connector
@@ -132,20 +147,31 @@ def _pieces_of(cl: pl.DataFrame, cfg: dict[str, Any]) -> pl.DataFrame:
     other = _alternation(cfg["other_words"])
     verbs = _alternation(cfg["making_words"] + cfg["trade_words"] + cfg["other_words"])
     marked_word = "⟦[^⟧]*⟧"
-    it = _parts(cl, "clean", _pieces(_ITEM_SEP), "ii").rename({"clean": "item"})
+    it = _parts(
+        cl.select("_sid", "_sent", "_cid", "is_lead", pl.col("clean").alias("item")),
+        "item",
+        _pieces(_ITEM_SEP),
+        "_iid",
+    )
     # chemistry words marked first, so that a verb inside one (提取物, 调和漆) stays in it
     it = it.with_columns(pl.col("item").str.replace_all(words, "⟦${0}⟧")).with_columns(
         # "…的生产销售": the verbs are meant for the whole list before them
         pl.col("item")
-        .str.replace_all(marked_word, _MASK)
+        .str.replace_all(marked_word, _GOODS)
         .str.contains(f"的(?:{verbs})")
         .alias("whole_list"),
         pl.col("item").str.replace_all(f"{marked_word}|(?:{verbs})+", "${0}、").alias("piece"),
     )
-    pc = _parts(it, "piece", _pieces("、"), "pi")
-    rest = pl.col("piece").str.replace_all(marked_word, _MASK)
+    pc = _parts(it.drop("item"), "piece", _pieces("、"), "_pid")
+    rest = pl.col("piece").str.replace_all(marked_word, _GOODS)
     objects = rest.str.replace_all(verbs, _VERB)
-    return pc.with_columns(
+    return pc.select(
+        "_sid",
+        "_sent",
+        "_cid",
+        "_iid",
+        "is_lead",
+        "whole_list",
         pl.concat_list(
             pl.col("piece")
             .str.extract_all(marked_word)
@@ -163,33 +189,32 @@ def _pieces_of(cl: pl.DataFrame, cfg: dict[str, Any]) -> pl.DataFrame:
             .str.len_chars()
             == 0
         ).alias("pure"),
-    ).drop("item")
+    )
 
 
-def _backward(code: pl.Expr, cols: list[str], keys: list[str]) -> list[pl.Expr]:
-    """``cols`` taken from the next row (within ``keys``) where ``code`` is set."""
+def _backward(code: pl.Expr, cols: list[str], key: str) -> list[pl.Expr]:
+    """``cols`` taken from the next row (within ``key``) where ``code`` is set."""
     return [
-        pl.when(code.is_not_null()).then(pl.col(c)).fill_null(strategy="backward").over(keys)
+        pl.when(code.is_not_null()).then(pl.col(c)).fill_null(strategy="backward").over(key)
         for c in cols
     ]
 
 
-def _verbs(pc: pl.DataFrame, reach: int) -> pl.DataFrame:
-    """The verbs each piece is read with, and the words to quote for it.
+def _verbs(pc: pl.DataFrame, cl: pl.DataFrame, reach: int) -> pl.DataFrame:
+    """The verbs each piece is read with (``verbs``), and where to quote it from (``_from``:
+    0 its clause, 1 the lead-in and its clause, 2 its sentence; ``_lead_cid``).
 
     In order: the piece's own (with the verbs-only pieces right after it: "加工、销售"); the
     verbs its item starts with ("销售化工产品"); the next verbs in the clause ("树脂、胶粘剂
     销售"); the verbs its clause starts with ("销售化工产品、建材"); a lead-in ("批发零售：");
     the next verbs in the sentence ("化肥，农药销售"). Making or keeping taken from a later
     item counts only within ``reach`` items, or when written for the whole list ("…的生产")."""
-    clause = ["_sid", "si", "ci"]
-    item = [*clause, "ii"]
     objects = (~pl.col("pure")).cast(pl.Int32)
-    pc = pc.sort([*item, "pi"]).with_columns(
-        pl.struct([*clause, "ii"]).rank("dense").over(["_sid", "si"]).alias("gi"),
-        objects.cum_sum(reverse=True).over(item).alias("_after"),
-        objects.cum_sum().over(clause).alias("_before"),
-        objects.sum().over(item).alias("_in_item"),
+    pc = pc.with_columns(
+        (pl.col("_iid") - pl.col("_iid").min().over("_sent")).alias("gi"),
+        objects.cum_sum(reverse=True).over("_iid").alias("_after"),
+        objects.cum_sum().over("_cid").alias("_before"),
+        objects.sum().over("_iid").alias("_in_item"),
     )
     # verbs before their goods: in the item ("销售化工产品"), or whole items of verbs that
     # open the clause ("生产、销售17a-羟基黄体酮")
@@ -197,15 +222,16 @@ def _verbs(pc: pl.DataFrame, reach: int) -> pl.DataFrame:
     opening = pl.col("pure") & (pl.col("_before") == 0) & (pl.col("_in_item") == 0)
     trailing = pl.col("pure") & ~leading & ~opening
 
-    def verbs_of(which: pl.Expr, keys: list[str]) -> pl.Expr:
-        return pl.when(which).then(pl.col("own")).otherwise(0).bitwise_or().over(keys)
+    def verbs_of(which: pl.Expr, key: str) -> pl.Expr:
+        return pl.when(which).then(pl.col("own")).otherwise(0).bitwise_or().over(key)
 
     pc = pc.with_columns(
         (leading | opening).alias("_leading"),
-        (~trailing).cum_sum().over(clause).alias("_anchor"),
-        (verbs_of(leading, item) | verbs_of(opening, clause)).alias("_li"),
+        # a group: a piece with goods and the verbs-only pieces right after it
+        (~trailing).cast(pl.Int32).cum_sum().alias("_anchor"),
+        (verbs_of(leading, "_iid") | verbs_of(opening, "_cid")).alias("_li"),
     ).with_columns(
-        pl.col("own").bitwise_or().over([*clause, "_anchor"]).alias("_group"),
+        pl.col("own").bitwise_or().over("_anchor").alias("_group"),
     )
     zero_null = lambda e: pl.when(e > 0).then(e)  # noqa: E731
     c1 = zero_null(
@@ -223,20 +249,20 @@ def _verbs(pc: pl.DataFrame, reach: int) -> pl.DataFrame:
         far = ((pl.col(src) - pl.col("gi")) > reach) & ~pl.col(whole).fill_null(False)
         return zero_null(pl.when(far).then(pl.col(code) & 6).otherwise(pl.col(code)))
 
-    b = _backward(pl.col("_c1"), ["_c1", "_src", "_whole"], clause)
+    b = _backward(pl.col("_c1"), ["_c1", "_src", "_whole"], "_cid")
     pc = pc.with_columns(
         b[0].alias("_bc"), b[1].alias("_bsrc"), b[2].alias("_bwhole")
     ).with_columns(
         pl.col("_c1").fill_null(reached("_bc", "_bsrc", "_bwhole")).alias("_c2"),
         # the verbs the clause's first item starts with
-        zero_null(pl.col("_li").first().over(clause)).alias("_cl"),
+        zero_null(pl.col("_li").first().over("_cid")).alias("_cl"),
     )
     # the verb of a lead-in clause ("批发零售：") for the clauses after it, until the next
     # lead-in (a section header resets it)
+    own = pc.group_by("_cid").agg(pl.col("own").bitwise_or())
     lead = (
-        pc.group_by(clause, maintain_order=True)
-        .agg(pl.col("is_lead").first(), pl.col("raw").first(), pl.col("own").bitwise_or())
-        .sort(clause)
+        cl.select("_sid", "_cid", "is_lead")
+        .join(own, on="_cid", how="left", maintain_order="left")
         .with_columns(
             pl.when(pl.col("is_lead"))
             .then(pl.col(c))
@@ -244,11 +270,11 @@ def _verbs(pc: pl.DataFrame, reach: int) -> pl.DataFrame:
             .fill_null(strategy="forward")
             .over("_sid")
             .alias(a)
-            for c, a in (("own", "_lead"), ("raw", "_lead_text"))
+            for c, a in (("own", "_lead"), ("_cid", "_lead_cid"))
         )
-        .select(*clause, zero_null(pl.col("_lead")).alias("_lead"), "_lead_text")
+        .select("_cid", zero_null(pl.col("_lead")).alias("_lead"), "_lead_cid")
     )
-    pc = pc.join(lead, on=clause, how="left").sort([*item, "pi"])
+    pc = pc.join(lead, on="_cid", how="left", maintain_order="left")
     in_clause = pl.col("_c2").fill_null(pl.col("_cl"))
     c3 = in_clause.fill_null(pl.col("_lead"))
     pc = pc.with_columns(
@@ -256,16 +282,23 @@ def _verbs(pc: pl.DataFrame, reach: int) -> pl.DataFrame:
         pl.when(c3.is_not_null()).then(pl.col("gi")).alias("_src3"),
         pl.when(c3.is_not_null()).then(pl.col("whole_list")).alias("_whole3"),
         pl.when(in_clause.is_not_null())
-        .then(pl.col("raw"))
+        .then(0)
         .when(pl.col("_lead").is_not_null())
-        .then(pl.concat_str([pl.col("_lead_text"), pl.lit("："), pl.col("raw")]))
-        .otherwise(pl.col("sentence"))
-        .alias("quote"),
+        .then(1)
+        .otherwise(2)
+        .alias("_from"),
     )
-    e = _backward(pl.col("_c3"), ["_c3", "_src3", "_whole3"], ["_sid", "si"])
+    e = _backward(pl.col("_c3"), ["_c3", "_src3", "_whole3"], "_sent")
     pc = pc.with_columns(e[0].alias("_ec"), e[1].alias("_esrc"), e[2].alias("_ewhole"))
-    return pc.with_columns(
-        pl.col("_c3").fill_null(reached("_ec", "_esrc", "_ewhole")).fill_null(0).alias("verbs")
+    return pc.select(
+        "_sid",
+        "_sent",
+        "_cid",
+        "_lead_cid",
+        "_from",
+        "is_lead",
+        "terms",
+        pl.col("_c3").fill_null(reached("_ec", "_esrc", "_ewhole")).fill_null(0).alias("verbs"),
     )
 
 
@@ -282,34 +315,62 @@ def read_scopes(scopes: pl.Series, cfg: dict[str, Any]) -> pl.DataFrame:
         .filter(pl.col("scope").str.contains(r"\p{Han}"))
         .with_row_index("_sid")
     )
-    if u.height == 0:
-        return pl.DataFrame(schema=OUTPUT_SCHEMA)
-    pc = _verbs(_pieces_of(_clauses(u, cfg), cfg), int(cfg["making_reach"]))
+    # only a scope with a chemistry word or a chemical's name ending somewhere (a superset:
+    # masking and exclusions only take away) needs reading; most of a register has none
+    endings = "|".join(map(re.escape, cfg["chemistry_endings"]))
+    candidate = pl.col("scope").str.contains(f"{_alternation(cfg['chemistry_words'])}|{endings}")
+    u = u.with_columns(candidate.alias("_candidate"))
+    cl = _clauses(u.filter("_candidate"), cfg)
+    if cl.height == 0:
+        return u.select(
+            "scope",
+            pl.lit(False).alias("has_chemistry_scope"),
+            pl.lit(False).alias("trades_chemistry"),
+            pl.lit(None, dtype=pl.String).alias("chemistry_terms"),
+            pl.lit(None, dtype=pl.String).alias("chemistry_clause"),
+        )
+    pc = _verbs(_pieces_of(cl, cfg), cl, int(cfg["making_reach"]))
     chem = pl.col("terms").list.len() > 0
-    makes = chem & ((pl.col("verbs") & 1) > 0) & ~pl.col("is_lead")
-    agg = (
-        pc.with_columns(
-            makes.alias("_makes"), (chem & ((pl.col("verbs") & 2) > 0)).alias("_trades")
+    pc = pc.with_columns(
+        (chem & ((pl.col("verbs") & 1) > 0) & ~pl.col("is_lead")).alias("_makes"),
+        (chem & ((pl.col("verbs") & 2) > 0)).alias("_trades"),
+    )
+    # the words to quote, looked up for the pieces that make or keep chemistry only
+    text = cl.select("_cid", "raw", "sentence")
+    quoted = (
+        pc.filter(pl.col("_makes"))
+        .join(text, on="_cid", how="left", maintain_order="left")
+        .join(
+            text.select(pl.col("_cid").alias("_lead_cid"), pl.col("raw").alias("_lead_raw")),
+            on="_lead_cid",
+            how="left",
+            maintain_order="left",
+        )
+        .select(
+            "_sid",
+            pl.when(pl.col("_from") == 0)
+            .then(pl.col("raw"))
+            .when(pl.col("_from") == 1)
+            .then(pl.concat_str([pl.col("_lead_raw"), pl.lit("："), pl.col("raw")]))
+            .otherwise(pl.col("sentence"))
+            .alias("quote"),
         )
         .group_by("_sid")
-        .agg(
-            pl.col("_makes").any().alias("has_chemistry_scope"),
-            pl.col("_trades").any().alias("trades_chemistry"),
-            pl.col("terms")
-            .list.explode(keep_nulls=False, empty_as_null=False)
-            .unique()
-            .sort()
-            .str.join("、")
-            .alias("_terms"),
-            pl.col("quote")
-            .filter(pl.col("_makes"))
-            .unique(maintain_order=True)
-            .str.join("；")
-            .alias("_clause"),
-        )
+        .agg(pl.col("quote").unique(maintain_order=True).str.join("；").alias("_clause"))
+    )
+    agg = pc.group_by("_sid").agg(
+        pl.col("_makes").any().alias("has_chemistry_scope"),
+        pl.col("_trades").any().alias("trades_chemistry"),
+        pl.col("terms")
+        .list.explode(keep_nulls=False, empty_as_null=False)
+        .unique()
+        .sort()
+        .str.join("、")
+        .alias("_terms"),
     )
     return (
         u.join(agg, on="_sid", how="left")
+        .join(quoted, on="_sid", how="left")
         .select(
             "scope",
             pl.col("has_chemistry_scope").fill_null(False),
