@@ -25,12 +25,17 @@ def test_cover_names_with_chemistry_outside_chemical_codes():
         }
     )
     out = registration_signals(regs, AS_OF, CFG)
-    assert out["hides_chemistry"].to_list() == [True, False, False, False]
+    # the first firm only sells resins and adhesives: a cover name over trade is not hidden
+    # production (was True while any chemistry word anywhere in the scope counted)
+    assert out["hides_chemistry"].to_list() == [False, False, False, False]
+    assert out["trades_chemistry"].to_list() == [True, False, False, False]
+    assert out["has_chemistry_scope"].to_list() == [False, True, False, False]
     assert out["is_chemical_industry"].to_list() == [False, True, False, False]
     assert out["is_gas_station"].to_list() == [False, False, False, True]
     assert out["status_class"].to_list() == ["active", "active", "ended", "active"]
     assert out["is_new"].to_list() == [True, False, False, False]
-    assert out["chemistry_terms"][0] == "树脂、胶粘"
+    # whole words (was the substring "胶粘")
+    assert out["chemistry_terms"][0] == "树脂、胶粘剂"
 
 
 def test_permit_state_at_as_of():

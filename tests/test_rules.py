@@ -76,6 +76,7 @@ def _features(**sites: dict) -> pl.DataFrame:
         "case_closed_on": None,
         "case_measures": None,
         "chemistry_terms": None,
+        "chemistry_clauses": None,
         "level_ratio": 1.0,
         "businesses_within_radius": 50,
         "meter_faults": 0,

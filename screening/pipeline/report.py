@@ -17,6 +17,8 @@ class SitesReport:
     as_of: dt.date
     counts: dict[str, int]
     seconds: dict[str, float]
+    # "<source>.<field>" -> rules silent because no record fills the field
+    empty_fields: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -76,6 +78,8 @@ def summary_markdown(report: RunReport, top: int = 20) -> str:
         ]
     for src, rules in report.silent_rules.items():
         lines.append(f"Rules silent because {src} is absent: {', '.join(rules)}.")
+    for col, rules in report.sites.empty_fields.items():
+        lines.append(f"Rules silent because {col} has no values: {', '.join(rules)}.")
     if report.weights:
         lines += [
             "",

@@ -118,7 +118,8 @@ def build_sites(
         "records": links.height,
         "sites": table.height,
     }
-    return SitesReport(as_of, counts, timings)
+    empty = reg_mod.silent_for_empty_fields(tables["registrations"])
+    return SitesReport(as_of, counts, timings, empty)
 
 
 def rescore(

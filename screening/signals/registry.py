@@ -13,45 +13,84 @@ from typing import Any
 
 import polars as pl
 
-ACTIVE = ("存续", "在业")
-ENDED = ("注销", "吊销", "迁出")
+from screening.signals.scopes import read_scopes
+
+# registration states as written (存续（在营、开业、在册）, 吊销，未注销): read by word
+ACTIVE = ("存续", "在业", "在营", "开业", "在册")
+ENDED = ("注销", "吊销", "迁出", "撤销")
+SUSPENDED = ("停业", "歇业")
+
+# registration fields and the rules that cannot fire without them (through the site
+# features they feed): named in the run summary when a register leaves a field wholly empty
+FIELD_RULES = {
+    "industry_code": [
+        "COVER_NAME_CHEMISTRY",
+        "UNPERMITTED_CHEMICAL",
+        "PERMIT_KIND",
+        "FOOD_NIGHT_HOURS",
+        "COLD_STORAGE",
+        "IRRIGATION",
+    ],
+    "status": ["COVER_NAME", "UNPERMITTED_CHEMICAL", "SHARED_ADDRESS"],
+    "scope": ["COVER_NAME_CHEMISTRY"],
+}
 
 
 def _any_word(col: str, words: list[str]) -> pl.Expr:
     return pl.col(col).fill_null("").str.contains("|".join(words))
 
 
+def _given(col: str) -> pl.Expr:
+    """The field as written, blank as null: a register that leaves it out says nothing."""
+    text = pl.col(col).cast(pl.String).str.strip_chars()
+    return pl.when(text != "").then(text)
+
+
 def registration_signals(
     regs: pl.DataFrame, as_of: dt.date, cfg: Mapping[str, Any]
 ) -> pl.DataFrame:
-    """Per registration: chemical industry, chemistry words, cover names, status, age."""
-    chem_scope = pl.col("scope").fill_null("").str.extract_all("|".join(cfg["chemistry_words"]))
-    return regs.with_columns(
-        pl.col("industry_code")
-        .fill_null("")
-        .str.slice(0, 3)
-        .is_in(cfg["chemical_divisions"])
-        .alias("is_chemical_industry"),
+    """Per registration: chemical industry, chemistry in the scope, cover names, status, age.
+
+    What a register does not say stays unknown (null) rather than becoming "no": without an
+    industry code a firm is not "outside the chemical industry", without a status it is not
+    "active"; the rules read null as not firing. ``hides_chemistry`` is a cover name whose
+    scope makes or keeps chemistry (trade alone is not hiding production) outside the
+    chemical industry codes; ``chemistry_clause`` quotes the clauses that say so."""
+    code = _given("industry_code")
+    status = _given("status")
+    # an export without the column at all says as little as one with it empty
+    optional: dict[str, pl.DataType] = {
+        "industry_code": pl.String(),
+        "status": pl.String(),
+        "scope": pl.String(),
+        "established": pl.Date(),
+    }
+    regs = regs.with_columns(
+        pl.lit(None, dtype=t).alias(c) for c, t in optional.items() if c not in regs.columns
+    ).with_columns(pl.col("scope", "name").cast(pl.String), pl.col("established").cast(pl.Date))
+    out = regs.with_columns(
+        code.str.slice(0, 3).is_in(cfg["chemical_divisions"]).alias("is_chemical_industry"),
         (
-            pl.col("industry_code").is_in(cfg["fuel_retail_codes"])
+            code.is_in(cfg["fuel_retail_codes"])
             | pl.col("name").fill_null("").str.contains("加油站|加油")
         ).alias("is_gas_station"),
         _any_word("name", cfg["cover_words"]).alias("has_cover_name"),
-        chem_scope.list.unique().list.sort().list.join("、").alias("chemistry_terms"),
-        (chem_scope.list.len() > 0).alias("has_chemistry_scope"),
-        pl.when(pl.col("status").is_in(ACTIVE))
-        .then(pl.lit("active"))
-        .when(pl.col("status").is_in(ENDED))
+        pl.when(status.str.contains("|".join(ENDED)))
         .then(pl.lit("ended"))
-        .when(pl.col("status") == "停业")
+        .when(status.str.contains("|".join(SUSPENDED)))
         .then(pl.lit("suspended"))
-        .otherwise(pl.lit("unknown"))
+        .when(status.str.contains("|".join(ACTIVE)))
+        .then(pl.lit("active"))
+        .when(status.is_not_null())
+        .then(pl.lit("unknown"))
         .alias("status_class"),
         ((pl.lit(as_of) - pl.col("established")).dt.total_days() <= cfg["new_registration_days"])
         .fill_null(False)
         .alias("is_new"),
-    ).with_columns(
-        # chemistry under a cover name, outside the chemical industry codes
+    )
+    out = out.join(read_scopes(regs["scope"], cfg), on="scope", how="left", maintain_order="left")
+    return out.with_columns(
+        # chemistry made or kept under a cover name, outside the chemical industry codes
         (
             pl.col("has_cover_name")
             & pl.col("has_chemistry_scope")
@@ -61,6 +100,17 @@ def registration_signals(
         # before it means anything
         pl.col("has_cover_name").alias("cover_name"),
     )
+
+
+def silent_for_empty_fields(regs: pl.DataFrame) -> dict[str, list[str]]:
+    """{"registrations.<field>": rule codes} for each field in FIELD_RULES that no row of
+    the register fills (blank counts as empty; a column the export lacks, too). Real exports
+    often carry no industry code and no status at all: the rules that need them are silent,
+    and the run summary says so rather than letting silence pass for a clean county."""
+    present = [f for f in FIELD_RULES if f in regs.columns]
+    filled = regs.select(_given(f).is_not_null().any().alias(f) for f in present)
+    given = {f for f in present if filled.height and filled[f][0]}
+    return {f"registrations.{f}": rules for f, rules in FIELD_RULES.items() if f not in given}
 
 
 def permit_state(permits: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:

@@ -83,6 +83,15 @@ def entity_features(
         _joined("name").alias("names"),
         _joined("legal_rep").alias("legal_reps"),
         _joined("chemistry_terms").alias("chemistry_terms"),
+        # the scope's own clauses behind hides_chemistry, for the evidence sentence to quote
+        _blank_null(
+            pl.col("chemistry_clause")
+            .filter(pl.col("hides_chemistry").fill_null(False))
+            .drop_nulls()
+            .unique()
+            .sort()
+            .str.join("；")
+        ).alias("chemistry_clauses"),
         _joined("industry_code").alias("industry_codes"),
         _joined("valid_kinds").alias("holder_permit_kinds"),
         pl.col("permit_expired_on").max().alias("holder_permit_expired_on"),
