@@ -1,4 +1,4 @@
-"""A real load curve: one steel plant's 15-minute energy through 2018 (../shared/realdata/,
+"""A real load curve: one steel plant's 15-minute energy through 2018 (the real-data folder beside the repository,
 UCI "Steel Industry Energy Consumption"), as one industrial meter of a bundle.
 
 The expected figures are computed here from the raw CSV with the standard library, by the
