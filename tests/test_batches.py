@@ -110,3 +110,57 @@ def test_rows_in_order_or_shuffled_give_the_same_series(tmp_path):
     # order within each meter: the same rows
     assert series[1].sort("account_id", "ts").equals(series[0])
     assert series[1].group_by("account_id").agg(pl.col("ts").is_sorted())["ts"].all()
+
+
+def _wide_rows() -> list[dict]:
+    """Wide-hourly readings (one row a meter-day), with a Chinese header and a bad cell."""
+    rows = []
+    for a in range(1, 6):
+        for d in range(1, 9):
+            row: dict = {"户号": f"34000{a:02d}", "日期": f"2021/8/{d}"}
+            row.update({f"h{h:02d}": f"{1.0 + h + a:.1f}" for h in range(24)})
+            rows.append(row)
+    rows[7]["h13"] = "坏"  # unreadable: one reading rejected, row 8 field h13
+    return rows
+
+
+def test_csv_in_any_encoding_is_read_in_batches_of_readings(tmp_path):
+    """A GB18030 wide-hourly .csv.gz is streamed (never read whole) and staged in batches
+    sized in readings: 5 meters × 8 days × 24 h = 960 readings in batches of 240 are 4 parts
+    of 10 wide rows each, and the series, problems and row numbers equal one pass."""
+    results = []
+    for batch_rows in (1_000_000, 240):
+        bundle = make_bundle(tmp_path / f"b{batch_rows}", skip=("power_readings",))
+        write_source(bundle / "power_readings", "wide", _wide_rows(), "csv.gz", "gb18030")
+        work = tmp_path / f"w{batch_rows}"
+        report = ingest_bundle(bundle, work, settings=_config(tmp_path, batch_rows))
+        with Warehouse(work) as wh:
+            series = wh.scan_bulk("power_readings").collect().sort("account_id", "ts")
+        parts = sorted((work / "bulk" / "power_readings").glob("*.parquet"))
+        results.append((report, series, parts))
+    (whole_report, whole, whole_parts), (report, batched, parts) = results
+    assert len(whole_parts) == 1 and len(parts) == 4
+    assert batched.equals(whole) and whole.height == 5 * 8 * 24 - 1
+    for rep in (whole_report, report):
+        files = rep.files.filter(pl.col("source") == "power_readings")
+        assert files["encoding"].to_list() == ["gb18030"]
+        bad = rep.quarantined.filter(pl.col("source") == "power_readings")
+        assert bad.select("row", "field").rows() == [(8, "h13")]
+        stats = rep.summary.filter(pl.col("source") == "power_readings").row(0, named=True)
+        assert stats["rows_kept"] == 5 * 8 * 24 - 1
+
+
+def test_a_workbook_above_the_size_limit_is_refused_in_one_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from screening.cli import app
+
+    from .conftest import SAMPLE
+
+    config = tmp_path / "small.toml"
+    config.write_text("[ingest]\nmax_workbook_mb = 0.001\n", encoding="utf-8")
+    args = ["run", "--input", str(SAMPLE), "--out", str(tmp_path / "run"), "--config", str(config)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert "idle_properties" in result.output and "max_workbook_mb" in result.output
+    assert len(result.output.strip().splitlines()) == 1

@@ -1,5 +1,6 @@
-"""A real load curve: one steel plant's 15-minute energy through 2018 (the real-data folder beside the repository,
-UCI "Steel Industry Energy Consumption"), as one industrial meter of a bundle.
+"""A real load curve: one steel plant's 15-minute energy through 2018 (UCI "Steel Industry
+Energy Consumption", in the real-data folder beside the repository), as one industrial meter
+of a bundle.
 
 The expected figures are computed here from the raw CSV with the standard library, by the
 definitions config.toml and the README give (recent 14 days; night 22:00-06:00; flatness =

@@ -113,7 +113,12 @@ def ingest_bundle(
                 }
                 try:
                     got = read_file(
-                        path, bundle, SOURCES[name], Path(tmp), manifest.columns.get(name)
+                        path,
+                        bundle,
+                        SOURCES[name],
+                        Path(tmp),
+                        manifest.columns.get(name),
+                        config["max_workbook_mb"],
                     )
                     tables += got
                     info["encoding"] = next((t.encoding for t in got if t.encoding), None)

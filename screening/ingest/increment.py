@@ -220,7 +220,13 @@ def stage_increment(
         }
         try:
             batches = read_file_batches(
-                path, bundle, SOURCES[name], tmp, manifest.columns.get(name), config["batch_rows"]
+                path,
+                bundle,
+                SOURCES[name],
+                tmp,
+                manifest.columns.get(name),
+                config["batch_rows"],
+                config["max_workbook_mb"],
             )
             for k, tables in enumerate(batches):
                 info["encoding"] = info["encoding"] or next(

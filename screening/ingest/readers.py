@@ -17,7 +17,7 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import polars as pl
 
@@ -197,6 +197,67 @@ def _unique(headers: list[str]) -> list[str]:
     return out
 
 
+def _readings_per_row(names: list[str]) -> int:
+    """How many readings one row holds: a wide-hourly row 24, a wide 96-point row 96. A batch
+    is sized in readings, since a wide row becomes that many rows once staged (5 M wide rows
+    are 120 M readings: a medium county's CSV readings peaked at 22 GB that way)."""
+    low = {str(n).strip().lower() for n in names}
+    if {"p01", "p96"} & low:
+        return 96
+    if {"h00", "h23"} & low:
+        return 24
+    return 1
+
+
+def _parquet_batches(
+    path: Path, rel: str, source: Source, fmt: str, encoding: str | None, batch_rows: int
+) -> Iterator[list[RawTable]]:
+    """A Parquet file as tables of about ``batch_rows`` readings each, rows numbered on."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(path)
+        rows = max(1, batch_rows // _readings_per_row(pf.schema_arrow.names))
+        done = 0
+        pending: list[pa.RecordBatch] = []
+        held = 0
+        for batch in pf.iter_batches(batch_size=rows):
+            pending.append(batch)
+            held += batch.num_rows
+            if held >= rows:
+                table = RawTable(source.name, rel, _arrow(pending), fmt, encoding)
+                yield [_numbered(table, done)]
+                done += held
+                pending, held = [], 0
+        if pending or done == 0:
+            table = RawTable(source.name, rel, _arrow(pending, pf.schema_arrow), fmt, encoding)
+            yield [_numbered(table, done)]
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise ReadError(f"not a readable Parquet file: {str(exc).splitlines()[0]}") from exc
+
+
+def _csv_as_parquet(path: Path, staging: Path) -> tuple[Path, str]:
+    """A CSV file (any encoding, gzipped or not) as a Parquet file of text columns in the
+    staging folder, written by polars' streaming engine: memory holds a chunk, never the
+    file, and the cells are parsed exactly as ``read_csv`` would (the same reader)."""
+    encoding = detect_encoding(path)
+    text_path = path
+    if encoding != "utf-8" or path.name.lower().endswith(".gz"):
+        text_path = _transcode(path, encoding, staging)
+    out = staging / (hashlib.sha1(str(path).encode()).hexdigest()[:12] + ".parquet")
+    try:
+        pl.scan_csv(
+            text_path, separator=_sniff_separator(text_path), infer_schema=False
+        ).sink_parquet(out)
+    except (pl.exceptions.ComputeError, pl.exceptions.NoDataError) as exc:
+        raise ReadError(f"not a readable CSV table: {str(exc).splitlines()[0]}") from exc
+    finally:
+        if text_path != path:
+            text_path.unlink(missing_ok=True)
+    return out, encoding
+
+
 def read_file_batches(
     path: Path,
     bundle: Path,
@@ -204,46 +265,37 @@ def read_file_batches(
     staging: Path,
     renames: dict[str, str] | None = None,
     batch_rows: int = 0,
+    max_workbook_mb: float | None = None,
 ) -> Iterator[list[RawTable]]:
-    """A file's tables in batches of about ``batch_rows`` rows (Parquet only; other formats,
-    and Parquet files no bigger than one batch, come as one batch), rows numbered on from
-    batch to batch. A city's readings arrive as files of 10^8 rows: staging one needs several
-    times its size in memory, staging it a batch at a time needs a batch's worth.
+    """A file's tables in batches of about ``batch_rows`` readings (rows of a wide layout
+    count as the readings they hold), rows numbered on from batch to batch. A city's readings
+    arrive as files of 10^8 rows: staging one needs several times its size in memory, staging
+    it a batch at a time needs a batch's worth. Parquet is read batch by batch; CSV (plain or
+    gzip, UTF-8 or GB18030) is first streamed into a staged Parquet file and read the same
+    way; a workbook is read whole (the ingest refuses big ones).
 
     A ReadError may come at any batch (a file truncated half-way); the caller must then drop
     what it kept of the earlier batches, since a file is read whole or not at all."""
-    if file_format(path) != ".parquet" or batch_rows <= 0:
-        yield read_file(path, bundle, source, staging, renames)
+    fmt = file_format(path)
+    if fmt not in (".parquet", ".csv", ".csv.gz") or batch_rows <= 0:
+        yield read_file(path, bundle, source, staging, renames, max_workbook_mb)
         return
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     rel = path.relative_to(bundle).as_posix()
+    if fmt == ".parquet":
+        yield from _parquet_batches(path, rel, source, fmt, None, batch_rows)
+        return
+    staging.mkdir(parents=True, exist_ok=True)
+    staged, encoding = _csv_as_parquet(path, staging)
     try:
-        pf = pq.ParquetFile(path)
-        if pf.metadata.num_rows <= batch_rows:
-            yield read_file(path, bundle, source, staging, renames)
-            return
-        done = 0
-        pending: list[pa.RecordBatch] = []
-        held = 0
-        for batch in pf.iter_batches(batch_size=batch_rows):
-            pending.append(batch)
-            held += batch.num_rows
-            if held >= batch_rows:
-                yield [_numbered(RawTable(source.name, rel, _arrow(pending), ".parquet"), done)]
-                done += held
-                pending, held = [], 0
-        if pending:
-            yield [_numbered(RawTable(source.name, rel, _arrow(pending), ".parquet"), done)]
-    except (OSError, ValueError, pa.ArrowException) as exc:
-        raise ReadError(f"not a readable Parquet file: {str(exc).splitlines()[0]}") from exc
+        yield from _parquet_batches(staged, rel, source, fmt, encoding, batch_rows)
+    finally:
+        staged.unlink(missing_ok=True)
 
 
-def _arrow(batches: list) -> pl.DataFrame:  # type: ignore[type-arg]
+def _arrow(batches: list, schema: Any = None) -> pl.DataFrame:  # type: ignore[type-arg]
     import pyarrow as pa
 
-    return pl.from_arrow(pa.Table.from_batches(batches))  # type: ignore[return-value]
+    return pl.from_arrow(pa.Table.from_batches(batches, schema=schema))  # type: ignore[return-value]
 
 
 def _numbered(t: RawTable, before: int = 0) -> RawTable:
@@ -255,11 +307,25 @@ def _numbered(t: RawTable, before: int = 0) -> RawTable:
 
 
 def read_file(
-    path: Path, bundle: Path, source: Source, staging: Path, renames: dict[str, str] | None = None
+    path: Path,
+    bundle: Path,
+    source: Source,
+    staging: Path,
+    renames: dict[str, str] | None = None,
+    max_workbook_mb: float | None = None,
 ) -> list[RawTable]:
-    """Every table in one file (a workbook may hold several sheets), rows numbered from 1."""
+    """Every table in one file (a workbook may hold several sheets), rows numbered from 1.
+    A workbook is read whole, so one above ``max_workbook_mb`` is refused (nobody sends 10^7
+    readings as xlsx; a workbook that big would take the machine's memory)."""
     rel = path.relative_to(bundle).as_posix()
     fmt = file_format(path)
+    if fmt in (".xlsx", ".xls") and max_workbook_mb is not None:
+        mb = path.stat().st_size / 2**20
+        if mb > max_workbook_mb:
+            raise ReadError(
+                f"workbook of {mb:.0f} MB is above ingest.max_workbook_mb ({max_workbook_mb:g} "
+                "MB): send it as CSV"
+            )
     tables: list[RawTable] = []
     if fmt in (".csv", ".csv.gz"):
         frame, encoding = _read_csv(path, staging)
