@@ -2,8 +2,9 @@
 file formats and text encodings.
 
 CSV text may be UTF-8 (with or without BOM) or GB18030/GBK. polars reads only UTF-8 lazily,
-so other encodings and gzip are transcoded once, streaming, into a staging folder; the
-detection reads the whole file (a sample can miss the one GBK character on line 90,000).
+so other encodings and gzip are transcoded once, streaming, into a staging folder, in the
+same pass that tells the encoding (which reads the whole file: a sample can miss the one GBK
+character on line 90,000). Bulk CSV is then streamed into Parquet and read in batches.
 CSV cells are read as text: the ingest parses them itself so that a bad value becomes a
 reported problem instead of a failed file. Parquet keeps its types, and the parsers accept
 both.
@@ -25,7 +26,7 @@ from screening.ingest.headers import score
 from screening.schema import SOURCES, TOWNSHIPS_FILE, Source
 
 FORMATS = (".csv.gz", ".csv", ".parquet", ".xlsx", ".xls")
-CHUNK = 1 << 20
+CHUNK = 1 << 23  # 8 MB of bytes decoded at a time
 
 
 class ReadError(Exception):
@@ -112,12 +113,20 @@ def _decodes_as(path: Path, encoding: str) -> bool:
     return True
 
 
-def detect_encoding(path: Path) -> str:
-    """'utf-8' or 'gb18030' (a superset of GBK and GB2312), else ReadError."""
-    if _decodes_as(path, "utf-8"):
-        return "utf-8"
-    if _decodes_as(path, "gb18030"):
-        return "gb18030"
+def as_utf8(path: Path, staging: Path) -> tuple[Path, str]:
+    """The file's text as a plain UTF-8 file that polars can scan, and its encoding, in as
+    few passes over the file as possible: a plain UTF-8 file is only checked (one pass) and
+    used as it is; anything else is decoded and written out in the same pass, as UTF-8 first
+    and, when that fails, as GB18030 (the detection reads the whole file: a sample can miss
+    the one GBK character on line 90,000)."""
+    gz = path.name.lower().endswith(".gz")
+    if not gz and _decodes_as(path, "utf-8"):
+        return path, "utf-8"
+    for encoding in ("utf-8", "gb18030") if gz else ("gb18030",):
+        try:
+            return _transcode(path, encoding, staging), encoding
+        except UnicodeDecodeError:
+            continue
     raise ReadError("text is neither UTF-8 nor GB18030/GBK")
 
 
@@ -125,10 +134,17 @@ def _transcode(path: Path, encoding: str, staging: Path) -> Path:
     staging.mkdir(parents=True, exist_ok=True)
     out = staging / (hashlib.sha1(str(path).encode()).hexdigest()[:12] + ".csv")
     decoder = codecs.getincrementaldecoder(encoding)("strict")
-    with _open(path) as src, out.open("w", encoding="utf-8", newline="") as dst:
-        for block in iter(lambda: src.read(CHUNK), b""):
-            dst.write(decoder.decode(block))
-        dst.write(decoder.decode(b"", final=True))
+    try:
+        with _open(path) as src, out.open("w", encoding="utf-8", newline="") as dst:
+            for block in iter(lambda: src.read(CHUNK), b""):
+                dst.write(decoder.decode(block))
+            dst.write(decoder.decode(b"", final=True))
+    except UnicodeDecodeError:
+        out.unlink(missing_ok=True)
+        raise
+    except (OSError, EOFError) as exc:
+        out.unlink(missing_ok=True)
+        raise ReadError(f"cannot read: {exc}") from exc
     return out
 
 
@@ -140,10 +156,7 @@ def _sniff_separator(path: Path) -> str:
 
 
 def _read_csv(path: Path, staging: Path) -> tuple[pl.DataFrame, str]:
-    encoding = detect_encoding(path)
-    text_path = path
-    if encoding != "utf-8" or path.name.lower().endswith(".gz"):
-        text_path = _transcode(path, encoding, staging)
+    text_path, encoding = as_utf8(path, staging)
     try:
         frame = pl.read_csv(
             text_path,
@@ -241,10 +254,8 @@ def _csv_as_parquet(path: Path, staging: Path) -> tuple[Path, str]:
     """A CSV file (any encoding, gzipped or not) as a Parquet file of text columns in the
     staging folder, written by polars' streaming engine: memory holds a chunk, never the
     file, and the cells are parsed exactly as ``read_csv`` would (the same reader)."""
-    encoding = detect_encoding(path)
-    text_path = path
-    if encoding != "utf-8" or path.name.lower().endswith(".gz"):
-        text_path = _transcode(path, encoding, staging)
+    staging.mkdir(parents=True, exist_ok=True)
+    text_path, encoding = as_utf8(path, staging)
     out = staging / (hashlib.sha1(str(path).encode()).hexdigest()[:12] + ".parquet")
     try:
         pl.scan_csv(

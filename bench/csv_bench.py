@@ -1,0 +1,172 @@
+"""Ingest of readings sent as agencies send them: GB18030 wide-hourly ``.csv.gz`` (one row a
+meter-day, Chinese headers), against the same county's readings as Parquet and against a
+plain DuckDB scan of the same CSV text.
+
+    python bench/csv_bench.py --size medium --seed 11 --out /tmp/bench-csv
+
+The county is generated once (``--plain``, kept for re-runs); its readings are rewritten as
+two GB18030 wide-hourly ``.csv.gz`` files (hourly meters) and one long ``.csv.gz`` (daily
+meters). Each ingest runs in its own process, so that its peak resident memory is its own.
+DuckDB reads only UTF-8, so its scan reads UTF-8 copies of the same files (gzip too).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+
+HEADER = {"account_id": "户号", "date": "日期"}
+
+
+def _write_gb18030_gz(frame: pl.DataFrame, path: Path) -> None:
+    """CSV text in GB18030, gzipped, written in slices so that the bench itself stays small."""
+    with gzip.open(path, "wb", compresslevel=3) as fh:
+        for i in range(0, frame.height, 500_000):
+            part = frame.slice(i, 500_000)
+            fh.write(part.write_csv(include_header=i == 0).encode("gb18030"))
+
+
+def make_csv_bundle(parquet_bundle: Path, out: Path) -> Path:
+    """The county with its readings as GB18030 CSV: wide-hourly for hourly meters (split in
+    two files, as two export runs), long for daily ones."""
+    if out.exists():
+        return out
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(parquet_bundle, tmp, ignore=shutil.ignore_patterns("power_readings*"))
+    one = parquet_bundle / "power_readings.parquet"
+    readings = pl.scan_parquet(
+        one if one.exists() else str(parquet_bundle / "power_readings" / "*.parquet")
+    )
+    steps = readings.group_by("account_id").agg(
+        (pl.col("ts").diff().dt.total_minutes().min()).alias("step")
+    )
+    hourly_ids = steps.filter(pl.col("step") <= 60).select("account_id").collect()
+    folder = tmp / "power_readings"
+    folder.mkdir()
+    hourly = (
+        readings.join(hourly_ids.lazy(), on="account_id", how="semi")
+        .with_columns(
+            pl.col("ts").dt.date().alias("date"),
+            pl.format("h{}", pl.col("ts").dt.hour().cast(pl.String).str.zfill(2)).alias("h"),
+        )
+        .group_by("account_id", "date", "h")
+        .agg(pl.col("kwh").sum())
+        .collect()
+        .pivot(on="h", index=["account_id", "date"], values="kwh", sort_columns=True)
+        .sort("account_id", "date")
+    )
+    half = hourly.height // 2
+    for k, part in enumerate((hourly.slice(0, half), hourly.slice(half))):
+        _write_gb18030_gz(part.rename(HEADER), folder / f"wide_hourly_{k + 1}.csv.gz")
+    del hourly
+    daily = (
+        readings.join(hourly_ids.lazy(), on="account_id", how="anti")
+        .sort("account_id", "ts")
+        .collect()
+        .with_columns(pl.col("ts").dt.strftime("%Y-%m-%d %H:%M:%S"))
+    )
+    _write_gb18030_gz(
+        daily.rename({"account_id": "户号", "ts": "时间", "kwh": "电量"}), folder / "daily.csv.gz"
+    )
+    tmp.rename(out)
+    return out
+
+
+def _utf8_copies(bundle: Path, out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    copies = []
+    for src in sorted((bundle / "power_readings").glob("*.csv.gz")):
+        dst = out / src.name
+        if not dst.exists():
+            with gzip.open(src, "rb") as a, gzip.open(dst, "wb", compresslevel=3) as b:
+                for line in a:
+                    b.write(line.decode("gb18030").encode("utf-8"))
+        copies.append(dst)
+    return copies
+
+
+def duckdb_scan(files: list[Path]) -> float:
+    """One DuckDB pass over the CSV text: every row read, aggregated per meter."""
+    import duckdb
+
+    con = duckdb.connect()
+    t0 = time.perf_counter()
+    for f in files:
+        con.execute(
+            f"SELECT \"户号\", count(*), sum(length(\"日期\" || '')) FROM read_csv('{f}', "
+            "all_varchar=true) GROUP BY 1"
+            if "wide" in f.name
+            else f"SELECT \"户号\", count(*) FROM read_csv('{f}', all_varchar=true) GROUP BY 1"
+        ).fetchall()
+    return time.perf_counter() - t0
+
+
+def child(bundle: Path, work: Path) -> None:
+    from screening.ingest import ingest_bundle
+
+    shutil.rmtree(work, ignore_errors=True)
+    t0 = time.perf_counter()
+    report = ingest_bundle(bundle, work)
+    seconds = time.perf_counter() - t0
+    readings = report.summary.filter(pl.col("source") == "power_readings").row(0, named=True)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    print(json.dumps({"seconds": seconds, "peak_gb": peak, "readings": readings["rows_kept"]}))
+
+
+def _ingest(bundle: Path, work: Path) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", str(bundle), str(work)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--size", default="medium")
+    ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--out", type=Path, default=Path("/tmp/bench-csv"))
+    ap.add_argument("--child", nargs=2, type=Path)
+    args = ap.parse_args()
+    if args.child:
+        child(*args.child)
+        return
+    from screening.sample import generate
+
+    base = args.out / f"{args.size}-{args.seed}"
+    parquet = base / "parquet"
+    if not parquet.exists():
+        generate(parquet, seed=args.seed, size=args.size, messy=False)
+    csv = make_csv_bundle(parquet, base / "csv")
+    files = sorted((csv / "power_readings").glob("*"))
+    mb = sum(f.stat().st_size for f in files) / 2**20
+    print(f"readings as CSV: {len(files)} files, {mb:.0f} MB gzipped GB18030")
+    scan = duckdb_scan(_utf8_copies(csv, base / "utf8"))
+    rows = []
+    for label, bundle in (("parquet", parquet), ("csv (GB18030 wide .csv.gz)", csv)):
+        got = _ingest(bundle, base / f"work-{label.split()[0]}")
+        rows.append({"readings from": label, **got})
+    print(f"DuckDB scan of the CSV text (UTF-8 copies): {scan:.1f} s")
+    with pl.Config(tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True):
+        table = pl.DataFrame(rows).with_columns(
+            (pl.col("seconds") / scan).round(1).alias("÷ DuckDB scan"),
+            pl.col("seconds").round(1),
+            pl.col("peak_gb").round(2),
+        )
+        print(table)
+
+
+if __name__ == "__main__":
+    main()
