@@ -72,7 +72,7 @@ def rankings(work: Path, config: dict) -> dict[str, pl.DataFrame]:
         cfg = {**config, "scoring": {**config["scoring"], "anomaly_model": model}}
         scored, reasons = scoring.score_sites(features, ruleset, cfg, use_rules, use_model)
         # every site ranked (min_score 0 here), so that recall at any k can be read off
-        out[label] = scoring.leads(
+        out[label] = scoring.ranked(
             scored, reasons, {**cfg, "scoring": {**cfg["scoring"], "min_score": -1e9}}
         )
     out["naive: meters by night share"] = naive_baseline(work)

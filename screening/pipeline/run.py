@@ -147,9 +147,10 @@ def score_run(
     """Rules and the anomaly model over the site feature table in ``work_dir``: writes the
     tables site_scores, reasons and leads to the warehouse and returns (leads, reasons).
     ``weights`` multiplies rule weights (re-estimated from inspection outcomes)."""
+    config = settings_of(settings)
     with Warehouse(work_dir) as wh:
         features = wh.table("site_features")
-        scored, reasons, lead_list = rescore(features, settings, weights)
+        scored, reasons, lead_list = rescore(features, config, weights)
         wh.write_table(
             "site_scores",
             scored.select(
@@ -165,6 +166,10 @@ def score_run(
         )
         wh.write_table("reasons", reasons)
         wh.write_table("leads", lead_list)
+        # listed by score but beyond the lead cap: watched, not sent out
+        wh.write_table(
+            "watch_items", ranking.ranked(scored, reasons, config).slice(lead_list.height)
+        )
     return lead_list, reasons
 
 

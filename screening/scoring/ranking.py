@@ -12,6 +12,7 @@ by site_id so that the same inputs always give the same order.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -139,8 +140,22 @@ def score_sites(
     return scored.drop("_r", "_a"), reasons
 
 
+def lead_cap(sites: int, scoring: Mapping[str, Any]) -> int:
+    """How many leads a list may hold: ``max_lead_share`` of the county's sites, but never
+    fewer than ``min_leads``. A team works down a list of tens, not thousands; the sites
+    beyond it stay in the warehouse as watch items with their figures."""
+    return max(int(scoring["min_leads"]), math.ceil(scoring["max_lead_share"] * sites))
+
+
 def leads(scored: pl.DataFrame, reasons: pl.DataFrame, config: Mapping[str, Any]) -> pl.DataFrame:
-    """The contract's lead list, best first: sites at or above min_score."""
+    """The contract's lead list, best first: the best sites at or above min_score, at most
+    ``lead_cap`` of them."""
+    return ranked(scored, reasons, config).head(lead_cap(scored.height, config["scoring"]))
+
+
+def ranked(scored: pl.DataFrame, reasons: pl.DataFrame, config: Mapping[str, Any]) -> pl.DataFrame:
+    """Every site at or above min_score, best first, in the lead list's columns (uncapped:
+    the lead list is its head, the watch items its tail; benchmarks rank every site)."""
     shown = reasons.filter(pl.col("contribution") != 0)
     text = shown.group_by("site_id", maintain_order=True).agg(
         pl.col("code").str.join(";").alias("reasons"),
