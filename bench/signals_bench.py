@@ -102,7 +102,7 @@ def main() -> None:
                     str(Path(__file__).with_name("mp_stops.py")),
                     str(src),
                     str(out),
-                    str(cfg["vehicles"]["stay_radius_m"]),
+                    str(cfg["vehicles"]["stay_diameter_m"]),
                     str(cfg["vehicles"]["stay_min_minutes"]),
                 ],
                 capture_output=True,
