@@ -211,15 +211,16 @@ def _outliers(
     gap_us = float(cfg["outlier_minutes"]) * 60e6
     n = len(x)
     out = np.zeros(n, dtype=bool)
+    # an excursion's first fix is more than a quarter of the diameter from the fix before
+    # (it is half from the spot, which is a quarter from that fix): most fixes are not
+    start = np.flatnonzero(np.hypot(np.diff(x), np.diff(y)) > half / 2) + 1
     for k in range(1, int(cfg["outlier_fixes"]) + 1):  # the length of the excursion
-        i = np.arange(1, max(n - k, 1))
+        i = start[start + k < n]
+        same = plate[i - 1] == plate[i + k]
+        i = i[same]
         p, q = i - 1, i + k
         mx, my = (x[p] + x[q]) / 2, (y[p] + y[q]) / 2
-        hit = (
-            (plate[p] == plate[q])
-            & (t[q] - t[p] <= gap_us)
-            & (np.hypot(x[p] - x[q], y[p] - y[q]) < half)
-        )
+        hit = (t[q] - t[p] <= gap_us) & (np.hypot(x[p] - x[q], y[p] - y[q]) < half)
         for r in range(k):
             hit &= np.hypot(x[i + r] - mx, y[i + r] - my) >= half
         for r in range(k):
