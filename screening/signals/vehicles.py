@@ -205,7 +205,9 @@ def _outliers(
     A reflection off a tank or a building puts a fix a few hundred metres off, once in a
     while hundreds of kilometres; a truck backing out of a bay and in again does the same.
     Brief, because a vehicle that is minutes away and back has been somewhere: on the Wuxi
-    taxis, allowing 15 minutes made stops of cabs circling a rank.
+    taxis, allowing 15 minutes made stops of cabs circling a rank. Each dropped excursion is
+    a place where movingpandas ends a stop: on tracks with many reflections (1 % of fixes
+    100-400 m off) a few stays are ones it loses entirely (6 % of ours; 1.5 % at 0.3 %).
     """
     half = float(cfg["stay_diameter_m"]) / 2
     gap_us = float(cfg["outlier_minutes"]) * 60e6
