@@ -108,7 +108,10 @@ def _explode(start: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarra
 def _first_true(flag: np.ndarray, gid: np.ndarray, pos: np.ndarray, groups: int) -> np.ndarray:
     """Per group, the first position where ``flag`` holds (``_NONE`` if none)."""
     out = np.full(groups, _NONE)
-    np.minimum.at(out, gid[flag], pos[flag])
+    hit = np.flatnonzero(flag)  # in group order, and by position within each group
+    g = gid[hit]
+    lead = np.r_[True, g[1:] != g[:-1]] if len(g) else np.zeros(0, dtype=bool)
+    out[g[lead]] = pos[hit[lead]]
     return out
 
 
@@ -279,9 +282,7 @@ def _windows(
     if len(open_) == 0:
         return j, fits
     # the fixes of the open windows, so that rolling over them gives those windows whole
-    cover = np.zeros(n + 1, dtype=np.int64)
-    np.add.at(cover, j[open_], 1)
-    np.add.at(cover, open_ + 1, -1)
+    cover = np.bincount(j[open_], minlength=n + 1) - np.bincount(open_ + 1, minlength=n + 1)
     keep = np.flatnonzero(np.cumsum(cover[:n]) > 0)
     p = _project(x[keep], y[keep])
     sub = pl.DataFrame({"_k": key[keep], **{f"_p{k}": p[k] for k in range(DIRECTIONS)}})
