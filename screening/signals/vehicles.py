@@ -180,7 +180,7 @@ def _fixes(tracks: pl.LazyFrame) -> pl.DataFrame:
     Duplicate times keep the westernmost, southernmost fix: the same stays whatever order the
     file came in. x, y are in each plate's own tangent plane, centred on its median fix (an
     outlier hundreds of kilometres off does not move it); the scale is exact at the median
-    latitude and off by 1 % per degree of latitude from it (a few metres across a stay).
+    latitude and off by about 1 % per degree of latitude from it (a few metres across a stay).
     """
     finite = pl.col("lon").is_finite() & pl.col("lat").is_finite()
     lon0, lat0 = pl.col("lon").median().over("plate"), pl.col("lat").median().over("plate")
