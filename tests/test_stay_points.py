@@ -109,3 +109,63 @@ def test_plates_do_not_mix():
     b = Track("H").go(1000, 0, 3).stay(10).frame()
     s = _stays(a, b)
     assert s["plate"].to_list() == ["G"]
+
+
+def test_no_fixes_gives_no_stays_with_the_columns():
+    empty = Track("Z").frame().clear()
+    s = _stays(empty)
+    assert s.height == 0
+    assert s.columns == ["plate", "start", "end", "lon", "lat", "points", "spread_m", "minutes"]
+
+
+def test_a_vehicle_with_one_fix_has_no_stay_and_leaves_the_others_alone():
+    a = Track("I").go(1000, 0, 3).stay(30).go(1000, 0, 3).frame()
+    lone = Track("J").frame()  # one fix
+    assert _stays(lone).height == 0
+    assert _stays(a, lone).equals(_stays(a))
+
+
+def test_all_fixes_identical():
+    one = Track("K", jitter_m=0).stay(40).frame()
+    # the same fix over and over at one time is one fix: no stay
+    same_time = pl.concat([one.head(1)] * 50)
+    assert _stays(same_time).height == 0
+    # the same place all along is one stay over all of it, with no spread
+    s = _stays(one.with_columns(pl.col("lon").first(), pl.col("lat").first()))
+    assert s.height == 1 and s["minutes"].item() == 40 and s["spread_m"].item() == 0
+
+
+def test_duplicate_times_with_different_positions_give_one_answer_in_any_order():
+    t = Track("L").go(2000, 0, 5).stay(30).go(2000, 0, 5).frame()
+    # a second fix at every time, 40 m off: whichever the file lists first, the same is kept
+    twin = t.with_columns(pl.col("lon") + 40 / DEG_LON_M)
+    forward = _stays(pl.concat([t, twin]))
+    backward = _stays(pl.concat([twin, t]).reverse())
+    assert forward.height == 1 and forward.equals(backward)
+
+
+def test_missing_and_unusable_fixes_are_skipped():
+    t = Track("M").go(1000, 0, 3).stay(30).go(1000, 0, 3).frame()
+    bad = pl.DataFrame(
+        {
+            "plate": ["M", "M", None, "M"],
+            "ts": [T0 + dt.timedelta(minutes=20), None, T0, T0 + dt.timedelta(minutes=21)],
+            "lon": [None, 117.0, 117.0, float("nan")],
+            "lat": [33.6, 33.6, 33.6, 33.6],
+        }
+    )
+    assert _stays(pl.concat([t, bad])).equals(_stays(t))
+
+
+def test_a_queue_moving_up_is_not_one_long_stay():
+    # three 25-minute halts, each 100 m on from the last: two fit in the diameter, three do not
+    t = Track("N").go(2000, 0, 5).stay(25).go(100, 0, 1).stay(25).go(100, 0, 1).stay(25)
+    s = _stays(t.go(2000, 0, 5).frame())
+    assert s.height == 2
+    assert 50 <= s["minutes"][0] <= 52 and 24 <= s["minutes"][1] <= 26
+    assert (s["spread_m"] < CFG["stay_diameter_m"]).all()
+
+
+def test_a_stop_at_the_end_of_the_data_counts():
+    s = _stays(Track("O").go(2000, 0, 5).stay(30).frame())
+    assert s.height == 1 and s["minutes"].item() >= 29.5
