@@ -285,25 +285,29 @@ def evaluate(
     from screening.evaluation.metrics import evaluate as run_evaluation
     from screening.evaluation.truth import read_truth
 
-    try:
-        lead_list = (
-            pl.read_parquet(leads)
-            if leads.suffix == ".parquet"
-            else pl.read_csv(leads, infer_schema_length=10000)
-        )
-        truth_table = read_truth(truth)
-    except (OSError, pl.exceptions.PolarsError) as exc:
-        _fail(f"cannot read {exc}".splitlines()[0])
-    if "truth_id" in lead_list.columns and "truth_id" not in truth_table.columns:
+    def read(path: Path) -> pl.DataFrame:
+        try:
+            if path.suffix == ".parquet":
+                return pl.read_parquet(path)
+            return pl.read_csv(path, infer_schema=False)
+        except (OSError, pl.exceptions.PolarsError) as exc:
+            _fail(f"cannot read {path}: {str(exc).splitlines()[0]}")
+            raise  # unreachable: _fail exits
+
+    lead_raw, truth_raw = read(leads), read(truth)
+    if "truth_id" in lead_raw.columns and "truth_id" not in truth_raw.columns:
         _fail(f"--truth and --leads are swapped: {leads} is a truth file, {truth} a lead list")
-    for path, frame, need in (
-        (truth, truth_table, ("truth_id", "role", "lon", "lat")),
-        (leads, lead_list, ("rank", "site_id", "lon", "lat")),
+    for path, frame, need, what in (
+        (truth, truth_raw, ("truth_id", "role", "lon", "lat", "jump_date"), "truth file"),
+        (leads, lead_raw, ("rank", "site_id", "lon", "lat"), "lead list"),
     ):
         missing = [c for c in need if c not in frame.columns]
         if missing:
-            what = "truth file of `screening sample`" if path == truth else "lead list of a run"
             _fail(f"{path} is not a {what}: no column {', '.join(missing)}")
+    lead_list = (
+        lead_raw if leads.suffix == ".parquet" else pl.read_csv(leads, infer_schema_length=10000)
+    )
+    truth_table = read_truth(truth)
     result = run_evaluation(truth_table, lead_list)
     for key, value in result.items():
         if isinstance(value, float):
@@ -656,12 +660,16 @@ def _server_failure(exc: BaseException) -> str | None:
         connect = any(w in text for w in ("ConnectError", "ConnectTimeout", "Connection refused"))
         if server or (connect and ("httpx" in text or "prefect" in text)):
             url = os.environ.get("PREFECT_API_URL")
-            where = f"the Prefect server at {url}" if url else "Prefect's temporary server"
             first = str(seen).splitlines()[0] if str(seen) else type(seen).__name__
+            if url:
+                return (
+                    f"could not reach the Prefect server at {url} ({first}): start it "
+                    "(`prefect server start`) or unset PREFECT_API_URL for a temporary one"
+                )
             return (
-                f"could not reach {where} ({first}); on a busy machine raise "
-                "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, or start one with "
-                "`prefect server start` and set PREFECT_API_URL (see README)"
+                f"Prefect's temporary server did not start ({first}): on a busy machine "
+                "raise PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, or run a server "
+                "(`prefect server start`) and set PREFECT_API_URL (see README)"
             )
         seen = seen.__cause__ or seen.__context__
     return None

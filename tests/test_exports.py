@@ -20,11 +20,11 @@ from screening.export.forms import (
 )
 from screening.export.worklist import TITLE as WORK_LIST_TITLE
 from screening.export.worklist import outcome_headings
-
-OUTCOME_COLUMNS = outcome_headings()
 from screening.ledger.ledger import Ledger
 
 from .conftest import SAMPLE, annex3_values
+
+OUTCOME_COLUMNS = outcome_headings()
 
 
 def _cli(*args: str) -> str:

@@ -150,9 +150,11 @@ def navigation(leads: pl.DataFrame) -> pl.DataFrame:
 
 def map_leads(leads: pl.DataFrame, names_zh: Mapping[str, str]) -> list[dict[str, Any]]:
     """Every lead as the page shows it, in rank order, placed or not."""
-    for c in ("ledger_status_zh", "ledger_outcome", "names", "meter_names", *LINKED):
-        if c not in leads.columns:
-            leads = leads.with_columns(pl.lit(None, dtype=pl.String).alias(c))
+    text = ["ledger_status_zh", "ledger_outcome", "names", "meter_names", *LINKED]
+    leads = leads.with_columns(
+        pl.col(c).cast(pl.String) if c in leads.columns else pl.lit(None, dtype=pl.String).alias(c)
+        for c in text
+    )
     colour = {k: v[0] for k, v in COLOURS.items()}
     ink = {k: v[1] for k, v in COLOURS.items()}
     rows = (

@@ -26,6 +26,7 @@ from screening.ledger.outcomes import (
     NOTE_HEADING,
     STAGES,
 )
+from screening.scoring.rules import CATEGORY_ZH
 
 TITLE = "非法违法“小化工”线索核查表"
 # what the screening knows: heading, lead-list column (or a computed one), width
@@ -176,9 +177,11 @@ def work_list(
     book.row(ws, header_row, heads, book.head)
     book.row(ws, header_row, fill, book.fill_head, start=len(heads))
     ws.set_row(header_row, 48)
-    for c in ("ledger_status_zh", "ledger_outcome", "legal_reps", "names", "meter_names"):
-        if c not in leads.columns:
-            leads = leads.with_columns(pl.lit(None, dtype=pl.String).alias(c))
+    text = ["ledger_status_zh", "ledger_outcome", "legal_reps", "names", "meter_names", *LINKED]
+    leads = leads.with_columns(
+        pl.col(c).cast(pl.String) if c in leads.columns else pl.lit(None, dtype=pl.String).alias(c)
+        for c in text
+    )
     rows = (
         leads.sort("rank")
         .with_columns(
@@ -190,6 +193,7 @@ def work_list(
             pl.col("evidence").str.replace_all("；", "；\n"),
             pl.col("category").replace_strict(dict(actions), default=None).alias("_action"),
             pl.col("ledger_status_zh").fill_null("线索"),
+            pl.col("category").replace_strict(CATEGORY_ZH, default=None).alias("category_zh"),
             pl.col("score").round(1),
         )
         .select([c for _, c, _ in LEAD_COLUMNS])

@@ -124,7 +124,8 @@ def read_sheet(path: Path) -> pl.DataFrame:
     try:
         raw = pl.read_excel(path, has_header=False, infer_schema_length=0, engine="calamine")
     except Exception as exc:  # calamine raises its own kinds for a file that is not a workbook
-        raise OutcomeError(f"{path}: not a readable .xlsx work list ({exc})") from exc
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise OutcomeError(f"{path}: not a readable .xlsx work list ({first})") from exc
     header_at = next((i for i, row in enumerate(raw.iter_rows()) if "线索编号" in row), None)
     if header_at is None:
         raise OutcomeError(f"{path}: no column 线索编号 (is this a 线索核查表 sent out?)")
@@ -137,6 +138,12 @@ def read_sheet(path: Path) -> pl.DataFrame:
         .select(pl.col("row").cast(pl.Int64), *[pl.col(c).alias(COLUMNS[c]) for c in keep])
         .filter(parse.clean_text(pl.col("site_id")).is_not_null())
     )
+
+
+def _words(e: pl.Expr) -> pl.Expr:
+    """Free text as the team wrote it: trimmed, empty as nothing."""
+    s = e.cast(pl.String).str.strip_chars()
+    return pl.when(s.str.len_chars() > 0).then(s)
 
 
 def _flag(col: str) -> pl.Expr:
@@ -203,8 +210,8 @@ def parse_fields(rows: pl.DataFrame, years: parse.Years) -> pl.DataFrame:
         elif f.kind == "stages":
             value = _stages(f.key)
             why = pl.format("{} must be 生产, 储存 and/or 使用, got '{}'", pl.lit(f.heading), raw)
-        else:
-            value = parse.clean_text(raw)
+        else:  # the team's own words, as written (no NFKC: 王某（租户） stays so)
+            value = _words(raw)
             why = pl.lit(None, dtype=pl.String)
         parsed.append(value.alias(f"_{f.key}"))
         bad.append(pl.when(present & value.is_null()).then(why))
@@ -212,7 +219,7 @@ def parse_fields(rows: pl.DataFrame, years: parse.Years) -> pl.DataFrame:
     return rows.with_columns(
         *parsed,
         finding.alias("_finding"),
-        parse.clean_text(pl.col("note")).alias("_note"),
+        _words(pl.col("note")).alias("_note"),
         pl.coalesce(bad).alias("_bad"),
     )
 
