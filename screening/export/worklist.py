@@ -186,7 +186,9 @@ def work_list(
         leads.sort("rank")
         .with_columns(
             pl.int_range(1, pl.len() + 1).alias("_n"),
-            pl.coalesce("names", "meter_names").str.replace_all(";", "、").alias("_name"),
+            pl.coalesce(
+                pl.coalesce("names", "meter_names").str.replace_all(";", "、"), pl.lit("（未登记）")
+            ).alias("_name"),
             pl.col("legal_reps").str.replace_all(";", "、"),
             linked_records().alias("_linked"),
             reason_names(names_zh).alias("_reasons"),

@@ -200,11 +200,13 @@ def parse_fields(rows: pl.DataFrame, years: parse.Years) -> pl.DataFrame:
             why = pl.format("{} must be 是 or 否, got '{}'", pl.lit(f.heading), raw)
         elif f.kind == "choice":
             text = parse.clean_text(raw)
+            if f.key == "category":  # a category's code (no_licence) is as good as its name
+                text = text.replace(dict(CATEGORY_ZH))
             value = pl.when(text.is_in(list(f.choices))).then(text)
             why = pl.format(
                 "{} must be one of {}, got '{}'",
                 pl.lit(f.heading),
-                pl.lit("/".join(f.choices)),
+                pl.lit("、".join(f.choices)),
                 raw,
             )
         elif f.kind == "stages":
