@@ -147,14 +147,15 @@ def _timed(fn, *args) -> float:  # type: ignore[no-untyped-def]
 
 
 def _exports(leads: pl.DataFrame, work: Path, out: Path) -> None:
-    from screening.export.forms import export_all
+    from screening.export.exporter import LedgerView, export_all
     from screening.ledger.ledger import Ledger
 
     with Warehouse(work, read_only=True) as wh:
         townships = wh.table("townships")
         as_of = dt.date.fromisoformat(wh.meta()["as_of"])
-    with Ledger(out / "ledger.duckdb") as lg:
-        export_all(leads, lg.history(), lg.status(), out / "forms", as_of, as_of, townships)
+    with Ledger(out / "ledger.duckdb", read_only=True) as lg:
+        view = LedgerView(lg.history(), lg.sites(), lg.latest_leads())
+    export_all(leads, view, out / "forms", as_of, as_of, townships)
 
 
 def main() -> None:

@@ -5,16 +5,24 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import polars as pl
 import typer
 
 from screening.ingest import IngestError
+from screening.ledger.outcomes import FIELDS
 from screening.schema import TIMEZONE
 from screening.settings import ConfigError, Settings, load_settings
 from screening.store import catalog
+
+if TYPE_CHECKING:
+    from screening.ledger.ledger import Ledger
 
 app = typer.Typer(
     add_completion=False,
@@ -25,6 +33,26 @@ app = typer.Typer(
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_BUNDLE = REPO / "data" / "sample"
+
+
+def _version(value: bool) -> None:
+    if value:
+        from screening import __version__
+
+        typer.echo(f"screening {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="print the version and exit"
+        ),
+    ] = False,
+) -> None:
+    """Screening for hidden illegal chemical workshops (非法违法小化工)."""
 
 
 def _fail(message: str) -> None:
@@ -39,6 +67,84 @@ def _settings(config: Path | None) -> Settings:
     except ConfigError as exc:
         _fail(str(exc))
         raise  # unreachable: _fail exits
+
+
+# a step that runs longer than this is announced on a plain (non-terminal) stderr, and its
+# time is logged when it ends: a city run is not minutes of silence, a quick one stays quiet
+PLAIN_AFTER_S = 5.0
+
+
+class _PlainProgress:
+    """Log lines for steps that take long, for a stderr that is not a terminal (cron, the
+    nightly's log): announced once a step has run PLAIN_AFTER_S, timed when it ends."""
+
+    def __init__(self) -> None:
+        self.step: str | None = None
+        self.started = 0.0
+        self.said = False
+        self.timer: threading.Timer | None = None
+
+    def _say(self, text: str) -> None:
+        typer.echo(f"{dt.datetime.now():%H:%M:%S} {text}", err=True)
+
+    def _announce(self, label: str) -> None:
+        self.said = True
+        self._say(f"{label} …")
+
+    def _end(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        if self.step is not None and self.said:
+            self._say(f"{self.step}: {time.perf_counter() - self.started:.1f} s")
+
+    def __call__(self, name: str, i: int, n: int, k: int, m: int) -> None:
+        if name != self.step:
+            self._end()
+            self.step, self.started, self.said = name, time.perf_counter(), False
+        elif self.timer is not None:
+            self.timer.cancel()
+        label = f"step {i}/{n}: {name}" + (f" (part {k}/{m})" if m > 1 else "")
+        self.timer = threading.Timer(PLAIN_AFTER_S, self._announce, (label,))
+        self.timer.daemon = True
+        self.timer.start()
+
+    def close(self, ok: bool) -> None:
+        if ok:
+            self._end()
+        elif self.timer is not None:
+            self.timer.cancel()
+
+
+@contextmanager
+def _progress() -> Iterator[Callable[[str, int, int, int, int], None]]:
+    """What a long run is doing: a progress bar on a terminal; otherwise a log line for each
+    step that takes long (stderr, so that the output stays the result)."""
+    if sys.stderr.isatty():
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(),
+            transient=True,
+        )
+        task = bar.add_task("screening", total=None)
+
+        def show(name: str, i: int, n: int, k: int, m: int) -> None:
+            part = f" ({k}/{m})" if m > 1 else ""
+            bar.update(task, description=f"{name}{part}", completed=i - 1, total=n)
+
+        with bar:
+            yield show
+        return
+    plain = _PlainProgress()
+    try:
+        yield plain
+    except BaseException:
+        plain.close(ok=False)
+        raise
+    plain.close(ok=True)
 
 
 def _top_leads(leads: pl.DataFrame, top: int) -> str:
@@ -143,12 +249,14 @@ def run(
     leads.parquet (best first) and run_summary.md."""
     from screening.ledger.ledger import LedgerError
     from screening.ledger.locking import RunLocked
+    from screening.ledger.merge import describe_merge
     from screening.pipeline import run_screening
     from screening.scoring.rules import RuleError
 
     settings = _settings(config)
     try:
-        report = run_screening(input, out, settings, ledger, work)
+        with _progress() as progress:
+            report = run_screening(input, out, settings, ledger, work, progress=progress)
     except (IngestError, RuleError, LedgerError, RunLocked) as exc:
         _fail(str(exc))
     ing = report.ingest
@@ -161,7 +269,7 @@ def run(
     for src, rules in report.silent_rules.items():
         typer.echo(f"note: {src} absent, rules silent: {', '.join(rules)}")
     if report.merge:
-        typer.echo("ledger: " + ", ".join(f"{k} {v}" for k, v in report.merge.items()))
+        typer.echo(describe_merge(report.merge))
     typer.echo(_top_leads(report.leads, top))
     typer.echo(
         f"-> {catalog.leads_csv(out)}, {catalog.leads_parquet(out)}, {catalog.run_summary(out)}"
@@ -177,12 +285,30 @@ def evaluate(
     from screening.evaluation.metrics import evaluate as run_evaluation
     from screening.evaluation.truth import read_truth
 
+    def read(path: Path) -> pl.DataFrame:
+        try:
+            if path.suffix == ".parquet":
+                return pl.read_parquet(path)
+            return pl.read_csv(path, infer_schema=False)
+        except (OSError, pl.exceptions.PolarsError) as exc:
+            _fail(f"cannot read {path}: {str(exc).splitlines()[0]}")
+            raise  # unreachable: _fail exits
+
+    lead_raw, truth_raw = read(leads), read(truth)
+    if "truth_id" in lead_raw.columns and "truth_id" not in truth_raw.columns:
+        _fail(f"--truth and --leads are swapped: {leads} is a truth file, {truth} a lead list")
+    for path, frame, need, what in (
+        (truth, truth_raw, ("truth_id", "role", "lon", "lat", "jump_date"), "truth file"),
+        (leads, lead_raw, ("rank", "site_id", "lon", "lat"), "lead list"),
+    ):
+        missing = [c for c in need if c not in frame.columns]
+        if missing:
+            _fail(f"{path} is not a {what}: no column {', '.join(missing)}")
     lead_list = (
-        pl.read_parquet(leads)
-        if leads.suffix == ".parquet"
-        else pl.read_csv(leads, infer_schema_length=10000)
+        lead_raw if leads.suffix == ".parquet" else pl.read_csv(leads, infer_schema_length=10000)
     )
-    result = run_evaluation(read_truth(truth), lead_list)
+    truth_table = read_truth(truth)
+    result = run_evaluation(truth_table, lead_list)
     for key, value in result.items():
         if isinstance(value, float):
             typer.echo(f"{key}: {value:.3f}")
@@ -199,25 +325,68 @@ app.add_typer(ledger_app, name="ledger")
 LEDGER_OPT = typer.Option("--ledger", "-l", help="ledger file")
 
 
+def _read_ledger(path: Path) -> Ledger:
+    """A ledger opened for reading only; a missing file is one line, and no file is made."""
+    from screening.ledger.ledger import Ledger, LedgerError
+
+    if not path.is_file():
+        _fail(f"no ledger at {path} (a run with --ledger creates it; --ledger names another)")
+    try:
+        return Ledger(path, read_only=True)
+    except LedgerError as exc:
+        _fail(str(exc))
+        raise  # unreachable: _fail exits
+
+
+def _show(frame: pl.DataFrame) -> str:
+    """A table for people: empty cells, not ``null``."""
+    return _table(frame.select(pl.all().cast(pl.String).fill_null("")))
+
+
 @ledger_app.command("status")
 def ledger_status(
     ledger: Annotated[Path, LEDGER_OPT] = catalog.DEFAULT_LEDGER,
     status: Annotated[str | None, typer.Option(help="only sites in this status")] = None,
     township: Annotated[str | None, typer.Option(help="only this township")] = None,
 ) -> None:
-    """Every site in the ledger with its current status."""
-    from screening.ledger.ledger import Ledger
+    """Every site in the ledger with its current status and recorded outcome, in the order
+    of the lifecycle (what still needs a visit first), then by rank in the latest run."""
+    from screening.ledger.ledger import STATUS_ZH, STATUSES
+    from screening.ledger.outcomes import outcome_summary, recorded
 
-    with Ledger(ledger) as lg:
+    with _read_ledger(ledger) as lg:
         table = lg.status()
+        ranks = lg.latest_leads().select("site_id", "rank")
+        facts = recorded(lg.history()).select("site_id", outcome_summary().alias("outcome"))
     if status:
+        if status not in STATUSES:
+            _fail(f"unknown status {status!r} (one of {', '.join(STATUSES)})")
         table = table.filter(pl.col("status") == status)
     if township:
         table = table.filter(pl.col("township") == township)
+    order = {s: i for i, s in enumerate(STATUSES)}
+    table = (
+        table.join(ranks, on="site_id", how="left")
+        .join(facts, on="site_id", how="left")
+        .with_columns(
+            pl.col("status").replace_strict(order, default=len(order)).alias("_o"),
+            pl.col("status").replace_strict(STATUS_ZH, default=None).alias("状态"),
+        )
+        .sort("_o", "rank", "site_id", nulls_last=True)
+    )
     typer.echo(
-        _table(
+        _show(
             table.select(
-                "site_id", "status", "status_since", "township", "address", "names", "actor", "note"
+                "rank",
+                "site_id",
+                "状态",
+                pl.col("status_since").dt.strftime("%Y-%m-%d %H:%M").alias("since"),
+                "township",
+                "address",
+                "names",
+                "outcome",
+                "actor",
+                "note",
             )
         )
     )
@@ -228,24 +397,35 @@ def ledger_history(
     site_id: Annotated[str, typer.Argument(help="site id")],
     ledger: Annotated[Path, LEDGER_OPT] = catalog.DEFAULT_LEDGER,
 ) -> None:
-    """Every status change of one site, oldest first."""
-    from screening.ledger.ledger import Ledger
+    """Every status change of one site, in the order it happened (recorded dates)."""
+    from screening.ledger.ledger import STATUS_ZH
 
-    with Ledger(ledger) as lg:
-        typer.echo(
-            _table(
-                lg.history(site_id).select(
-                    "seq",
-                    "changed_at",
-                    "from_status",
-                    "to_status",
-                    "actor",
-                    "note",
-                    "run_id",
-                    "fields",
-                )
+    with _read_ledger(ledger) as lg:
+        steps = lg.history(site_id)
+    if steps.height == 0:
+        _fail(f"no site {site_id} in {ledger}")
+    zh = lambda c: pl.col(c).replace_strict(STATUS_ZH, default=None)  # noqa: E731
+    typer.echo(
+        _show(
+            steps.select(
+                pl.col("changed_at").dt.strftime("%Y-%m-%d %H:%M").alias("when"),
+                zh("from_status").alias("from"),
+                zh("to_status").alias("to"),
+                "actor",
+                "note",
+                pl.when(pl.col("fields").is_in(["{}", ""]))
+                .then(None)
+                .otherwise("fields")
+                .alias("recorded"),
+                "run_id",
             )
         )
+    )
+
+
+FIELD_HELP = "a recorded fact, KEY=VALUE, repeatable; keys: " + "; ".join(
+    f"{f.key} ({f.help})" for f in FIELDS
+)
 
 
 @ledger_app.command("set")
@@ -259,42 +439,62 @@ def ledger_set(
     ],
     actor: Annotated[str, typer.Option(help="who records this")],
     note: Annotated[str, typer.Option(help="what happened")] = "",
-    field: Annotated[list[str] | None, typer.Option(help="extra KEY=VALUE, repeatable")] = None,
+    field: Annotated[list[str] | None, typer.Option(help=FIELD_HELP)] = None,
     at: Annotated[
         str | None, typer.Option(help="when it happened, YYYY-MM-DD[ HH:MM] (default: now)")
     ] = None,
     ledger: Annotated[Path, LEDGER_OPT] = catalog.DEFAULT_LEDGER,
+    config: Annotated[Path | None, typer.Option(help="settings file (its date bounds)")] = None,
 ) -> None:
-    """Move one site to a new status (checked against the lifecycle; kept as history)."""
+    """Move one site to a new status (checked against the lifecycle; kept as history).
+    Facts given with --field are checked as a returned work list's cells are, and fill the
+    forms: annex 3 counts group, staff, category, suspend, dismantle, confiscated_wan,
+    fine_wan and judicial; annex 2 and 4 show what was recorded."""
     from screening.ledger.ledger import Ledger, LedgerError
+    from screening.ledger.outcomes import check_set_fields
 
-    fields = dict(f.split("=", 1) for f in (field or []) if "=" in f)
+    cfg = _settings(config).ingest
+    pairs = [f.split("=", 1) for f in (field or [])]
+    if any(len(p) != 2 or not p[0] for p in pairs):
+        _fail("--field takes KEY=VALUE")
     try:
+        when = dt.datetime.fromisoformat(at) if at else None
+    except ValueError:
+        _fail(f"--at {at!r} is not a date (YYYY-MM-DD or 'YYYY-MM-DD HH:MM')")
+    if not ledger.is_file():
+        _fail(f"no ledger at {ledger} (a run with --ledger creates it)")
+    try:
+        fields = check_set_fields(dict(pairs), (cfg.min_year, cfg.max_year))
         with Ledger(ledger) as lg:
-            when = dt.datetime.fromisoformat(at) if at else None
             before = lg.transition(site_id, status, actor, note, at=when, fields=fields)
-    except (LedgerError, ValueError) as exc:
+    except LedgerError as exc:
         _fail(str(exc))
     typer.echo(f"{site_id}: {before} -> {status}")
 
 
 @ledger_app.command("import")
 def ledger_import(
-    sheet: Annotated[Path, typer.Argument(help="a team's returned annex 2 (.xlsx)")],
+    sheet: Annotated[Path, typer.Argument(help="a team's returned 线索核查表 (.xlsx)")],
     actor: Annotated[str, typer.Option(help="who sent it (team or unit)")],
     ledger: Annotated[Path, LEDGER_OPT] = catalog.DEFAULT_LEDGER,
     config: Annotated[Path | None, typer.Option(help="settings file")] = None,
 ) -> None:
-    """Import a team's returned sheet: good rows become lifecycle steps, bad rows are listed
-    with their row number and reason."""
+    """Import a team's returned work list: good rows become lifecycle steps, bad rows are
+    listed with their row number and reason."""
+    from screening.ledger.ledger import LedgerError
     from screening.ledger.outcomes import import_sheet
 
-    report = import_sheet(ledger, sheet, actor, _settings(config))
+    if not sheet.is_file():
+        _fail(f"no file {sheet}")
+    try:
+        report = import_sheet(ledger, sheet, actor, _settings(config))
+    except LedgerError as exc:
+        _fail(str(exc))
     typer.echo(f"{report.applied.height} rows applied, {report.rejected.height} rejected")
     if report.applied.height:
-        typer.echo(_table(report.applied))
+        typer.echo(_show(report.applied))
     if report.rejected.height:
-        typer.echo(_table(report.rejected))
+        typer.echo(_show(report.rejected))
 
 
 @ledger_app.command("report")
@@ -303,13 +503,11 @@ def ledger_report(
     config: Annotated[Path | None, typer.Option(help="settings file (its [learning])")] = None,
 ) -> None:
     """How right past leads were: hit rate by rank band and by rule, and the rule weight
-    multipliers the next run will use."""
-    from screening.ledger.ledger import Ledger
+    multipliers the next run will use. Outcomes count by their recorded date."""
     from screening.scoring import learning
 
     settings = _settings(config)
-
-    with Ledger(ledger) as lg:
+    with _read_ledger(ledger) as lg:
         labelled = learning.labels(lg.history(), lg.run_leads(), lg.runs())
     if labelled.height == 0:
         typer.echo("no confirmed or cleared sites yet")
@@ -338,15 +536,28 @@ def export(
     out: Annotated[Path, typer.Option(help="folder for the forms")] = Path("exports"),
     month_end: Annotated[
         str | None,
-        typer.Option(help="annex 3 cumulative to this date (default: end of last month)"),
+        typer.Option(help="forms cumulative to this date (default: end of last month)"),
     ] = None,
+    config: Annotated[Path | None, typer.Option(help="settings file (rule names, [map])")] = None,
 ) -> None:
-    """Write the campaign's forms: annex 2 and 4 per oversight unit, annex 3 for the county."""
+    """Write, per oversight unit, the team's work list (线索核查表, to fill and send back),
+    annex 2 清单台账 and annex 4 of its recorded findings and its map; annex 3 for the
+    county. The ledger is only read."""
     from screening.pipeline import export_run
+    from screening.pipeline.run import ExportError
 
-    end = dt.date.fromisoformat(month_end) if month_end else None
-    written = export_run(run_dir, ledger, out, end)
-    for path in written:
+    settings = _settings(config)
+    try:
+        end = dt.date.fromisoformat(month_end) if month_end else None
+    except ValueError:
+        _fail(f"--month-end {month_end!r} is not a date (YYYY-MM-DD)")
+    try:
+        report = export_run(run_dir, ledger, out, end, settings=settings)
+    except ExportError as exc:
+        _fail(str(exc))
+    for note in report.notes:
+        typer.echo(f"note: {note}")
+    for path in report.files:
         typer.echo(str(path))
 
 
@@ -409,6 +620,7 @@ def nightly(
     one; with PREFECT_API_URL set the run shows in that server's UI)."""
     from flows.nightly import configured
     from screening.ledger.locking import RunLocked
+    from screening.ledger.merge import describe_merge
 
     flow = configured(dask, str(config) if config else None)
     try:
@@ -423,11 +635,44 @@ def nightly(
         )
     except (IngestError, ConfigError, RunLocked) as exc:
         _fail(str(exc))
+    except Exception as exc:  # the Prefect server: its client raises many kinds
+        reason = _server_failure(exc)
+        if reason is None:
+            raise
+        _fail(reason)
+    merged = describe_merge(out["ledger"])  # type: ignore[arg-type]
     typer.echo(
-        f"{out['leads']} leads -> {out['run_dir']}; ledger: "
-        + ", ".join(f"{k} {v}" for k, v in out["ledger"].items())  # type: ignore[union-attr]
-        + f"; {out['files_reused']} input files unchanged since the last night"
+        f"{out['leads']} leads -> {out['run_dir']}; {merged}; "
+        f"{out['files_reused']} input files unchanged since the last night"
     )
+
+
+def _server_failure(exc: BaseException) -> str | None:
+    """One line for a Prefect API server that could not be started or reached (a temporary
+    one timing out on a busy machine, a PREFECT_API_URL nobody answers), None for anything
+    else. Looks through the exception's causes: Prefect wraps the connection error."""
+    import os
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        text = f"{type(seen).__module__}.{type(seen).__name__}: {seen}"
+        server = "Prefect API" in text or "ephemeral" in text.lower()
+        connect = any(w in text for w in ("ConnectError", "ConnectTimeout", "Connection refused"))
+        if server or (connect and ("httpx" in text or "prefect" in text)):
+            url = os.environ.get("PREFECT_API_URL")
+            first = str(seen).splitlines()[0] if str(seen) else type(seen).__name__
+            if url:
+                return (
+                    f"could not reach the Prefect server at {url} ({first}): start it "
+                    "(`prefect server start`) or unset PREFECT_API_URL for a temporary one"
+                )
+            return (
+                f"Prefect's temporary server did not start ({first}): on a busy machine "
+                "raise PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, or run a server "
+                "(`prefect server start`) and set PREFECT_API_URL (see README)"
+            )
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 @app.command()

@@ -32,6 +32,7 @@ SECTIONS = (
     "ledger",
     "learning",
     "scale",
+    "map",
 )
 
 
@@ -145,6 +146,7 @@ class Settings(Mapping[str, Any]):
     ledger: Section
     learning: Section
     scale: Section
+    map: Section
     rules: tuple[Section, ...]
     source: Path | None = None
 

@@ -35,6 +35,6 @@ def test_explanation_names_the_strongest_deviations_first():
     assert top["site_id"] == "S000"
     assert top["anomaly_codes"] == "flatness;night_share;load_factor"
     first = top["anomaly_features"].split("；")[0]
-    assert first.startswith("昼夜负荷比2.5（同类中位数0.5")
+    assert first.startswith("昼夜负荷比250%（同类中位数50%）")
     # ordinary sites have nothing to explain
     assert out.filter(pl.col("site_id") == "S030")["anomaly_features"].item() is None

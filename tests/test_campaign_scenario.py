@@ -77,7 +77,7 @@ def test_the_campaign_month(tmp_path):
     )
     sheet = next(
         p
-        for p in (tmp_path / "forms1").glob("附件2_*.xlsx")
+        for p in (tmp_path / "forms1").glob("线索核查表_*.xlsx")
         if str(top["oversight_unit"]) in p.name
     )
     wb = openpyxl.load_workbook(sheet)

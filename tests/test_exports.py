@@ -1,5 +1,6 @@
-"""The campaign's forms: exported from the ledger, filled by a team, imported back, and the
-annex 3 totals match what the team recorded. Files are read back with openpyxl."""
+"""The campaign's forms: the team's work list exported from a run, filled by a team, imported
+back, and the annex 3 totals match what the team recorded. Files are read back with
+openpyxl."""
 
 from __future__ import annotations
 
@@ -16,11 +17,14 @@ from screening.export.forms import (
     ANNEX2_TITLE,
     ANNEX3_TITLE,
     ANNEX4_TITLE,
-    OUTCOME_COLUMNS,
 )
+from screening.export.worklist import TITLE as WORK_LIST_TITLE
+from screening.export.worklist import outcome_headings
 from screening.ledger.ledger import Ledger
 
 from .conftest import SAMPLE, annex3_values
+
+OUTCOME_COLUMNS = outcome_headings()
 
 
 def _cli(*args: str) -> str:
@@ -48,21 +52,33 @@ def scenario(tmp_path_factory):
     return tmp, ledger, run, forms
 
 
-def _annex2_files(forms):
-    return sorted(forms.glob("附件2_清单台账_*.xlsx"))
+def _work_lists(forms):
+    """The teams' work lists (线索核查表): the sheets that go out and come back. Before
+    issue 15 this was annex 2, which listed every lead as if it were a finding."""
+    return sorted(forms.glob("线索核查表_*.xlsx"))
+
+
+_annex2_files = _work_lists
 
 
 def test_annex2_has_the_notice_layout_per_unit(scenario):
     _, _, run, forms = scenario
-    files = _annex2_files(forms)
     leads = pl.read_parquet(run / "leads.parquet")
     units = leads["oversight_unit"].fill_null("未划分包保单位").unique()
+    annex2 = sorted(forms.glob("附件2_清单台账_*.xlsx"))
+    assert len(annex2) == units.len()
+    ws2 = openpyxl.load_workbook(annex2[0]).active
+    assert ws2["A1"].value == ANNEX2_TITLE
+    assert ws2["A2"].value.startswith("填报单位（盖章）：")
+    assert [c.value for c in ws2[3]][: len(ANNEX2_COLUMNS)] == ANNEX2_COLUMNS
+    # nobody has visited anything yet: annex 2 lists no site
+    assert ws2["A4"].value.startswith("（截至填报日期无")
+    files = _work_lists(forms)
     assert len(files) == units.len()
     ws = openpyxl.load_workbook(files[0]).active
-    assert ws["A1"].value == ANNEX2_TITLE
+    assert ws["A1"].value == WORK_LIST_TITLE
     assert ws["A2"].value.startswith("填报单位（盖章）：")
     header = [c.value for c in ws[3]]
-    assert header[: len(ANNEX2_COLUMNS)] == ANNEX2_COLUMNS
     assert set(OUTCOME_COLUMNS) <= set(header)
     unit = ws["A2"].value.split("：", 1)[1]
     mine = leads.filter(pl.col("oversight_unit").fill_null("未划分包保单位") == unit)
@@ -83,11 +99,11 @@ def test_names_appear_only_in_their_own_teams_file(scenario):
         ws = openpyxl.load_workbook(path).active
         unit = ws["A2"].value.split("：", 1)[1]
         header = [c.value for c in ws[3]]
-        col = header.index("主要负责人（实际控制人）") + 1
+        col = header.index("登记负责人") + 1
         written = {
             n
             for r in range(4, ws.max_row + 1)
-            for n in str(ws.cell(row=r, column=col).value or "").split(";")
+            for n in str(ws.cell(row=r, column=col).value or "").replace("、", ";").split(";")
             if n
         }
         own = set(

@@ -84,7 +84,7 @@ def test_closed_site_with_renewed_activity_is_a_recurrence(nights):
 
 def test_the_same_night_twice_changes_nothing(nights):
     tmp, _, second, again, *_, again_output = nights
-    assert "already_merged 1" in again_output
+    assert "this run was merged before" in again_output
     assert second.drop("run_id").equals(again.drop("run_id"))
     with Ledger(tmp / "ledger.duckdb") as lg:
         assert lg.runs().height == 2

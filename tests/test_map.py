@@ -79,3 +79,50 @@ def test_page_renders_markers_in_headless_chromium(sample_run, tmp_path):
     assert f'data-leads="{placed}"' in dom
     # every marker and every township outline is an interactive SVG path
     assert dom.count("leaflet-interactive") >= placed + townships.height
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is installed by .ci/run")
+def test_a_team_can_drive_with_the_map(sample_run, tmp_path):
+    """Rank numbers on the markers, a side list of every lead (those without coordinates
+    marked 无坐标, with their address), navigation links for 高德 and 百度 on the placed ones."""
+    leads, townships = sample_run
+    unplaced = leads.filter(pl.col("lon").is_null())
+    # a unit's leads with one left without coordinates, as agencies' records often are
+    mine = pl.concat(
+        [leads.head(12), leads.slice(12, 1).with_columns(pl.lit(None, pl.Float64).alias("lon"))]
+    )
+    if unplaced.height:
+        mine = pl.concat([mine, unplaced.head(1)])
+    page = tmp_path / "map.html"
+    page.write_text(html_map(mine, townships, "测试单位"), encoding="utf-8")
+    dom = subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    placed = mine.filter(pl.col("lon").is_not_null()).height
+    assert f'data-leads="{placed}"' in dom and f'data-listed="{mine.height}"' in dom
+    assert dom.count('class="item') == mine.height
+    assert dom.count('class="nocoord">无坐标') == mine.height - placed
+    assert dom.count('href="amapuri://route/plan/?dlat=') == placed
+    assert dom.count('href="baidumap://map/direction?destination=latlng:') == placed
+    ranks = re.findall(r"leaflet-tooltip rank[^>]*><span[^>]*>(\d+)</span>", dom)
+    assert sorted(int(r) for r in ranks) == sorted(
+        mine.filter(pl.col("lon").is_not_null())["rank"].to_list()
+    )
+    no_coords = mine.filter(pl.col("lon").is_null()).row(0, named=True)
+    assert str(no_coords["address"]) in dom

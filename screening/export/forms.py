@@ -1,23 +1,35 @@
-"""The campaign's own forms, filled from the ledger: annex 2 清单台账 (one per oversight unit,
-with the lead's rank, score, reasons and evidence and blank outcome columns for the team to
-fill and send back), annex 3 排查整治情况汇总表 (cumulative to a month end, from recorded
-outcomes) and annex 4 自备加油站、撬装加油站统计表 (fuel-storage leads and findings).
+"""The campaign's own forms (seeds/000, 附件2-4), filled only from what teams recorded.
 
-Titles, header lines, column headings and footers are the notice's own words (seeds/000,
-附件2-4). People's names and phone numbers are written only into the file of the team whose
-area they are in; the county-level annex 3 carries counts only.
+- 附件2 清单台账, per oversight unit: the sites a recorded outcome confirmed (核查结论 确认),
+  with 非法违法环节, 具体非法违法行为, 品种数量, 主要负责人 and 采取的措施 as the team wrote
+  them — blank where they wrote nothing. A lead is not a finding: an unvisited site is never
+  listed, and no cell is derived from the screening's category.
+- 附件4 自备加油站、撬装加油站统计表, per unit: confirmed sites for which the team recorded a
+  station (自备/撬装), a fuel or a capacity; ticks and tonnages only where recorded.
+- 附件3 排查整治情况汇总表, for the county, cumulative to a month end: counts and sums of the
+  recorded outcomes. The "found" total splits into the notice's four kinds through a
+  documented mapping of the product's categories (ANNEX3_COLUMN_OF, also written into the
+  form's second sheet); a kind the team recorded wins over the lead's category, and what
+  falls in none of the four (fuel storage) is counted in 合计 and named in a note under it,
+  so that 合计 always equals its parts or the form says why.
+
+Titles, header lines, column headings and footers are the notice's own words. People's names
+and phone numbers are written only into the file of the unit whose area they are in; annex 3
+carries counts only. The team's work list is ``worklist.py``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
-from typing import Any
 
 import polars as pl
-import xlsxwriter
 
+from screening.export.book import Book
+from screening.ledger.outcomes import measures_text
+from screening.scoring.rules import CATEGORY_ZH
+
+UNASSIGNED = "未划分包保单位"
 ANNEX2_TITLE = "非法违法“小化工”清单台账"
 ANNEX2_COLUMNS = [
     "序号",
@@ -30,22 +42,8 @@ ANNEX2_COLUMNS = [
     "涉及化工（危险化学品）品种、数量",
     "采取的措施",
 ]
-# beyond the notice: what the screening knows, and what the team fills in and sends back
-ANNEX2_EXTRA = ["线索编号", "排名", "评分", "类别", "线索理由", "证据", "台账状态"]
-OUTCOME_COLUMNS = [
-    "核查日期",
-    "检查组",
-    "出动人数",
-    "核查结论（确认/排除）",
-    "责令停产整顿（是/否）",
-    "拆除非法生产装置（是/否）",
-    "没收违法所得（万元）",
-    "经济处罚（万元）",
-    "移送司法机关（是/否）",
-    "核查情况说明",
-]
-FOOTER = "填报人（签名）：                  村书记（签名）：                  联系电话："
-REMINDER = "特别提醒：全面覆盖、细致精准，谁填报谁负责，谁主管谁负责。"
+# beyond the notice, at the right: where each row comes from
+ANNEX2_TRACE = ["线索编号", "核查日期"]
 
 ANNEX3_TITLE = "非法违法“小化工”排查整治情况汇总表"
 ANNEX3_COLUMNS = [
@@ -68,8 +66,21 @@ ANNEX3_FOUND = [
     "无证无照或证照不全生产化工产品（危险化学品）的小企业、小作坊、黑窝点数",
     "以挂靠、租赁或“厂中厂”等方式非法违法生产化工产品（危险化学品）的单位或个人数",
 ]
-# the campaign categories annex 3 counts separately; the rest count in the total only
-ANNEX3_CATEGORY_COLUMNS = ["over_permit", "unlicensed_production", "no_licence", "affiliated"]
+# The product's categories onto the notice's four kinds of finding (None: none of the four).
+# Idle premises, remote places and revived cases are workshops without the licences their
+# production needs — the notice's 小作坊、黑窝点 — unless the team records another kind.
+# Fuel storage is not chemical production: annex 4 lists it, annex 3 counts it in 合计 only.
+ANNEX3_COLUMN_OF: dict[str, str | None] = {
+    "over_permit": ANNEX3_FOUND[1],
+    "unlicensed_production": ANNEX3_FOUND[2],
+    "no_licence": ANNEX3_FOUND[3],
+    "idle_premises": ANNEX3_FOUND[3],
+    "remote": ANNEX3_FOUND[3],
+    "recurrence": ANNEX3_FOUND[3],
+    "affiliated": ANNEX3_FOUND[4],
+    "fuel_storage": None,
+}
+assert set(ANNEX3_COLUMN_OF) == set(CATEGORY_ZH)
 
 ANNEX4_TITLE = "自备加油站、撬装加油站统计表"
 ANNEX4_COLUMNS = [
@@ -88,242 +99,221 @@ ANNEX4_COLUMNS = [
 ]
 ANNEX4_SUB = ["", "", "", "", "", "自备加油站", "撬装加油站", "柴油", "汽油", "柴油", "汽油", ""]
 
-STAGE_BY_CATEGORY = {"fuel_storage": "储存", "recurrence": "生产", "over_permit": "生产、储存"}
 
-
-def _date_zh(d: dt.date) -> str:
-    return f"{d.year}年{d.month}月{d.day}日"
-
-
-class _Book:
-    """A workbook with the notice's layout helpers."""
-
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.wb = xlsxwriter.Workbook(str(path))
-        self.wb.set_properties({"created": dt.datetime(2021, 1, 1)})  # reproducible files
-        self.title = self.wb.add_format({"bold": True, "font_size": 16, "align": "center"})
-        self.head = self.wb.add_format(
-            {"bold": True, "border": 1, "text_wrap": True, "align": "center", "valign": "vcenter"}
+def found(facts: pl.DataFrame, sites: pl.DataFrame) -> pl.DataFrame:
+    """The confirmed sites with what the team recorded and where they are (the ledger's
+    site: township, address, oversight unit, registered names)."""
+    return (
+        facts.filter(pl.col("confirmed_on").is_not_null())
+        .join(
+            sites.select("site_id", "township", "address", "oversight_unit", "names"),
+            on="site_id",
+            how="left",
         )
-        self.cell = self.wb.add_format({"border": 1, "text_wrap": True, "valign": "top"})
-        self.plain = self.wb.add_format({})
-
-    def sheet(self, name: str, title: str, unit: str, filled: dt.date, width: int) -> Any:
-        ws = self.wb.add_worksheet(name)
-        ws.merge_range(0, 0, 0, width - 1, title, self.title)
-        ws.write(1, 0, f"填报单位（盖章）：{unit}", self.plain)
-        ws.write(1, max(width - 3, 1), f"填报日期：{_date_zh(filled)}", self.plain)
-        return ws
-
-    def close(self) -> None:
-        self.wb.close()
+        .with_columns(pl.col("oversight_unit").fill_null(UNASSIGNED))
+        .sort("confirmed_on", "site_id")
+    )
 
 
-def annex2(path: Path, leads: pl.DataFrame, unit: str, filled: dt.date) -> Path:
-    """Annex 2 for one team: its leads, in rank order, with blank outcome columns."""
-    book = _Book(path)
-    columns = ANNEX2_COLUMNS + ANNEX2_EXTRA + OUTCOME_COLUMNS
+def _name() -> pl.Expr:
+    """The name the team recorded, else the names registered at the site (who is there is a
+    record, not a finding); 未登记 where there are none."""
+    return pl.coalesce(
+        pl.col("name"), pl.col("names").str.replace_all(";", "、"), pl.lit("（未登记）")
+    )
+
+
+def annex2(path: Path, confirmed: pl.DataFrame, unit: str, filled: dt.date) -> Path:
+    """Annex 2 for one unit: only its sites confirmed by a recorded outcome."""
+    book = Book(path)
+    columns = ANNEX2_COLUMNS + ANNEX2_TRACE
     ws = book.sheet("清单台账", ANNEX2_TITLE, unit, filled, len(columns))
-    ws.write_row(2, 0, columns, book.head)
+    book.row(ws, 2, columns, book.head)
     ws.set_row(2, 48)
-    for i, r in enumerate(leads.sort("rank").iter_rows(named=True)):
-        row = [
-            i + 1,
-            r.get("names") or r.get("meter_names") or "（未登记）",
-            r.get("township") or "",
-            r.get("address") or "",
-            r.get("legal_reps") or "",
-            STAGE_BY_CATEGORY.get(r.get("category") or "", "生产"),
-            r.get("category_zh") or "",
-            r.get("chemistry_terms") or "",
-            "",
-            r["site_id"],
-            r["rank"],
-            r["score"],
-            r.get("category_zh") or "",
-            r.get("reasons") or "",
-            r.get("evidence") or "",
-            r.get("ledger_status_zh") or "线索",
-        ] + [""] * len(OUTCOME_COLUMNS)
-        ws.write_row(3 + i, 0, row, book.cell)
-    end = 3 + leads.height
-    ws.write(end + 1, 0, FOOTER, book.plain)
-    ws.write(end + 2, 0, REMINDER, book.plain)
-    for col, width in enumerate([6, 28, 10, 30, 14, 12, 18, 22, 18, 14, 6, 8, 14, 30, 60, 10]):
+    rows = confirmed.with_columns(
+        pl.int_range(1, pl.len() + 1).alias("_n"),
+        _name().alias("_name"),
+        measures_text().alias("_measures"),
+    ).select(
+        "_n",
+        "_name",
+        "township",
+        "address",
+        "legal_rep",
+        "stage",
+        "behaviour",
+        "chemicals",
+        "_measures",
+        "site_id",
+        "confirmed_on",
+    )
+    for i, values in enumerate(rows.iter_rows()):
+        book.row(ws, 3 + i, values)
+    end = 3 + rows.height
+    if rows.height == 0:
+        ws.write_string(3, 0, "（截至填报日期无经核查确认的非法违法“小化工”）", book.plain)
+        end += 1
+    book.footer(ws, end + 1)
+    for col, width in enumerate([6, 28, 10, 30, 14, 14, 22, 22, 26, 14, 11]):
         ws.set_column(col, col, width)
-    ws.freeze_panes(3, 2)
+    ws.repeat_rows(0, 2)
     book.close()
     return path
 
 
-def _outcomes(history: pl.DataFrame, month_end: dt.date) -> pl.DataFrame:
-    """One row per site with the outcome fields recorded up to the month end (the latest
-    value of each field wins)."""
-    upto = history.filter(pl.col("changed_at").dt.date() <= month_end)
-    rows = []
-    for r in upto.filter(pl.col("fields").is_not_null()).iter_rows(named=True):
-        fields = json.loads(r["fields"] or "{}")
-        if fields:
-            rows.append({"site_id": r["site_id"], "seq": r["seq"], **fields})
-    if not rows:
-        return pl.DataFrame(schema={"site_id": pl.String})
-    frame = pl.DataFrame(rows, infer_schema_length=None)
-    return (
-        frame.sort("site_id", "seq")
-        .group_by("site_id", maintain_order=True)
-        .agg(pl.all().exclude("seq").drop_nulls().last())
-    )
-
-
 def annex3_totals(
-    history: pl.DataFrame,
-    status: pl.DataFrame,
-    month_end: dt.date,
-) -> dict[str, float]:
-    """The summary figures cumulative to ``month_end``, from what teams recorded."""
-    out = _outcomes(history, month_end)
-    inspected = history.filter(
-        (pl.col("to_status") == "inspected") & (pl.col("changed_at").dt.date() <= month_end)
+    facts: pl.DataFrame, lead_categories: pl.DataFrame
+) -> tuple[dict[str, float], list[str]]:
+    """The summary figures from what teams recorded (``facts`` already cut at the month
+    end) and the notes the form carries under them: how 合计 splits, and how many sites
+    were put in a kind by their lead's category because the team recorded none."""
+    inspected = facts.filter(pl.col("inspected"))
+    conf = facts.filter(pl.col("confirmed_on").is_not_null()).join(
+        lead_categories.select("site_id", pl.col("category").alias("_lead")),
+        on="site_id",
+        how="left",
     )
-    confirmed = history.filter(
-        (pl.col("to_status") == "confirmed") & (pl.col("changed_at").dt.date() <= month_end)
-    )["site_id"].unique()
-    f = out.filter(pl.col("site_id").is_in(confirmed.implode())) if out.height else out
-
-    def col(name: str) -> pl.Series:
-        return f[name] if name in f.columns else pl.Series(name, [], dtype=pl.String)
-
-    def yes(name: str) -> int:
-        return int(col(name).cast(pl.String).is_in(["是", "true", "True", "1"]).sum())
-
-    def amount(name: str) -> tuple[int, float]:
-        v = col(name).cast(pl.Float64, strict=False).fill_null(0.0)
-        return int((v > 0).sum()), float(v.sum())
-
-    groups = out["group"].drop_nulls().n_unique() if "group" in out.columns else 0
-    staff = (
-        float(out["staff"].cast(pl.Float64, strict=False).fill_null(0).sum())
-        if "staff" in out.columns
-        else 0.0
+    kind = pl.coalesce("category", "_lead")
+    conf = conf.with_columns(
+        kind.alias("_kind"),
+        kind.replace_strict(ANNEX3_COLUMN_OF, default=None, return_dtype=pl.String).alias("_col"),
     )
-    cats = col("category").cast(pl.String)
-    confiscated = amount("confiscated_wan")
-    fines = amount("fine_wan")
-    totals = {
-        "检查组个数": groups,
-        "出动执法人员人次": staff,
-        "排查企业（单位或个人）数": inspected["site_id"].n_unique(),
-        "合计": len(confirmed),
-        **{
-            ANNEX3_FOUND[i + 1]: int((cats == c).sum())
-            for i, c in enumerate(ANNEX3_CATEGORY_COLUMNS)
-        },
-        "责令停产整顿企业数": yes("suspend"),
-        "拆除非法生产装置企业数": yes("dismantle"),
-        "没收违法所得企业数": confiscated[0],
-        "没收违法所得金额（万元）": round(confiscated[1], 4),
-        "实施经济处罚企业数": fines[0],
-        "实施经济处罚金额（万元）": round(fines[1], 4),
-        "移送司法机关处理数": yes("judicial"),
+
+    def n(mask: pl.Expr) -> int:
+        return int(conf.select(mask.sum()).item() or 0)
+
+    def total(name: str) -> float:
+        return round(float(conf[name].fill_null(0).sum()), 4)
+
+    totals: dict[str, float] = {
+        "检查组个数": inspected["group"].drop_nulls().n_unique(),
+        "出动执法人员人次": round(float(inspected["staff"].fill_null(0).sum()), 4),
+        "排查企业（单位或个人）数": inspected.height,
+        "合计": conf.height,
+        **{c: n(pl.col("_col") == c) for c in ANNEX3_FOUND[1:]},
+        "责令停产整顿企业数": n(pl.col("suspend") == "是"),
+        "拆除非法生产装置企业数": n(pl.col("dismantle") == "是"),
+        "没收违法所得企业数": n(pl.col("confiscated_wan") > 0),
+        "没收违法所得金额（万元）": total("confiscated_wan"),
+        "实施经济处罚企业数": n(pl.col("fine_wan") > 0),
+        "实施经济处罚金额（万元）": total("fine_wan"),
+        "移送司法机关处理数": n(pl.col("judicial") == "是"),
     }
-    return totals
+    notes = []
+    outside = conf.filter(pl.col("_col").is_null())
+    if outside.height:
+        kinds = (
+            outside.group_by("_kind")
+            .len()
+            .sort("_kind")
+            .select(
+                pl.format(
+                    "{}{}个", pl.col("_kind").replace_strict(CATEGORY_ZH, default="类别未知"), "len"
+                )
+            )
+            .to_series()
+            .to_list()
+        )
+        notes.append(
+            f"注：合计{conf.height}个，其中{outside.height}个不属上列四类（"
+            + "、".join(kinds)
+            + "，加油站见附件4），故四类之和为"
+            + f"{conf.height - outside.height}个。"
+        )
+    by_lead = conf.filter(pl.col("category").is_null() & pl.col("_lead").is_not_null()).height
+    if by_lead:
+        notes.append(
+            f"注：{by_lead}个确认场所检查组未填认定类别，按线索类别归入上列各类（对照见“类别对照”表）。"
+        )
+    return totals, notes
 
 
-def annex3(path: Path, totals: dict[str, float], unit: str, filled: dt.date) -> Path:
-    """Annex 3 with its two header rows: the "found" column splits into the total and the
-    four kinds the notice counts."""
-    book = _Book(path)
+def annex3(
+    path: Path, totals: dict[str, float], notes: list[str], unit: str, filled: dt.date
+) -> Path:
+    """Annex 3 with its two header rows (the "found" column splits into the total and the
+    notice's four kinds), the notes on how the total splits, and the mapping used."""
+    book = Book(path)
     width = len(ANNEX3_COLUMNS) + len(ANNEX3_FOUND) - 1
     ws = book.sheet("汇总表", ANNEX3_TITLE, unit, filled, width)
     col = 0
     for name in ANNEX3_COLUMNS:
         if name == "发现非法违法企业（单位或个人）数":
-            ws.merge_range(2, col, 2, col + len(ANNEX3_FOUND) - 1, name, book.head)
-            ws.write_row(3, col, ANNEX3_FOUND, book.head)
-            ws.write_row(4, col, [totals[k] for k in ANNEX3_FOUND], book.cell)
+            ws.merge_range(2, col, 2, col + len(ANNEX3_FOUND) - 1, "", book.head)
+            ws.write_string(2, col, name, book.head)
+            book.row(ws, 3, ANNEX3_FOUND, book.head, start=col)
+            book.row(ws, 4, [totals[k] for k in ANNEX3_FOUND], start=col)
             col += len(ANNEX3_FOUND)
         else:
-            ws.merge_range(2, col, 3, col, name, book.head)
-            ws.write(4, col, totals[name], book.cell)
+            ws.merge_range(2, col, 3, col, "", book.head)
+            ws.write_string(2, col, name, book.head)
+            book.put(ws, 4, col, totals[name])
             col += 1
     ws.set_row(3, 90)
     ws.set_column(0, width - 1, 12)
-    ws.write(6, 0, FOOTER, book.plain)
-    book.close()
-    return path
-
-
-def annex4(path: Path, fuel: pl.DataFrame, unit: str, filled: dt.date) -> Path:
-    """Annex 4: fuel-storage leads and findings (self-owned or skid-mounted stations)."""
-    book = _Book(path)
-    ws = book.sheet("统计表", ANNEX4_TITLE, unit, filled, len(ANNEX4_COLUMNS))
-    ws.write_row(2, 0, ANNEX4_COLUMNS, book.head)
-    ws.write_row(3, 0, ANNEX4_SUB, book.head)
-    for i, r in enumerate(fuel.sort("rank").iter_rows(named=True)):
-        ws.write_row(
-            4 + i,
-            0,
-            [
-                i + 1,
-                r.get("names") or "（未登记）",
-                r.get("township") or "",
-                r.get("address") or "",
-                r.get("legal_reps") or "",
-                "",
-                "√",
-                "√",
-                "",
-                "",
-                "",
-                "",
-            ],
-            book.cell,
-        )
-    ws.write(5 + fuel.height, 0, FOOTER, book.plain)
-    ws.write(6 + fuel.height, 0, REMINDER, book.plain)
-    book.close()
-    return path
-
-
-def export_all(
-    leads: pl.DataFrame,
-    history: pl.DataFrame,
-    status: pl.DataFrame,
-    out_dir: Path,
-    month_end: dt.date,
-    filled: dt.date,
-    townships: pl.DataFrame | None = None,
-) -> list[Path]:
-    """Per oversight unit: annex 2 and annex 4 of its own leads, and its map; for the
-    county: annex 3 (counts only, no names)."""
-    from screening.export.mapping import write_maps
-
-    written: list[Path] = []
-    by_unit = leads.with_columns(pl.col("oversight_unit").fill_null("未划分包保单位"))
-    for (unit,), part in by_unit.group_by("oversight_unit", maintain_order=True):
-        safe = str(unit).replace("/", "_")
-        written.append(annex2(out_dir / f"附件2_清单台账_{safe}.xlsx", part, str(unit), filled))
-        fuel = part.filter(pl.col("category") == "fuel_storage")
-        written.append(
-            annex4(out_dir / f"附件4_自备撬装加油站_{safe}.xlsx", fuel, str(unit), filled)
-        )
-        if townships is not None:
-            mine = townships.filter(pl.col("oversight_unit").fill_null("未划分包保单位") == unit)
-            written += write_maps(
-                part,
-                mine if mine.height else townships,
-                out_dir,
-                f"地图_{safe}",
-                f"{unit} 非法违法“小化工”线索",
-            )
-    totals = annex3_totals(history, status, month_end)
-    written.append(
-        annex3(
-            out_dir / f"附件3_排查整治情况汇总表_{month_end:%Y%m}.xlsx",
-            totals,
-            "全县（区）",
-            filled,
-        )
+    for i, text in enumerate(notes):
+        ws.write_string(5 + i, 0, text, book.plain)
+    book.footer(ws, 6 + len(notes), reminder=False)
+    ws.repeat_rows(0, 3)
+    mapping = book.wb.add_worksheet("类别对照")
+    book.row(mapping, 0, ["线索类别 / 认定类别", "计入附件3的列"], book.head)
+    for i, (code, column) in enumerate(ANNEX3_COLUMN_OF.items(), start=1):
+        book.row(mapping, i, [CATEGORY_ZH[code], column or "只计入合计（不属四类；加油站填附件4）"])
+    mapping.write_string(
+        len(ANNEX3_COLUMN_OF) + 2,
+        0,
+        "检查组在核查表“认定类别”中填写的类别优先；未填写的，按线索类别归类。",
+        book.plain,
     )
-    return written
+    mapping.set_column(0, 0, 26)
+    mapping.set_column(1, 1, 70)
+    book.close()
+    return path
+
+
+def annex4(path: Path, confirmed: pl.DataFrame, unit: str, filled: dt.date) -> Path:
+    """Annex 4 for one unit: confirmed sites with a recorded station, fuel or capacity."""
+    book = Book(path)
+    ws = book.sheet("统计表", ANNEX4_TITLE, unit, filled, len(ANNEX4_COLUMNS))
+    book.row(ws, 2, ANNEX4_COLUMNS, book.head)
+    book.row(ws, 3, ANNEX4_SUB, book.head)
+    tick = lambda cond: pl.when(cond).then(pl.lit("√"))  # noqa: E731
+    stations = confirmed.filter(
+        pl.any_horizontal(pl.col("station", "fuel", "diesel_t", "petrol_t").is_not_null())
+    )
+    rows = stations.with_columns(
+        pl.int_range(1, pl.len() + 1).alias("_n"),
+        _name().alias("_name"),
+        tick(pl.col("station") == "自备加油站").alias("_own"),
+        tick(pl.col("station") == "撬装加油站").alias("_skid"),
+        tick(pl.col("fuel").str.contains("柴油")).alias("_diesel"),
+        tick(pl.col("fuel").str.contains("汽油")).alias("_petrol"),
+    ).select(
+        "_n",
+        "_name",
+        "township",
+        "address",
+        "legal_rep",
+        "_own",
+        "_skid",
+        "_diesel",
+        "_petrol",
+        "diesel_t",
+        "petrol_t",
+        "phone",
+    )
+    for i, values in enumerate(rows.iter_rows()):
+        book.row(ws, 4 + i, values)
+    end = 4 + rows.height
+    if rows.height == 0:
+        ws.write_string(4, 0, "（截至填报日期无经核查确认的自备、撬装加油站）", book.plain)
+        end += 1
+    book.footer(ws, end + 1)
+    ws.repeat_rows(0, 3)
+    book.close()
+    return path
+
+
+def safe_name(unit: str) -> str:
+    """A unit's name as part of a file name."""
+    return "".join("_" if ch in '/\\:*?"<>|\0' else ch for ch in unit)[:80] or "_"

@@ -1,35 +1,50 @@
 """Maps for inspection teams: GeoJSON of the leads and a standalone HTML map that opens
-offline.
+offline and that a team can drive with.
 
-Inspectors' machines are often offline and folium loads Leaflet from a CDN, so the page
-carries Leaflet itself (vendored from the npm package, BSD-2, in screening/static) and draws
-the township boundaries so that the map means something without any tile server. Each lead
-is a circle coloured by campaign category, with its reasons, evidence, linked records and the
-action the campaign notice prescribes for its category.
+Inspectors' machines and phones are often offline and folium loads Leaflet from a CDN, so the
+page carries Leaflet itself (vendored from the npm package, BSD-2, in screening/static) and
+draws the township boundaries so that the map means something without any tile server; a
+base layer is added only when the settings name a tile URL ([map]: an agency's server, or
+天地图 with its key). Each lead is a circle in its category's colour (the Okabe–Ito palette,
+told apart with any colour vision) with its rank on it; a side list holds every lead of the
+unit in rank order, those without coordinates too (无坐标, with their address); each placed
+lead has navigation links for the phone apps teams use — 高德 with GCJ-02 and 百度 with BD-09
+coordinates converted from WGS-84 (screening.coords).
+
+Nothing from the data is ever parsed as HTML: names, addresses and township names travel as
+JSON (with ``<`` escaped) and are put on the page as text nodes, so that an ``<img onerror>``
+in a township file or a firm name is shown, not run.
 """
 
 from __future__ import annotations
 
 import html
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
+import numpy as np
 import polars as pl
 import shapely
 
+from screening.coords import wgs84_to_bd09, wgs84_to_gcj02
+from screening.export.worklist import LINKED, linked_records, reason_names
 from screening.scoring.rules import CATEGORY_ZH
 
-STATIC = Path(__file__).resolve().parent.parent / "static" / "leaflet-1.9.4"
+PAGE = Path(__file__).resolve().parent.parent / "static"
+STATIC = PAGE / "leaflet-1.9.4"
+# Okabe & Ito's palette (colour-blind safe), one colour per category, and the rank's colour
 COLOURS = {
-    "over_permit": "#d7301f",
-    "unlicensed_production": "#fc8d59",
-    "no_licence": "#b30000",
-    "affiliated": "#7a0177",
-    "idle_premises": "#2b8cbe",
-    "remote": "#238b45",
-    "fuel_storage": "#fe9929",
-    "recurrence": "#000000",
+    "over_permit": ("#D55E00", "#fff"),
+    "unlicensed_production": ("#E69F00", "#000"),
+    "no_licence": ("#0072B2", "#fff"),
+    "affiliated": ("#CC79A7", "#000"),
+    "idle_premises": ("#56B4E9", "#000"),
+    "remote": ("#009E73", "#fff"),
+    "fuel_storage": ("#F0E442", "#000"),
+    "recurrence": ("#000000", "#fff"),
 }
 # what the campaign notice (seeds/003, 二) prescribes for each kind of finding
 ACTIONS = {
@@ -44,7 +59,13 @@ ACTIONS = {
     "无证储存经营的，责令立即停止，依法查处（填附件4）",
     "recurrence": "已查处场所恢复活动：从快从严从重处罚，涉嫌犯罪的移送司法机关",
 }
-POPUP_FIELDS = ("usccs", "account_ids", "property_ids", "plates", "case_ids", "tip_ids")
+NO_TILES: Mapping[str, Any] = {
+    "tile_url": "",
+    "tile_overlay_url": "",
+    "tile_subdomains": "",
+    "tile_attribution": "",
+    "tile_max_zoom": 18,
+}
 
 
 def leads_geojson(leads: pl.DataFrame) -> dict[str, Any]:
@@ -84,80 +105,144 @@ def townships_geojson(townships: pl.DataFrame) -> dict[str, Any]:
     }
 
 
-def _popup(props: dict[str, Any]) -> str:
-    esc = html.escape
-    linked = "".join(
-        f"<div><b>{esc(k)}</b>: {esc(str(props[k]))}</div>" for k in POPUP_FIELDS if props.get(k)
+def navigation(leads: pl.DataFrame) -> pl.DataFrame:
+    """site_id and the phone apps' navigation links of each placed lead: 高德 takes GCJ-02
+    (``dev=0``: no further offset), 百度 BD-09 (``coord_type=bd09ll``); the destination is
+    named after the site. Android and iOS name 高德's app differently."""
+    placed = leads.filter(pl.col("lon").is_not_null() & pl.col("lat").is_not_null())
+    lon, lat = placed["lon"].to_numpy(), placed["lat"].to_numpy()
+    glon, glat = wgs84_to_gcj02(lon, lat)
+    blon, blat = wgs84_to_bd09(lon, lat)
+    names = (
+        placed.select(
+            pl.coalesce(
+                pl.col("names").str.split(";").list.first(),
+                pl.col("address"),
+                pl.format("线索{}", pl.col("rank")),
+            )
+        )
+        .to_series()
+        .to_list()
     )
-    evidence = "".join(
-        f"<li>{esc(e)}</li>" for e in str(props.get("evidence") or "").split("；") if e
-    )
-    return (
-        f"<div class='lead'><h3>#{props['rank']} {esc(str(props.get('category_zh') or ''))}"
-        f" · 评分 {props['score']:.1f}</h3>"
-        f"<div>{esc(str(props.get('names') or '（未登记）'))}</div>"
-        f"<div>{esc(str(props.get('township') or ''))} {esc(str(props.get('address') or ''))}</div>"
-        f"<div><b>理由</b>: {esc(str(props.get('reasons') or ''))}</div><ul>{evidence}</ul>"
-        f"{linked}<div class='action'><b>建议措施</b>: {esc(props.get('action') or '')}</div>"
-        f"<div class='id'>{esc(props['site_id'])}</div></div>"
+    q = [quote(str(n), safe="") for n in names]
+    fmt = lambda a: [f"{v:.6f}" for v in np.asarray(a)]  # noqa: E731
+    g_lon, g_lat, b_lon, b_lat = fmt(glon), fmt(glat), fmt(blon), fmt(blat)
+    return pl.DataFrame(
+        {
+            "site_id": placed["site_id"],
+            "amap": [
+                f"amapuri://route/plan/?dlat={y}&dlon={x}&dname={n}&dev=0&t=0"
+                for x, y, n in zip(g_lon, g_lat, q, strict=True)
+            ],
+            "amap_ios": [
+                f"iosamap://path?sourceApplication=screening&dlat={y}&dlon={x}&dname={n}&dev=0&t=0"
+                for x, y, n in zip(g_lon, g_lat, q, strict=True)
+            ],
+            "baidu": [
+                f"baidumap://map/direction?destination=latlng:{y},{x}|name:{n}"
+                "&coord_type=bd09ll&mode=driving&src=screening"
+                for x, y, n in zip(b_lon, b_lat, q, strict=True)
+            ],
+        },
+        schema={"site_id": pl.String, "amap": pl.String, "amap_ios": pl.String, "baidu": pl.String},
     )
 
 
-def html_map(leads: pl.DataFrame, townships: pl.DataFrame, title: str) -> str:
-    """One self-contained HTML page: Leaflet inline, boundaries, leads, popups, legend."""
-    points = leads_geojson(leads)
-    for f in points["features"]:
-        f["properties"]["popup"] = _popup(f["properties"])
-        f["properties"]["colour"] = COLOURS.get(f["properties"].get("category") or "", "#555")
-    legend = "".join(
-        f"<div><span style='background:{c}'></span>{html.escape(CATEGORY_ZH[k])}</div>"
-        for k, c in COLOURS.items()
+def map_leads(leads: pl.DataFrame, names_zh: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Every lead as the page shows it, in rank order, placed or not."""
+    text = ["ledger_status_zh", "ledger_outcome", "names", "meter_names", *LINKED]
+    leads = leads.with_columns(
+        pl.col(c).cast(pl.String) if c in leads.columns else pl.lit(None, dtype=pl.String).alias(c)
+        for c in text
     )
+    colour = {k: v[0] for k, v in COLOURS.items()}
+    ink = {k: v[1] for k, v in COLOURS.items()}
+    rows = (
+        leads.join(navigation(leads), on="site_id", how="left")
+        .sort("rank")
+        .select(
+            "rank",
+            "site_id",
+            pl.col("score").round(1),
+            pl.col("category").replace_strict(CATEGORY_ZH, default="").alias("category_zh"),
+            pl.col("category").replace_strict(colour, default="#777777").alias("colour"),
+            pl.col("category").replace_strict(ink, default="#fff").alias("ink"),
+            pl.coalesce("names", "meter_names").str.replace_all(";", "、").alias("name"),
+            "township",
+            "address",
+            pl.col("ledger_status_zh").fill_null("线索").alias("status"),
+            pl.col("ledger_outcome").alias("outcome"),
+            reason_names(names_zh).alias("reasons"),
+            pl.col("evidence").fill_null("").str.split("；").alias("evidence"),
+            linked_records().str.split("\n").alias("linked"),
+            pl.col("category").replace_strict(ACTIONS, default="").alias("action"),
+            "lon",
+            "lat",
+            "amap",
+            "amap_ios",
+            "baidu",
+        )
+    )
+    return rows.to_dicts()
+
+
+def _script_json(value: Any) -> str:
+    """JSON that is safe inside <script>: no character of it can close the element or open
+    a comment."""
+    text = json.dumps(value, ensure_ascii=False)
+    for ch, esc in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
+        text = text.replace(ch, esc)
+    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
+def html_map(
+    leads: pl.DataFrame,
+    townships: pl.DataFrame,
+    title: str,
+    names_zh: Mapping[str, str] | None = None,
+    tiles: Mapping[str, Any] | None = None,
+) -> str:
+    """One self-contained HTML page: Leaflet inline, boundaries, ranked markers, a side list
+    of every lead, popups, navigation links, legend; a base layer only from ``tiles``."""
+    tile_cfg = {k: (tiles or {}).get(k, v) for k, v in NO_TILES.items()}
+    data = {
+        "title": title,
+        "leads": map_leads(leads, names_zh or {}),
+        "townships": townships_geojson(townships),
+        "legend": [[CATEGORY_ZH[k], c] for k, (c, _) in COLOURS.items()],
+        "tiles": tile_cfg,
+    }
     css = (STATIC / "leaflet.css").read_text(encoding="utf-8")
     js = (STATIC / "leaflet.js").read_text(encoding="utf-8")
-    data = json.dumps(
-        {"leads": points, "townships": townships_geojson(townships)}, ensure_ascii=False
-    ).replace("</", "<\\/")
+    page_css = (PAGE / "map.css").read_text(encoding="utf-8")
+    page_js = (PAGE / "map.js").read_text(encoding="utf-8")
     return f"""<!DOCTYPE html>
 <html lang="zh-CN"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>{css}</style>
-<style>html,body,#map{{height:100%;margin:0}} .lead h3{{margin:0 0 4px}}
-.lead ul{{padding-left:16px}}
-.lead .id{{color:#888;font-size:11px}} .legend{{background:#fff;padding:6px;font:12px sans-serif}}
-.legend span{{display:inline-block;width:10px;height:10px;border-radius:5px;margin-right:4px}}
-.town{{font:12px sans-serif;color:#444;background:none;border:none;box-shadow:none}}</style>
-</head><body><div id="map"></div>
+<style>{page_css}</style>
+</head><body><div id="wrap"><div id="side"><h2 id="title"></h2><div id="list"></div></div>
+<div id="map"></div></div>
 <script>{js}</script>
 <script>
-const DATA = {data};
-const map = L.map('map', {{preferCanvas: false}});
-const towns = L.geoJSON(DATA.townships, {{style: {{color: '#555', weight: 1, fillOpacity: 0.03}},
-  onEachFeature: (f, l) => l.bindTooltip(f.properties.township + (f.properties.oversight_unit ?
-    '（' + f.properties.oversight_unit + '）' : ''), {{permanent: true, direction: 'center',
-    className: 'town'}})}}).addTo(map);
-const leads = L.geoJSON(DATA.leads, {{pointToLayer: (f, ll) => L.circleMarker(ll, {{
-  radius: 6 + Math.min(f.properties.score, 20) / 2, color: '#222', weight: 1,
-  fillColor: f.properties.colour, fillOpacity: 0.85}}),
-  onEachFeature: (f, l) => l.bindPopup(f.properties.popup, {{maxWidth: 420}})}}).addTo(map);
-const bounds = leads.getLayers().length ? leads.getBounds() : towns.getBounds();
-if (bounds.isValid()) {{ map.fitBounds(bounds.pad(0.1)); }}
-else {{ map.setView([33.65, 117.0], 10); }}
-const legend = L.control({{position: 'bottomright'}});
-legend.onAdd = () => {{ const d = L.DomUtil.create('div', 'legend');
-  d.innerHTML = '<b>{html.escape(title)}</b>' + `{legend}`; return d; }};
-legend.addTo(map);
-document.body.dataset.leads = leads.getLayers().length;
+const DATA = {_script_json(data)};
+{page_js}
 </script></body></html>
 """
 
 
 def write_maps(
-    leads: pl.DataFrame, townships: pl.DataFrame, out_dir: Path, name: str, title: str
+    leads: pl.DataFrame,
+    townships: pl.DataFrame,
+    out_dir: Path,
+    name: str,
+    title: str,
+    names_zh: Mapping[str, str] | None = None,
+    tiles: Mapping[str, Any] | None = None,
 ) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     geo = out_dir / f"{name}.geojson"
     geo.write_text(json.dumps(leads_geojson(leads), ensure_ascii=False), encoding="utf-8")
     page = out_dir / f"{name}.html"
-    page.write_text(html_map(leads, townships, title), encoding="utf-8")
+    page.write_text(html_map(leads, townships, title, names_zh, tiles), encoding="utf-8")
     return [geo, page]

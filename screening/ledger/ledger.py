@@ -109,8 +109,23 @@ def run_key(inputs: pl.DataFrame, config: Mapping[str, Any], as_of: dt.date | No
 
 
 class Ledger:
-    def __init__(self, path: Path) -> None:
+    """The ledger file. ``read_only`` opens it for looking only: a file that does not exist
+    is then an empty ledger in memory, never a new file (``export`` or ``ledger status`` run
+    in the wrong folder must not leave ledgers behind); ``exists`` tells the two apart."""
+
+    def __init__(self, path: Path, read_only: bool = False) -> None:
         self.path = Path(path)
+        self.exists = self.path.is_file()
+        if read_only and not self.exists:
+            self.con = duckdb.connect(":memory:")
+            self.con.execute(SCHEMA)
+            return
+        if read_only:
+            try:
+                self.con = duckdb.connect(str(self.path), read_only=True)
+            except duckdb.Error as exc:
+                raise LedgerError(f"cannot open ledger {self.path}: {exc}") from exc
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.con = duckdb.connect(str(self.path))
         self.con.execute(SCHEMA)
@@ -137,9 +152,23 @@ class Ledger:
             ) h USING (site_id) ORDER BY site_id""")
 
     def history(self, site_id: str | None = None) -> pl.DataFrame:
+        """Status changes in the order they happened (their recorded date: a sheet's 核查日期
+        or ``--at``), then in the order they were recorded."""
         if site_id is None:
-            return self._df("SELECT * FROM history ORDER BY site_id, seq")
-        return self._df("SELECT * FROM history WHERE site_id = ? ORDER BY seq", [site_id])
+            return self._df("SELECT * FROM history ORDER BY site_id, changed_at, seq")
+        return self._df(
+            "SELECT * FROM history WHERE site_id = ? ORDER BY changed_at, seq", [site_id]
+        )
+
+    def latest_leads(self) -> pl.DataFrame:
+        """Each site's lead in the latest run that listed it: its rank, score, category,
+        reasons and evidence as the teams last saw them."""
+        return self._df(f"""
+            SELECT site_id, rank, score, category, reasons, evidence, run_id
+            FROM {LATEST_LEADS} ORDER BY site_id""")
+
+    def sites(self) -> pl.DataFrame:
+        return self._df("SELECT * FROM sites ORDER BY site_id")
 
     def runs(self) -> pl.DataFrame:
         return self._df("SELECT * FROM runs ORDER BY seq")

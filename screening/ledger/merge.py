@@ -4,12 +4,16 @@ ledger teaches tonight's run (watched closed cases, rule weights from outcomes).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from screening.ingest import IngestReport
 from screening.settings import Settings
 from screening.store.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    from screening.ledger.ledger import Ledger
 
 WATCHED_TABLE = "watched_cases"
 # what Ledger.watched() returns
@@ -51,13 +55,15 @@ def merge_into_ledger(
     sites with nothing new are left out, the rest carry their merge kind, status and note,
     under the ledger's site id."""
     from screening.ledger.ledger import STATUS_ZH, Ledger, run_key
+    from screening.ledger.outcomes import outcome_summary, recorded
 
     config = settings.as_dict()
     rid = run_key(ingest.files, config, ingest.as_of)
     with Ledger(ledger_path) as lg:
         stored = lg.stored_leads(rid)
-    if stored is not None:
-        return stored, {"already_merged": 1}
+        if stored is not None:
+            # the same list again, with what the teams have recorded since
+            return with_outcomes(stored, lg), {"already_merged": 1}
     meta = {
         "as_of": ingest.as_of,
         "region": ingest.manifest.region,
@@ -67,6 +73,7 @@ def merge_into_ledger(
     with Ledger(ledger_path) as lg:
         report = lg.merge_run(rid, lead_list, meta, settings.ledger)
         status = lg.status().select("site_id", pl.col("status").alias("ledger_status"))
+        facts = recorded(lg.history()).select("site_id", outcome_summary().alias("ledger_outcome"))
     merged = report.leads.select(
         "run_site_id", "site_id", "merge", pl.col("note").alias("ledger_note")
     )
@@ -74,6 +81,7 @@ def merge_into_ledger(
         lead_list.rename({"site_id": "run_site_id"})
         .join(merged, on="run_site_id", how="left")
         .join(status, on="site_id", how="left")
+        .join(facts, on="site_id", how="left")
         .filter(pl.col("merge") != "suppressed")
         # activity at a closed case under watch is a recurrence, whatever else it shows
         .with_columns(
@@ -102,6 +110,7 @@ def merge_into_ledger(
         "merge",
         "ledger_status",
         "ledger_status_zh",
+        "ledger_outcome",
         "ledger_note",
         "run_id",
         "run_site_id",
@@ -111,6 +120,51 @@ def merge_into_ledger(
     with Ledger(ledger_path) as lg:
         lg.store_leads(rid, out)
     return out, counts
+
+
+def with_outcomes(leads: pl.DataFrame, lg: Ledger) -> pl.DataFrame:
+    """A stored lead list with each site's status and recorded outcome as the ledger has
+    them now: after `ledger set` or `ledger import`, the same run's list shows them."""
+    from screening.ledger.ledger import STATUS_ZH
+    from screening.ledger.outcomes import outcome_summary, recorded
+
+    for c in ("ledger_status", "ledger_status_zh"):
+        if c not in leads.columns:  # a run made without a ledger
+            leads = leads.with_columns(pl.lit(None, dtype=pl.String).alias(c))
+    now = lg.status().select("site_id", pl.col("status").alias("_status"))
+    facts = recorded(lg.history()).select("site_id", outcome_summary().alias("_outcome"))
+    out = leads.join(now, on="site_id", how="left").join(facts, on="site_id", how="left")
+    out = out.with_columns(
+        pl.coalesce("_status", "ledger_status").alias("ledger_status"),
+    ).with_columns(
+        pl.col("ledger_status").replace_strict(STATUS_ZH, default=None).alias("ledger_status_zh"),
+        pl.col("_outcome").alias("ledger_outcome"),
+    )
+    cols = list(leads.columns)
+    if "ledger_outcome" not in cols:  # a list stored before outcomes were shown
+        cols.insert(cols.index("ledger_status_zh") + 1, "ledger_outcome")
+    return out.select(cols)
+
+
+MERGE_WORDS = {
+    "new": "new",
+    "repeated": "listed again",
+    "escalated": "escalated (new reasons or a much higher score)",
+    "recurrence": "back at closed sites (死灰复燃)",
+    "suppressed": "cleared before with nothing new, left out",
+}
+
+
+def describe_merge(counts: dict[str, int]) -> str:
+    """What the merge did, in words: 'ledger: 189 new' or 'ledger: this run was merged
+    before …'."""
+    if counts.get("already_merged"):
+        return (
+            "ledger: this run was merged before (same inputs, settings and screening date); "
+            "nothing new recorded, statuses shown as they are now"
+        )
+    parts = [f"{counts[k]} {w}" for k, w in MERGE_WORDS.items() if counts.get(k)]
+    return "ledger: " + (", ".join(parts) if parts else "no leads to record")
 
 
 def ledger_feedback(

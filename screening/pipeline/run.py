@@ -173,11 +173,27 @@ def score_run(
     return lead_list, reasons
 
 
+# what makes a spreadsheet read a cell as a formula (OWASP, CSV injection: =, +, -, @, tab,
+# carriage return; NUL too, as ASVS 1.2.10 lists it)
+FORMULA_START = r"^[=+\-@\t\r\x00]"
+NUMBER = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
+
+
+def csv_safe(frame: pl.DataFrame) -> pl.DataFrame:
+    """Text cells a spreadsheet would run as a formula, written as text: a leading ``'``
+    (OWASP's advice; Excel shows the cell without it). Number columns are untouched, and so
+    is text that is only a number (an account id of -12 stays -12)."""
+    text = pl.col(pl.String)
+    risky = text.str.contains(FORMULA_START) & ~text.str.contains(NUMBER)
+    return frame.with_columns(pl.when(risky).then(pl.lit("'") + text).otherwise(text).name.keep())
+
+
 def write_leads(lead_list: pl.DataFrame, run_dir: Path) -> None:
-    """leads.csv (UTF-8 with BOM, so that Excel opens it) and leads.parquet."""
+    """leads.csv (UTF-8 with BOM, so that Excel opens it; formula-like text neutralised)
+    and leads.parquet (as the data is)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     lead_list.write_parquet(catalog.leads_parquet(run_dir))
-    flat = lead_list.with_columns(pl.col(pl.Date).dt.to_string("%Y-%m-%d"))
+    flat = csv_safe(lead_list.with_columns(pl.col(pl.Date).dt.to_string("%Y-%m-%d")))
     flat.write_csv(catalog.leads_csv(run_dir), include_bom=True)
 
 
@@ -221,26 +237,76 @@ def today(timezone: str = TIMEZONE) -> dt.date:
     return dt.datetime.now(ZoneInfo(timezone)).date()
 
 
+class ExportError(LookupError):
+    """An export asked of a folder that holds no run."""
+
+
+@dataclass
+class ExportReport:
+    files: list[Path]
+    notes: list[str]
+
+
 def export_run(
     run_dir: Path,
     ledger_path: Path,
     out: Path,
     month_end: dt.date | None = None,
     filled: dt.date | None = None,
-) -> list[Path]:
-    """The campaign's forms and maps for a run folder: its leads, the ledger's outcomes and
-    the townships of the warehouse behind it. Annex 3 is cumulative to ``month_end``
-    (default: the end of last month); forms are dated ``filled`` (default: today)."""
-    from screening.export.forms import export_all
+    settings: Settings | Path | None = None,
+) -> ExportReport:
+    """The campaign's forms and maps for a run folder: its leads with the statuses and
+    outcomes the ledger has now, the ledger's recorded findings and the townships of the
+    warehouse behind it. Annex 2-4 are cumulative to ``month_end`` (default: the end of
+    last month) by the outcomes' recorded dates; forms are dated ``filled`` (default:
+    today). The ledger is only read: without one the forms carry no outcomes."""
+    from screening.export.exporter import LedgerView, export_all
     from screening.ledger.ledger import Ledger
+    from screening.ledger.merge import with_outcomes
 
+    config = settings_of(settings)
     filled = filled or today()
     end = month_end or filled.replace(day=1) - dt.timedelta(days=1)
-    leads = pl.read_parquet(catalog.leads_parquet(run_dir))
-    with Warehouse(warehouse_dir(run_dir), read_only=True) as wh:
-        townships = wh.table("townships")
-    with Ledger(ledger_path) as lg:
-        return export_all(leads, lg.history(), lg.status(), out, end, filled, townships)
+    lead_file = catalog.leads_parquet(run_dir)
+    if not lead_file.is_file():
+        raise ExportError(
+            f"{run_dir}: no lead list ({lead_file.name}); run `screening run --out {run_dir}` first"
+        )
+    leads = pl.read_parquet(lead_file)
+    notes: list[str] = []
+    work = warehouse_dir(run_dir)
+    if catalog.warehouse_db(work).exists():
+        with Warehouse(work, read_only=True) as wh:
+            townships = wh.table("townships")
+    else:
+        townships = pl.DataFrame(
+            schema={"township": pl.String, "oversight_unit": pl.String, "geometry": pl.String}
+        )
+        notes.append(f"no warehouse behind {run_dir}: maps without township boundaries")
+    with Ledger(ledger_path, read_only=True) as lg:
+        if not lg.exists:
+            notes.append(f"no ledger at {ledger_path}: the forms carry no outcomes")
+        leads = with_outcomes(leads, lg)
+        view = LedgerView(lg.history(), lg.sites(), lg.latest_leads())
+    later = view.history.filter(
+        (pl.col("actor") != "system") & (pl.col("changed_at").dt.date() > end)
+    )["site_id"].n_unique()
+    if later:
+        notes.append(
+            f"{later} sites have outcomes recorded after {end}: not in these forms "
+            "(--month-end sets the date)"
+        )
+    files = export_all(
+        leads,
+        view,
+        Path(out),
+        end,
+        filled,
+        townships,
+        load_rules(config).names_zh(),
+        config.map,
+    )
+    return ExportReport(files, notes)
 
 
 @dataclass

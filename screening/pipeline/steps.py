@@ -24,7 +24,7 @@ import polars as pl
 
 from screening.ingest import IngestError, IngestReport, ingest_bundle
 from screening.ledger.locking import run_lock
-from screening.ledger.merge import ledger_feedback, merge_into_ledger
+from screening.ledger.merge import describe_merge, ledger_feedback, merge_into_ledger
 from screening.pipeline import partitions
 from screening.pipeline.report import RunReport, SitesReport
 from screening.pipeline.run import build_sites, export_run, finish_run, score_run, timer
@@ -140,7 +140,8 @@ def lead_list(
 def forms(job: Job, report: RunReport) -> list[str]:
     if job.export_dir is None or job.ledger is None:
         return []
-    return [str(p) for p in export_run(job.run_dir, job.ledger, job.export_dir)]
+    written = export_run(job.run_dir, job.ledger, job.export_dir, settings=job.settings)
+    return [str(p) for p in written.files]
 
 
 def _ingest_lines(report: IngestReport) -> list[str]:
@@ -183,7 +184,7 @@ STEPS: tuple[Step, ...] = (
         merge,
         "merged",
         ("ingest", "leads"),
-        describe=lambda m: [f"ledger: {m[1] or 'no ledger'}"],
+        describe=lambda m: [describe_merge(m[1]) if m[1] else "ledger: no ledger"],
     ),
     Step("lead list", lead_list, "report", ("ingest", "sites", "merged", "weights")),
     Step(
@@ -206,16 +207,30 @@ def locked(job: Job) -> Iterator[None]:
         yield
 
 
-def walk(job: Job, steps: tuple[Step, ...] = STEPS) -> dict[str, Any]:
+# told before each step (and each item of a mapped step): name, step number, steps, item
+# number and items (1, 1 for an unmapped step) — what a progress bar or a log line shows
+Progress = Callable[[str, int, int, int, int], None]
+
+
+def walk(
+    job: Job, steps: tuple[Step, ...] = STEPS, progress: Progress | None = None
+) -> dict[str, Any]:
     """Every step in this process, in order, timed into ``job.timings``."""
     results: dict[str, Any] = {}
-    for step in steps:
+    tell = progress or (lambda *_: None)
+    for i, step in enumerate(steps, start=1):
         args = [results[n] for n in step.needs]
         with timer(job.timings, step.name):
             if step.over is None:
+                tell(step.name, i, len(steps), 1, 1)
                 results[step.out] = step.fn(job, *args)
             else:
-                results[step.out] = [step.fn(job, *args, item) for item in results[step.over]]
+                items = results[step.over]
+                out = []
+                for k, item in enumerate(items, start=1):
+                    tell(step.name, i, len(steps), k, len(items))
+                    out.append(step.fn(job, *args, item))
+                results[step.out] = out
     return results
 
 
@@ -226,6 +241,7 @@ def run_screening(
     ledger_path: Path | None = None,
     work_dir: Path | None = None,
     export_dir: Path | None = None,
+    progress: Progress | None = None,
 ) -> RunReport:
     """One screening of a bundle: ingest, signals, sites, scoring, lead list, summary; with
     a ledger, the run is merged into it and the lead list reflects its outcomes.
@@ -242,5 +258,5 @@ def run_screening(
         export_dir=Path(export_dir) if export_dir is not None else None,
     )
     with locked(job):
-        report: RunReport = walk(job)["report"]
+        report: RunReport = walk(job, progress=progress)["report"]
     return report

@@ -25,24 +25,36 @@ from sklearn.ensemble import IsolationForest
 
 from screening.settings import fill_settings
 
-# feature -> (transform, label for inspectors)
-FEATURES: dict[str, tuple[str, str]] = {
-    "night_share": ("", "夜间用电占比"),
-    "flatness": ("", "昼夜负荷比"),
-    "load_factor": ("", "负荷率"),
-    "high_hours_per_day": ("", "每日高负荷小时数"),
-    "daily_kwh_recent": ("log", "近期日均用电"),
-    "level_ratio": ("log", "近期/基期用电比"),
-    "jump_ratio": ("log", "用电跃升倍数"),
-    "truck_visits": ("log", "危货车停靠次数"),
-    "truck_night_stops": ("log", "危货车夜间停靠"),
-    "fuel_visits": ("log", "油罐车停靠"),
-    "unregistered_plates": ("log", "外地危货车"),
-    "tips": ("", "举报线索"),
-    "businesses_within_radius": ("log", "周边{features.remote_radius_m:km}公里经营主体数"),
-    "settlement_distance_m": ("log", "距居民点距离"),
-    "meter_faults": ("log", "电表异常读数"),
+# feature -> (transform, label for inspectors, unit). The unit says how a figure is written:
+# "%" a share as a percentage, "倍" a ratio (one decimal below 10), any other unit after a
+# whole number; the group's median is written the same way, so that the two compare.
+FEATURES: dict[str, tuple[str, str, str]] = {
+    "night_share": ("", "夜间用电占比", "%"),
+    "flatness": ("", "昼夜负荷比", "%"),
+    "load_factor": ("", "负荷率", "%"),
+    "high_hours_per_day": ("", "每日高负荷时长", "小时"),
+    "daily_kwh_recent": ("log", "近期日均用电", "千瓦时"),
+    "level_ratio": ("log", "近期/基期用电比", "倍"),
+    "jump_ratio": ("log", "用电跃升", "倍"),
+    "truck_visits": ("log", "危货车停靠", "次"),
+    "truck_night_stops": ("log", "危货车夜间停靠", "次"),
+    "fuel_visits": ("log", "油罐车停靠", "次"),
+    "unregistered_plates": ("log", "外地危货车", "辆"),
+    "tips": ("", "举报线索", "条"),
+    "businesses_within_radius": ("log", "周边{features.remote_radius_m:km}公里经营主体数", "个"),
+    "settlement_distance_m": ("log", "距居民点距离", "米"),
+    "meter_faults": ("log", "电表异常读数", "条"),
 }
+
+
+def _figure(value: pl.Expr, unit: pl.Expr) -> pl.Expr:
+    """A figure as inspectors read it: 63%, 4.2倍, 12次 (never 12.0 of a count)."""
+    pct = (value * 100).round(0).cast(pl.Int64).cast(pl.String) + pl.lit("%")
+    ratio = pl.when(value < 10).then(value.round(1).cast(pl.String)).otherwise(
+        value.round(0).cast(pl.Int64).cast(pl.String)
+    ) + pl.lit("倍")
+    whole = value.round(0).cast(pl.Int64).cast(pl.String) + unit
+    return pl.when(unit == "%").then(pct).when(unit == "倍").then(ratio).otherwise(whole)
 
 
 def peer_groups(features: pl.DataFrame) -> pl.Expr:
@@ -58,7 +70,7 @@ def peer_groups(features: pl.DataFrame) -> pl.Expr:
 
 def _matrix(features: pl.DataFrame, min_group: int) -> tuple[pl.DataFrame, list[str]]:
     cols = []
-    for name, (transform, _) in FEATURES.items():
+    for name, (transform, _, _) in FEATURES.items():
         e = pl.col(name).cast(pl.Float64).fill_nan(None)
         if transform == "log":
             e = e.clip(lower_bound=0).log1p()
@@ -88,14 +100,19 @@ def _robust_z(m: pl.DataFrame, names: list[str]) -> pl.DataFrame:
 
 
 def _explain(
-    z: pl.DataFrame, names: list[str], features: pl.DataFrame, labels: Mapping[str, str]
+    z: pl.DataFrame,
+    names: list[str],
+    features: pl.DataFrame,
+    labels: Mapping[str, str],
+    stated: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """The three features furthest from the group's median, as a sentence.
+    """The three features furthest from the group's median, as a sentence, leaving out the
+    figures a rule's evidence already states for the site (``stated``: site_id, feature).
 
     Each feature's (z, value, median) travel together as one struct, so that one unpivot
     and a filter on |z| give the candidates: unpivoting the three tables apart and joining
     them back on (site, feature) took 12 s of a city's 28 s of scoring."""
-    logs = [n for n, (t, _) in FEATURES.items() if t == "log"]
+    logs = [n for n, (t, _, _) in FEATURES.items() if t == "log"]
     both = z.select("site_id", *[f"z_{n}" for n in names], *[f"med_{n}" for n in names]).join(
         features.select("site_id", *[pl.col(n).alias(f"v_{n}") for n in names]),
         on="site_id",
@@ -112,9 +129,13 @@ def _explain(
             for n in names
         ],
     ).unpivot(index="site_id", variable_name="feature", value_name="s")
+    candidates = long.filter(pl.col("s").struct.field("z").abs() >= 2)
+    if stated is not None and stated.height:
+        candidates = candidates.join(
+            stated.select("site_id", pl.col("feature")), on=["site_id", "feature"], how="anti"
+        )
     top = (
-        long.filter(pl.col("s").struct.field("z").abs() >= 2)
-        .unnest("s")
+        candidates.unnest("s")
         .sort("site_id", pl.col("z").abs(), descending=[False, True])
         .group_by("site_id", maintain_order=True)
         .head(3)
@@ -125,11 +146,12 @@ def _explain(
             .alias("median")
         )
     )
+    unit = pl.col("feature").replace_strict({n: u for n, (_, _, u) in FEATURES.items()})
     text = pl.format(
         "{}{}（同类中位数{}）",
         pl.col("feature").replace_strict(labels),
-        pl.col("value").round(2),
-        pl.col("median").round(2),
+        _figure(pl.col("value"), unit),
+        _figure(pl.col("median"), unit),
     )
     return top.group_by("site_id").agg(
         text.str.join("；").alias("anomaly_features"),
@@ -153,7 +175,7 @@ def params(settings: Mapping[str, Any]) -> dict[str, Any]:
 
 def labels(settings: Mapping[str, Any]) -> dict[str, str]:
     """Each feature's name for inspectors, with the settings it depends on filled in."""
-    return {n: fill_settings(lab, settings) for n, (_, lab) in FEATURES.items()}
+    return {n: fill_settings(lab, settings) for n, (_, lab, _) in FEATURES.items()}
 
 
 def score(
@@ -162,10 +184,11 @@ def score(
     min_group: int,
     names_zh: Mapping[str, str],
     seed: int = 0,
+    stated: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """site_id, anomaly_score (higher = more unusual), anomaly_pct (within peer group),
-    anomaly_features (why, for inspectors, in ``names_zh``). Peer groups smaller than
-    ``min_group`` are pooled."""
+    anomaly_features (why, for inspectors, in ``names_zh``; without the figures in
+    ``stated``). Peer groups smaller than ``min_group`` are pooled."""
     m, names = _matrix(features, min_group)
     z = _robust_z(m, names)
     if model == "peer_deviation":
@@ -193,5 +216,5 @@ def score(
         raise ValueError(f"unknown anomaly model {model!r}: isolation_forest | peer_deviation")
     out = scored.with_columns(_percentile_in_group(pl.col("anomaly_score")).alias("anomaly_pct"))
     return out.select("site_id", "peer", "anomaly_score", "anomaly_pct").join(
-        _explain(z, names, features, names_zh), on="site_id", how="left"
+        _explain(z, names, features, names_zh, stated), on="site_id", how="left"
     )

@@ -1,11 +1,12 @@
 """Inspection outcomes as labels: how often past leads were right, by rank band and by
 rule, and rule weights re-estimated from that.
 
-A label is a site a team confirmed (1) or cleared (0); its reasons are those of the last run
-that listed it before the outcome. Each rule's hit rate is smoothed towards the overall rate
-with a Beta prior, so that two lucky confirmations do not double a weight, and the weight's
-multiplier (rule rate / overall rate) is bounded. Rules still fire and still show their
-evidence; only how much they count changes, and the run summary says by how much.
+A label is a site a team confirmed (1) or cleared (0); its reasons are those of the last
+run screened by the outcome's recorded date (not the time the run happened to be merged).
+Each rule's hit rate is smoothed towards the overall rate with a Beta prior, so that two
+lucky confirmations do not double a weight, and the weight's multiplier (rule rate /
+overall rate) is bounded. Rules still fire and still show their evidence; only how much
+they count changes, and the run summary says by how much.
 """
 
 from __future__ import annotations
@@ -32,11 +33,24 @@ def labels(history: pl.DataFrame, run_leads: pl.DataFrame, runs: pl.DataFrame) -
             pl.col("changed_at").alias("decided_at"),
         )
     )
-    leads = run_leads.join(runs.select("run_id", "seq", "merged_at"), on="run_id")
+    cols = ["run_id", "seq", "merged_at"] + (["as_of"] if "as_of" in runs.columns else [])
+    leads = run_leads.join(runs.select(cols), on="run_id")
+    # an outcome is dated when it happened (a sheet's 核查日期, `--at`), which may well be
+    # before the wall-clock time its run was merged: a run speaks for the days from its
+    # screening date on. The lead behind an outcome is that of the latest run screened by
+    # the outcome's date, else (an outcome dated before any screening of the site) the first
+    # run that listed it.
+    screened = (
+        pl.coalesce(pl.col("as_of").cast(pl.Datetime("us")), pl.col("merged_at"))
+        if "as_of" in cols
+        else pl.col("merged_at")
+    )
+    ok = screened <= pl.col("decided_at")
     before = (
         outcome.join(leads, on="site_id")
-        .filter(pl.col("merged_at") <= pl.col("decided_at"))
-        .sort("site_id", "seq")
+        .with_columns(ok.alias("_ok"))
+        .with_columns(pl.when("_ok").then(pl.col("seq")).otherwise(-pl.col("seq")).alias("_k"))
+        .sort("site_id", "_ok", "_k")
         .group_by("site_id", maintain_order=True)
         .last()
     )

@@ -20,7 +20,7 @@ import polars as pl
 
 from screening.schema import LEAD_COLUMNS as CONTRACT_LEAD_COLUMNS
 from screening.scoring import anomaly
-from screening.scoring.rules import CATEGORY_ZH, RuleSet, apply
+from screening.scoring.rules import ANOMALY_ZH, CATEGORY_ZH, RuleSet, apply, stated_features
 
 LEAD_COLUMNS = [
     *CONTRACT_LEAD_COLUMNS,
@@ -86,8 +86,10 @@ def score_sites(
     for the benchmark's rules-only and model-only rankings."""
     scoring = config["scoring"]
     rule_scores, reasons = apply(features, ruleset)
+    # figures the rules already state are not the model's to say again
+    stated = stated_features(reasons, ruleset) if use_rules else None
     model = (
-        anomaly.score(features, **anomaly.params(config))
+        anomaly.score(features, **anomaly.params(config), stated=stated)
         if use_model
         else pl.DataFrame(
             schema={
@@ -126,10 +128,13 @@ def score_sites(
         pl.lit("model").alias("kind"),
         pl.lit("").alias("category"),
         pl.col("_a").alias("contribution"),
+        # the share of peers more unusual, at least 1%: the most unusual site of its group
+        # is "in the top 1%", never "more unusual than 100% of its peers"
         pl.format(
-            "与同类场所相比异常（异常度高于{}的同类）：{}",
-            (pl.col("anomaly_pct") * 100).round(0).cast(pl.Int64).cast(pl.String) + "%",
-            pl.col("anomaly_features").fill_null("多项指标偏离"),
+            "{}（异常度居同类前{}%）：{}",
+            pl.lit(ANOMALY_ZH),
+            ((1 - pl.col("anomaly_pct")) * 100).round(6).ceil().clip(lower_bound=1).cast(pl.Int64),
+            pl.col("anomaly_features").fill_null("多项指标的组合在同类中少见"),
         ).alias("evidence"),
     )
     if not use_rules:

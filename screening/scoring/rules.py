@@ -21,8 +21,6 @@ names the rule.
 
 from __future__ import annotations
 
-import re
-import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,9 +28,12 @@ from typing import Any
 import polars as pl
 
 from screening.schema import CATEGORIES
+from screening.scoring.templates import RuleError, clauses, clauses_expr, fields
+from screening.scoring.templates import template_expr as template_expr
 from screening.settings import fill_settings
 
 KINDS = ("activity", "context", "innocent")
+ANOMALY_ZH = "与同类场所相比异常"
 CATEGORY_ZH = {
     "over_permit": "超许可范围",
     "unlicensed_production": "非化工企业未经许可",
@@ -43,10 +44,6 @@ CATEGORY_ZH = {
     "fuel_storage": "非法储存经营汽柴油",
     "recurrence": "死灰复燃",
 }
-
-
-class RuleError(ValueError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -60,6 +57,7 @@ class Rule:
     offsets: tuple[str, ...] = ()
     factor: float = 0.0
     note: str = ""
+    name_zh: str = ""  # the reason's name for inspectors (线索理由)
 
     def condition(self) -> pl.Expr:
         return pl.sql_expr(self.when).fill_null(False)
@@ -76,6 +74,11 @@ class RuleSet:
 
     def of_kind(self, kind: str) -> list[Rule]:
         return [r for r in self.rules if r.kind == kind]
+
+    def names_zh(self) -> dict[str, str]:
+        """Each reason code's name for inspectors (the code itself where a settings file gives
+        none), the anomaly model's included."""
+        return {**{r.code: r.name_zh or r.code for r in self.rules}, "ANOMALY": ANOMALY_ZH}
 
 
 def load_rules(config: Mapping[str, Any]) -> RuleSet:
@@ -95,6 +98,7 @@ def load_rules(config: Mapping[str, Any]) -> RuleSet:
             "offsets",
             "factor",
             "note",
+            "name_zh",
         }
         if unknown:
             raise RuleError(f"{where}: unknown keys {sorted(unknown)}")
@@ -109,6 +113,7 @@ def load_rules(config: Mapping[str, Any]) -> RuleSet:
                 offsets=tuple(r.get("offsets", ())),
                 factor=float(r.get("factor", 0.0)),
                 note=r.get("note", ""),
+                name_zh=r.get("name_zh", ""),
             )
         except KeyError as exc:
             raise RuleError(f"{where}: missing {exc}") from exc
@@ -126,45 +131,6 @@ def load_rules(config: Mapping[str, Any]) -> RuleSet:
         if bad:
             raise RuleError(f"rule {r.code}: offsets name no activity rule: {sorted(bad)}")
     return RuleSet(rules, float(config["scoring"]["activity_gate"]))
-
-
-_SPEC = re.compile(r"^\.(\d+)([f%])$")
-
-
-def _field(name: str, spec: str, schema: pl.Schema) -> pl.Expr:
-    """One template field as text: '.0f' rounds, '.0%' shows a share as a percentage, 'md'
-    writes a date the way inspectors do (8月3日); nothing shown as '—' when the value is
-    missing."""
-    if name not in schema:
-        raise RuleError(f"unknown column {name!r} in evidence template")
-    col = pl.col(name)
-    m = _SPEC.match(spec)
-    if spec == "md":
-        text = col.cast(pl.Date).dt.strftime("%-m月%-d日")
-    elif m and m.group(2) == "%":
-        digits = int(m.group(1))
-        scaled = (col.cast(pl.Float64) * 100).round(digits)
-        text = (scaled.cast(pl.Int64) if digits == 0 else scaled).cast(pl.String) + pl.lit("%")
-    elif m:
-        digits = int(m.group(1))
-        rounded = col.cast(pl.Float64).round(digits)
-        text = (rounded.cast(pl.Int64) if digits == 0 else rounded).cast(pl.String)
-    elif spec == "":
-        text = col.cast(pl.String)
-    else:
-        raise RuleError(f"unsupported format {spec!r} for {name!r} (use .Nf, .N%, md)")
-    return text.fill_null("—")
-
-
-def template_expr(template: str, schema: pl.Schema) -> pl.Expr:
-    """A format-string template compiled into one vectorised string expression."""
-    parts: list[pl.Expr] = []
-    for literal, name, spec, _ in string.Formatter().parse(template):
-        if literal:
-            parts.append(pl.lit(literal))
-        if name is not None:
-            parts.append(_field(name, spec or "", schema))
-    return pl.concat_str(parts) if parts else pl.lit("")
 
 
 def check(ruleset: RuleSet, schema: pl.Schema) -> None:
@@ -234,16 +200,54 @@ def apply(features: pl.DataFrame, ruleset: RuleSet) -> tuple[pl.DataFrame, pl.Da
     ), reasons
 
 
+def _shown(r: Rule) -> pl.Expr:
+    """Where a fired rule is shown as a reason: activity that counts, context that passed
+    the gate, an innocent explanation that took something away."""
+    w = pl.col(f"w_{r.code}")
+    if r.kind == "context":
+        return w > 0
+    if r.kind == "innocent":
+        return pl.col(r.code) & (w != 0)
+    return w != 0
+
+
+def _keeps(r: Rule, ruleset: RuleSet) -> list[tuple[str, pl.Expr]]:
+    """Each clause of a rule's sentence with where it is written: a clause naming a figure
+    that another shown reason of the site states too is written by the one read first (the
+    larger contribution; the earlier rule on a tie), so that no figure is read twice."""
+    order = {x.code: i for i, x in enumerate(ruleset.rules)}
+    w = pl.col(f"w_{r.code}")
+    out = []
+    for clause in clauses(r.evidence):
+        before = [
+            _shown(s)
+            & (
+                (pl.col(f"w_{s.code}") > w)
+                | ((pl.col(f"w_{s.code}") == w) & (order[s.code] < order[r.code]))
+            )
+            for s in ruleset.rules
+            if s.code != r.code
+            and clause.shared
+            and clause.text in {c.text for c in clauses(s.evidence)}
+        ]
+        out.append((clause.text, ~pl.any_horizontal(before) if before else pl.lit(True)))
+    return out
+
+
 def _reasons(features: pl.DataFrame, scored: pl.DataFrame, ruleset: RuleSet) -> pl.DataFrame:
     parts = []
     for r in ruleset.rules:
-        w = pl.col(f"w_{r.code}")
-        shown = (w != 0) if r.kind != "innocent" else (pl.col(r.code) & (w != 0))
-        if r.kind == "context":
-            shown = w > 0
-        rows = scored.filter(shown).select("site_id", w.alias("contribution"))
+        keeps = _keeps(r, ruleset)
+        rows = scored.filter(_shown(r)).select(
+            "site_id",
+            pl.col(f"w_{r.code}").alias("contribution"),
+            *[keep.alias(f"_keep{i}") for i, (_, keep) in enumerate(keeps)],
+        )
         if rows.height == 0:
             continue
+        sentence = clauses_expr(
+            [(text, pl.col(f"_keep{i}")) for i, (text, _) in enumerate(keeps)], features.schema
+        )
         parts.append(
             rows.join(features, on="site_id", how="left").select(
                 "site_id",
@@ -251,7 +255,7 @@ def _reasons(features: pl.DataFrame, scored: pl.DataFrame, ruleset: RuleSet) -> 
                 pl.lit(r.kind).alias("kind"),
                 pl.lit(r.category).alias("category"),
                 "contribution",
-                template_expr(r.evidence, features.schema).alias("evidence"),
+                sentence.alias("evidence"),
             )
         )
     schema = {
@@ -264,7 +268,26 @@ def _reasons(features: pl.DataFrame, scored: pl.DataFrame, ruleset: RuleSet) -> 
     }
     if not parts:
         return pl.DataFrame(schema=schema)
-    return pl.concat(parts).sort(["site_id", "contribution"], descending=[False, True])
+    # ties in contribution keep the rules' order, as the clauses above assume
+    return pl.concat(parts).sort(
+        ["site_id", "contribution"], descending=[False, True], maintain_order=True
+    )
+
+
+def stated_features(reasons: pl.DataFrame, ruleset: RuleSet) -> pl.DataFrame:
+    """(site_id, feature) for every figure a shown reason of the site states: the anomaly
+    model's explanation leaves them out rather than say them again."""
+    named = pl.DataFrame(
+        [(r.code, f) for r in ruleset.rules for f in sorted(fields(r.evidence))],
+        schema={"code": pl.String, "feature": pl.String},
+        orient="row",
+    )
+    return (
+        reasons.select("site_id", "code")
+        .join(named, on="code")
+        .select("site_id", "feature")
+        .unique()
+    )
 
 
 # rules that need an optional source: named in the run summary when it is absent

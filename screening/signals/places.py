@@ -117,6 +117,13 @@ def place_features(
         .n_unique()
         .alias("unregistered_plates"),
         pl.col("plate").unique().sort().str.join(";").alias("plates_seen"),
+        # the plates of the night stops (night visits that were not overnights)
+        pl.col("plate")
+        .filter(pl.col("is_night") & ~pl.col("is_overnight"))
+        .unique()
+        .sort()
+        .str.join(";")
+        .alias("night_plates_seen"),
         # one truck sleeping here (it may also idle here by day; no other truck calls)
         ((pl.col("plate").n_unique() == 1) & pl.col("is_overnight").any()).alias("is_home_like"),
     )

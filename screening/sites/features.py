@@ -232,6 +232,14 @@ def vehicle_site_features(links: pl.DataFrame, places: pl.DataFrame) -> pl.DataF
         .sort()
         .str.join(";")
         .alias("plates"),
+        pl.col("night_plates_seen")
+        .str.split(";")
+        .explode()
+        .pipe(lambda p: p.filter(p.is_not_null() & (p != "")))
+        .unique()
+        .sort()
+        .str.join(";")
+        .alias("night_plates"),
         pl.col("plates").sum().alias("truck_plates"),
         pl.col("cargo_classes")
         .str.split(",")
@@ -389,6 +397,35 @@ def site_features(
             pl.lit(as_of).alias("as_of"),
         )
         .drop("tips_near")
+        .pipe(_tip_quotes, tables["tips"], cfg["tip_quote_chars"])
         .with_columns(pl.col(pl.Float64).round(6))  # see power_features: stable figures
         .sort("site_id")
     )
+
+
+def _tip_quotes(frame: pl.DataFrame, tips: pl.DataFrame, max_chars: int) -> pl.DataFrame:
+    """tip_texts: what the tips counted for a site say, in their order, each cut to
+    ``max_chars`` — the inspector reads the caller's words, not only a tip number. The list
+    separator ";" inside a tip becomes a comma."""
+    words = tips.select(
+        "tip_id",
+        pl.col("text")
+        .cast(pl.String)
+        .str.replace_all(r"[;；\s]+", "，")
+        .str.strip_chars("，")
+        .alias("_t"),
+    ).filter(pl.col("_t").is_not_null() & (pl.col("_t") != ""))
+    cut = (
+        pl.when(pl.col("_t").str.len_chars() > max_chars)
+        .then(pl.col("_t").str.slice(0, max_chars) + pl.lit("…"))
+        .otherwise(pl.col("_t"))
+    )
+    quoted = (
+        frame.select("site_id", pl.col("tip_ids").str.split(";").alias("tip_id"))
+        .explode("tip_id")
+        .join(words.with_columns(cut.alias("_t")), on="tip_id", how="inner")
+        .sort("site_id", "tip_id")
+        .group_by("site_id", maintain_order=True)
+        .agg(pl.col("_t").str.join(";").alias("tip_texts"))
+    )
+    return frame.join(quoted, on="site_id", how="left")
