@@ -1,4 +1,4 @@
-"""Readers for the real records in ``../shared/realdata/`` (see its README), to our schemas.
+"""Readers for the real records kept in the real-data folder beside the repository (see its
 
 The generated county shares its authors' blind spots; these files do not. They are read as
 they are: nothing is cleaned here that the pipeline would not clean itself.
