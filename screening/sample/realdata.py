@@ -1,4 +1,5 @@
-"""Readers for the real records kept in the real-data folder beside the repository (see its
+"""Readers for the real records in the real-data folder beside the repository (see its
+README there), to our schemas.
 
 The generated county shares its authors' blind spots; these files do not. They are read as
 they are: nothing is cleaned here that the pipeline would not clean itself.
