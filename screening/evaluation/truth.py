@@ -75,7 +75,7 @@ SIGNALS: dict[str, pl.Expr] = {
     "livestock": pl.col("industry_codes").fill_null("").str.contains("A03")
     | _named("养殖|养鸡|禽|牧业|生猪"),
     "food_name": _named("豆腐|豆制品|馒头|早点|早餐|面包|蛋糕|烘焙|食品"),
-    "cold_name": _named("冷藏|冷链|冷库|保鲜|冷冻"),
+    "cold_name": _named("冷藏|冷链|冷库|保鲜|冷冻|果蔬|肉类"),
     "printing": pl.col("industry_codes").fill_null("").str.contains("C23")
     | _named("印刷|彩印|印务"),
     "car_repair": pl.col("industry_codes").fill_null("").str.contains("O81")

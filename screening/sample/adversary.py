@@ -129,6 +129,16 @@ def _business(
     return name, uscc, ORDINARY[trade]
 
 
+def _pick(pt: Planter, df: pl.DataFrame) -> dict | None:
+    """A row of ``df`` far from the truth sites so far; in a crowded chemical park the
+    distance relaxes (plots stand 45 m apart, so 80 m still keeps two sites apart)."""
+    for min_m in (300.0, 150.0, 80.0):
+        row = pt.pick_far(df, min_m) if df.height else None
+        if row is not None:
+            return row
+    return None
+
+
 def _days_before(pt: Planter, d: int, lo: int, hi: int) -> date:
     return pt.day_date(d) - timedelta(days=int(pt.rng.integers(lo, hi)))
 
@@ -438,7 +448,7 @@ def licensed_sales_subsidiary(pt: Planter, i: int) -> None:
     valid = w.permits.filter(
         (pl.col("kind") == "production") & (pl.col("valid_to") > AS_OF) & ~pl.col("protected")
     )
-    host = pt.pick_far(valid, 300.0)
+    host = _pick(pt, valid)
     if host is None:
         return
     pt.protect("permits", "permit_id", [host["permit_id"]])
@@ -505,7 +515,7 @@ def renewed_permit(pt: Planter, i: int) -> None:
         & (pl.col("valid_to") > AS_OF)
         & ~pl.col("protected")
     )
-    host = pt.pick_far(valid, 300.0)
+    host = _pick(pt, valid)
     if host is None:
         return
     new_from = AS_OF - timedelta(days=int(rng.integers(15, 150)))
@@ -669,7 +679,7 @@ def licensed_night_shift(pt: Planter, i: int) -> None:
     )["uscc"]
     rows = _existing(pt, ["C2614", "C2619", "C2611", "C2612", "C2641", "C2661"], 50)
     rows = rows.filter(pl.col("uscc").is_in(ok.implode()))
-    row = pt.pick_far(rows, 300.0) if rows.height else None
+    row = _pick(pt, rows)
     if row is None:
         return
     _mark(pt, rows.filter(pl.col("uscc") == row["uscc"]))
@@ -882,7 +892,7 @@ def gas_station_night(pt: Planter, i: int) -> None:
     rows = _existing(pt, ["F5265"], 40)
     ok = w.permits.filter((pl.col("kind") == "fuel") & (pl.col("valid_to") > AS_OF))["uscc"]
     rows = rows.filter(pl.col("uscc").is_in(ok.implode()))
-    row = pt.pick_far(rows, 300.0) if rows.height else None
+    row = _pick(pt, rows)
     if row is None:
         return
     _mark(pt, rows.filter(pl.col("uscc") == row["uscc"]))
@@ -936,7 +946,7 @@ def fuel_yard_near_station(pt: Planter, i: int) -> None:
     st = w.businesses.filter(
         (pl.col("industry_code") == "F5265") & pl.col("uscc").is_in(ok.implode())
     )
-    yard = None
+    yard = yard_of = None
     order = rng.permutation(st.height).tolist()
     for j in order:
         spid = int(st["place_id"][j])
@@ -944,6 +954,7 @@ def fuel_yard_near_station(pt: Planter, i: int) -> None:
             continue
         yard = w.alloc.take_near(rng, spid, "town", 50.0, 140.0)
         if yard is not None:
+            yard_of = spid
             break
     if yard is None:
         yard = pt.take("town")
@@ -977,6 +988,12 @@ def fuel_yard_near_station(pt: Planter, i: int) -> None:
     n = int(rng.integers(2, 5))
     plates = pt.visits(yard, n, 0.6, ("3",), outside_share=0.0, dwell=(25, 50))
     plates = _fuel_plates(pt, yard, plates)
+    if yard_of is not None and rng.random() < 0.6:
+        # some tankers stop in the lane by the station and the fuel goes over by hose
+        lane = w.alloc.take_near(rng, yard_of, "town", 10.0, 40.0)
+        if lane is not None:
+            more = pt.visits(lane, int(rng.integers(1, 3)), 0.6, ("3",), 0.0, dwell=(25, 50))
+            plates = sorted(set(plates) | set(_fuel_plates(pt, lane, more)))
     tips = []
     if rng.random() < 0.25:
         tips.append(pt.tip(yard, "{a}加油站旁边的院子里常有油罐车卸油，私自对外卖柴油"))

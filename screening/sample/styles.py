@@ -18,7 +18,7 @@ opt-in (``screening sample --style NAME``):
 ``dense-south``
     A dense southern manufacturing town: many small factories with two or three shifts and
     six-day weeks, high standing loads, new businesses opening and idle sheds re-let every
-    month, logistics yards full of tankers, printing and paint shops. GPS every 12-20 s with
+    month, logistics yards full of tankers, printing and paint shops. GPS every 15-22 s with
     urban-canyon jitter, short stops, much night driving (daytime bans in town); few
     records without coordinates but geocodes drift tens to hundreds of metres.
 ``sparse-mountain``
@@ -161,7 +161,7 @@ SPECS: dict[str, StyleSpec] = {
         preset={"businesses": (0.95, 1.1), "households": (1.0, 1.2)},
         old_lookalikes=(0.8, 1.5),
         lookalikes={
-            "new_business_opening": (12, 20),
+            "new_business_opening": (25, 40),
             "idle_relet": (8, 14),
             "driver_home_partial": (5, 9),
             "sanctioned_reuse": (3, 6),
@@ -234,7 +234,7 @@ SPECS: dict[str, StyleSpec] = {
         preset={"businesses": (1.1, 1.25), "households": (0.8, 1.0)},
         old_lookalikes=(0.8, 1.6),
         lookalikes={
-            "new_business_opening": (18, 28),
+            "new_business_opening": (40, 60),
             "idle_relet": (12, 18),
             "driver_home_partial": (5, 8),
             "sanctioned_reuse": (4, 6),
@@ -309,7 +309,7 @@ SPECS: dict[str, StyleSpec] = {
         },
         old_lookalikes=(0.5, 1.2),
         lookalikes={
-            "new_business_opening": (6, 12),
+            "new_business_opening": (10, 20),
             "idle_relet": (6, 10),
             "driver_home_partial": (6, 10),
             "sanctioned_reuse": (3, 6),
