@@ -54,6 +54,7 @@ INNOCENT = {
     "same_legal_rep",
     "overnight_parking",
     "registered_carriers",
+    "company_meter",
 }
 
 

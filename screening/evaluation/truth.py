@@ -82,6 +82,7 @@ SIGNALS: dict[str, pl.Expr] = {
     | _named("汽修|汽车修理|汽车维修"),
     "wood_name": _named("木业|木制品|家具|木工"),
     "pump_name": _named("排灌|机井|泵站|灌溉"),
+    "company_meter": pl.col("meter_names").fill_null("").str.contains("公司|厂|合作社|经营部"),
     "same_legal_rep": (pl.col("entities").fill_null(0) >= 2)
     & ~pl.col("legal_reps").fill_null(";").str.contains(";"),
     "overnight_parking": pl.col("truck_overnights").fill_null(0) > 0,

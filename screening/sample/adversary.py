@@ -149,15 +149,19 @@ def _days_before(pt: Planter, d: int, lo: int, hi: int) -> date:
 
 def new_business_opening(pt: Planter, i: int) -> None:
     """A new ordinary business opens inside the window: its registration is weeks old and
-    the load it brings is a working day's (a furniture shop, a garment workshop)."""
+    the load it brings is a working day's (a furniture shop, a garment workshop). A third
+    are registered at another address (the town office that filed the papers, the owner's
+    home) than the one they work at, as is common; their meter bears the company's name."""
     rng = pt.rng
     trade = ("furniture", "clothing", "plastics", "warehouse", "machinery")[i % 5]
     pid = pt.take(("park", "park", "town", "village")[int(rng.integers(4))])
+    elsewhere = rng.random() < 0.35
     jd = pt.jump_day()
     est = _days_before(pt, jd, 15, 70)
-    name, uscc, (_w, _c, _s, prof, lv, tariff) = _business(pt, pid, trade, est)
+    reg_at = pt.take("town") if elsewhere else pid
+    name, uscc, (_w, _c, _s, prof, lv, tariff) = _business(pt, reg_at, trade, est)
     level = float(rng.uniform(*lv))
-    if i % 5 < 3:  # a meter of its own, opened for the new business
+    if elsewhere or i % 5 < 3:  # a meter of its own, opened for the new business
         opened = _days_before(pt, jd, 5, 15)
         aid = pt.account(
             pid,
@@ -193,9 +197,11 @@ def new_business_opening(pt: Planter, i: int) -> None:
         "new_business_opening",
         "",
         pid,
-        signals=["jump", "new_registration", "day_shape", "ordinary_industry"],
+        signals=["jump", "day_shape"]
+        + (["company_meter"] if elsewhere else ["new_registration", "ordinary_industry"]),
         description="新设立的普通企业在窗口期内开业，用电跃升，但成立日期在用电前数周，"
-        "负荷为白班形态，行业为普通制造/仓储，属正常开业。",
+        "负荷为白班形态，行业为普通制造/仓储，属正常开业"
+        + ("（注册地址在镇上，电表户名即该企业）。" if elsewhere else "。"),
         usccs=[uscc],
         accounts=[aid],
         jump=jd,
@@ -939,7 +945,8 @@ LOOKALIKES: dict[str, Callable[[Planter, int], None]] = {
 
 def fuel_yard_near_station(pt: Planter, i: int) -> None:
     """An unlicensed fuel point in a yard a stone's throw from a licensed station, so that
-    its tankers pass for the station's deliveries."""
+    its tankers pass for the station's deliveries; some tankers stop in the station's lane,
+    and many such yards keep no records of their own."""
     rng = pt.rng
     w = pt.w
     ok = w.permits.filter((pl.col("kind") == "fuel") & (pl.col("valid_to") > AS_OF))["uscc"]
@@ -959,7 +966,11 @@ def fuel_yard_near_station(pt: Planter, i: int) -> None:
     if yard is None:
         yard = pt.take("town")
     usccs: list[str] = []
-    if rng.random() < 0.6:
+    accounts: list[str] = []
+    # Four in ten keep no records of their own at all (lights off a neighbour's line, a
+    # pump on a generator): only the tankers' stops show.
+    records = rng.random() < 0.6
+    if records and rng.random() < 0.6:
         words, code, scope = (
             (("物流有限公司",), "G5431", "普通货物道路运输"),
             (("建材经营部",), "F5165", "建材、五金销售"),
@@ -975,16 +986,19 @@ def fuel_yard_near_station(pt: Planter, i: int) -> None:
                 coords=bool(rng.random() < 0.6),
             )
         )
-    aid = pt.account(
-        yard,
-        person_names(rng, 1)[0],
-        tariff="commercial",
-        kva=float(rng.choice([16.0, 30.0, 50.0])),
-        phase=3,
-        profile="shop",
-        level=float(rng.uniform(1.5, 5.0)),
-        coords=bool(rng.random() < 0.5),
-    )
+    if records:
+        accounts.append(
+            pt.account(
+                yard,
+                person_names(rng, 1)[0],
+                tariff="commercial",
+                kva=float(rng.choice([16.0, 30.0, 50.0])),
+                phase=3,
+                profile="shop",
+                level=float(rng.uniform(1.5, 5.0)),
+                coords=bool(rng.random() < 0.5),
+            )
+        )
     n = int(rng.integers(2, 5))
     plates = pt.visits(yard, n, 0.6, ("3",), outside_share=0.0, dwell=(25, 50))
     plates = _fuel_plates(pt, yard, plates)
@@ -1005,7 +1019,7 @@ def fuel_yard_near_station(pt: Planter, i: int) -> None:
         signals=["fuel_tanker", "truck_stops", "no_permit"] + (["tip"] if tips else []),
         description="紧邻持证加油站的场院无成品油许可，多次夜间接收油罐车卸油，混同加油站正常配送。",
         usccs=usccs,
-        accounts=[aid],
+        accounts=accounts,
         plates=plates,
         tips=tips,
         kind="fuel_yard_near_station",
