@@ -89,7 +89,8 @@ def main() -> None:
     table = pl.DataFrame(rows)
     with pl.Config(
         tbl_rows=100,
-        tbl_width_chars=200,
+        tbl_cols=-1,
+        tbl_width_chars=250,
         float_precision=3,
         tbl_hide_dataframe_shape=True,
         tbl_hide_column_data_types=True,
