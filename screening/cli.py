@@ -219,12 +219,16 @@ def sample(
     size: Annotated[str, typer.Option(help="tiny | small | medium | large | city")] = "small",
     plain: Annotated[bool, typer.Option("--plain", help="clean canonical files, no mess")] = False,
     truth: Annotated[Path | None, typer.Option(help="truth CSV (default: <out>_truth.csv)")] = None,
+    style: Annotated[
+        str,
+        typer.Option(help="world style: default | plain-north | dense-south | sparse-mountain"),
+    ] = "default",
 ) -> None:
     """Generate a synthetic county bundle with planted workshops and honest look-alikes."""
     from screening.sample import generate
 
     try:
-        summary = generate(out, seed=seed, size=size, messy=not plain, truth=truth)
+        summary = generate(out, seed=seed, size=size, messy=not plain, truth=truth, style=style)
     except ValueError as exc:
         _fail(str(exc))
     for key, value in summary.items():

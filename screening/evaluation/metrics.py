@@ -94,13 +94,22 @@ def evaluate(
         .to_series()
         .to_list()
     )
+    # a styled county's truth names each site's variant (sample/adversary.py)
+    kind = "kind" in truth.columns
+    label = (
+        pl.when(pl.col("kind") != pl.col("category"))
+        .then(pl.format("{}/{}", "category", "kind"))
+        .otherwise(pl.col("category"))
+        if kind
+        else pl.col("category")
+    )
     out["missed"] = (
         w.filter(pl.col("found_at").is_null() | (pl.col("found_at") > k2))
         .select(
             pl.format(
                 "{} {} {} @{}",
                 "truth_id",
-                "category",
+                label,
                 "strength",
                 pl.col("found_at").cast(pl.String).fill_null("-"),
             )
@@ -108,4 +117,14 @@ def evaluate(
         .to_series()
         .to_list()
     )
+    if kind:
+        out[f"recall_by_kind@{k2}"] = dict(
+            w.group_by("kind")
+            .agg((pl.col("found_at").fill_null(10**9) <= k2).mean().alias("recall"))
+            .sort("kind")
+            .iter_rows()
+        )
+        out[f"lookalike_kinds_top{top}"] = dict(
+            la.group_by("kind").len().sort(["len", "kind"], descending=[True, False]).iter_rows()
+        )
     return out

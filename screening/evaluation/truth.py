@@ -19,6 +19,14 @@ from screening.coords import haversine_m
 # plates and tips are not used: a truck visits many sites, a tip may describe several
 ID_COLUMNS = ("usccs", "account_ids", "property_ids", "case_ids")
 
+
+def _named(pattern: str) -> pl.Expr:
+    """A registration or a meter at the site is named for its trade."""
+    return pl.col("names").fill_null("").str.contains(pattern) | pl.col("meter_names").fill_null(
+        ""
+    ).str.contains(pattern)
+
+
 # truth signal name -> predicate over the site feature table
 SIGNALS: dict[str, pl.Expr] = {
     "night_share": (pl.col("night_share").fill_null(0) >= 0.3)
@@ -54,6 +62,32 @@ SIGNALS: dict[str, pl.Expr] = {
     "irrigation": pl.col("tariffs").fill_null("").str.contains("agricultural"),
     "new_factory": pl.col("new_registration").fill_null(False)
     & pl.col("has_valid_permit").fill_null(False),
+    # innocent explanations of the styled worlds' look-alikes (sample/adversary.py): what a
+    # person reading the site's records would see
+    "new_registration": pl.col("new_registration").fill_null(False),
+    "day_shape": pl.col("night_share").fill_null(1.0) < 0.3,
+    "ordinary_industry": pl.col("industry_codes").is_not_null()
+    & ~pl.col("chemical_industry").fill_null(False)
+    & ~pl.col("hides_chemistry").fill_null(False),
+    "registered_after_case": pl.col("latest_established") > pl.col("case_closed_on"),
+    "agricultural_tariff": pl.col("tariffs").fill_null("").str.contains("agricultural"),
+    "household_meter": pl.col("tariffs").fill_null("").str.contains("residential"),
+    "livestock": pl.col("industry_codes").fill_null("").str.contains("A03")
+    | _named("养殖|养鸡|禽|牧业|生猪"),
+    "food_name": _named("豆腐|豆制品|馒头|早点|早餐|面包|蛋糕|烘焙|食品"),
+    "cold_name": _named("冷藏|冷链|冷库|保鲜|冷冻|果蔬|肉类"),
+    "printing": pl.col("industry_codes").fill_null("").str.contains("C23")
+    | _named("印刷|彩印|印务"),
+    "car_repair": pl.col("industry_codes").fill_null("").str.contains("O81")
+    | _named("汽修|汽车修理|汽车维修"),
+    "wood_name": _named("木业|木制品|家具|木工"),
+    "pump_name": _named("排灌|机井|泵站|灌溉"),
+    "company_meter": pl.col("meter_names").fill_null("").str.contains("公司|厂|合作社|经营部"),
+    "same_legal_rep": (pl.col("entities").fill_null(0) >= 2)
+    & ~pl.col("legal_reps").fill_null(";").str.contains(";"),
+    "overnight_parking": pl.col("truck_overnights").fill_null(0) > 0,
+    "registered_carriers": (pl.col("truck_visits").fill_null(0) > 0)
+    & (pl.col("unregistered_plates").fill_null(0) == 0),
 }
 
 

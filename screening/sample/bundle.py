@@ -33,6 +33,7 @@ from .geography import PlaceAllocator, build_county, build_places, to_lonlat, to
 from .industries import INDUSTRIES
 from .load import Calendar, daily, hourly_block, meter_round, quarter_hours
 from .scenarios import plant
+from .styles import STYLE_NAMES, Knobs, blanks, draw_knobs, geocode, restyle_accounts
 from .tracks import make_tracks
 from .writer import (
     ParquetSink,
@@ -92,6 +93,19 @@ def _place_need(p: SizePreset) -> dict[str, int]:
     }
 
 
+def _style_need(k: Knobs) -> dict[str, int]:
+    """Places the styled look-alikes and harder workshops take (generously: neighbours,
+    roads and yards too)."""
+    n = sum(c for _, c in k.lookalikes) + sum(c for _, c in k.hard)
+    return {
+        "park": 2 * n + 40,
+        "chempark": 20,
+        "town": 2 * n + 40,
+        "village": 4 * n + 80,
+        "remote": n + 30,
+    }
+
+
 def _inside(child: Path, parent: Path) -> bool:
     try:
         child.resolve().relative_to(parent.resolve())
@@ -101,18 +115,29 @@ def _inside(child: Path, parent: Path) -> bool:
 
 
 def generate(
-    out: Path, *, seed: int = 0, size: str = "small", messy: bool = True, truth: Path | None = None
+    out: Path,
+    *,
+    seed: int = 0,
+    size: str = "small",
+    messy: bool = True,
+    truth: Path | None = None,
+    style: str = "default",
 ) -> dict[str, object]:
     """Write a synthetic county bundle to ``out`` and its ground truth to ``truth``.
 
     The truth (planted workshops and look-alikes, with the ids of the records tied to each)
     must live outside the bundle, so that nothing the pipeline reads gives a site away.
-    Same seed and size give byte-identical files.
+    Same seed, size and style give byte-identical files. ``style`` (see styles.py) draws
+    this world's habits, look-alikes and harder workshops; ``default`` is the classic
+    county, unchanged.
     """
     t_start = time.perf_counter()
     if size not in SIZES:
         raise ValueError(f"unknown size {size!r}: expected one of {', '.join(SIZES)}")
-    preset = SIZES[size]
+    if style not in STYLE_NAMES:
+        raise ValueError(f"unknown style {style!r}: expected one of {', '.join(STYLE_NAMES)}")
+    knobs = draw_knobs(style, seed, SIZES[size])
+    preset = knobs.preset or SIZES[size]
     out = Path(out)
     truth = Path(truth) if truth is not None else out.parent / f"{out.name}_truth.csv"
     if _inside(truth, out):
@@ -129,9 +154,15 @@ def generate(
     seqs = np.random.SeedSequence([int(seed), list(SIZES).index(size)]).spawn(len(STREAMS))
     rng = {name: np.random.default_rng(s) for name, s in zip(STREAMS, seqs, strict=True)}
 
+    need = _place_need(preset)
+    if knobs.styled:
+        need = {z: n + _style_need(knobs)[z] for z, n in need.items()}
     county = build_county(rng["geo"], preset)
-    build_places(rng["geo"], county, _place_need(preset))
-    world = World(preset, county, PlaceAllocator(county.places))
+    build_places(rng["geo"], county, need)
+    world = World(preset, county, PlaceAllocator(county.places), knobs=knobs)
+    if knobs.styled:
+        style_seq = np.random.SeedSequence([int(seed), list(SIZES).index(size), 104729])
+        world.style_rng = np.random.default_rng(style_seq)
     world.calendar = Calendar(rng["calendar"], preset)
     make_businesses(rng["biz"], world)
     make_households(rng["households"], world)
@@ -149,6 +180,8 @@ def generate(
     make_vehicles(rng["vehicles"], world)
     plant(rng["plant"], world)
     make_background_tips(rng["tips"], world, max(0, preset.tips - world.tips.height))
+    if knobs.styled:
+        restyle_accounts(world.style_rng, world)
     ids = _assign_ids(rng["ids"], world)
 
     if out.exists():
@@ -179,6 +212,7 @@ def generate(
         "expected_quarantine": str(expected),
         "size": size,
         "seed": seed,
+        "style": style,
         "messy": messy,
         "rows": rows,
         "workshops": roles.count("workshop"),
@@ -234,6 +268,15 @@ def _coords(
     )
 
 
+def _pin(w: World, df: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """A record's true position, or in a styled world where its agency geocoded it."""
+    lon, lat = df["lon"].to_numpy(), df["lat"].to_numpy()
+    if not w.knobs.styled:
+        return lon, lat
+    pid = df["place_id"].fill_null(-1).to_numpy()
+    return geocode(w.style_rng, w.knobs, w.county, pid, lon, lat)
+
+
 def _with_place(df: pl.DataFrame, places: pl.DataFrame) -> pl.DataFrame:
     return df.join(
         places.select("place_id", "core", "lon", "lat", "township"),
@@ -269,7 +312,7 @@ def _write_tables(
             "address": render(b["core"] + b["suffix"], rng, STYLES["registrations"], messy),
         }
     )
-    lon, lat = _coords(rng, b["lon"].to_numpy(), b["lat"].to_numpy(), b["coords"].to_numpy(), crs)
+    lon, lat = _coords(rng, *_pin(w, b), b["coords"].to_numpy(), crs)
     tw = b["township"].to_numpy().astype(object)
     tw[rng.random(b.height) < 0.15] = None
     reg = reg.with_columns(
@@ -283,6 +326,8 @@ def _write_tables(
         legal_rep=b["legal_rep"],
         protected=b["protected"],
     )
+    if w.knobs.styled:
+        reg = blanks(w.style_rng, w.knobs, "registrations", reg)
     if messy:
         reg = reg.with_columns(
             industry_code=mess.strip_sections(reg["industry_code"], mrng, TUNE.messy_no_section),
@@ -318,8 +363,8 @@ def _write_tables(
 
     # permits -------------------------------------------------------------------------
     p = _with_place(w.permits, places).sort("permit_id")
-    has = rng.random(p.height) >= 0.15
-    lon, lat = _coords(rng, p["lon"].to_numpy(), p["lat"].to_numpy(), has, crs)
+    has = rng.random(p.height) >= w.knobs.permit_no_coords
+    lon, lat = _coords(rng, *_pin(w, p), has, crs)
     per = pl.DataFrame(
         {
             "permit_id": p["permit_id"],
@@ -349,7 +394,7 @@ def _write_tables(
 
     # power accounts ------------------------------------------------------------------
     a = _with_place(w.accounts, places).sort("account_id")
-    lon, lat = _coords(rng, a["lon"].to_numpy(), a["lat"].to_numpy(), a["coords"].to_numpy(), crs)
+    lon, lat = _coords(rng, *_pin(w, a), a["coords"].to_numpy(), crs)
     acc = pl.DataFrame(
         {
             "account_id": a["account_id"],
@@ -366,6 +411,8 @@ def _write_tables(
         opened=_date_out(a["opened"], mrng, messy),
         protected=a["protected"],
     )
+    if w.knobs.styled:
+        acc = blanks(w.style_rng, w.knobs, "power_accounts", acc)
     if messy:
         acc = bad.apply(
             acc,
@@ -432,9 +479,7 @@ def _write_tables(
         .with_columns(property_id=pl.col("key").replace_strict(ids["prop"]))
         .sort("property_id")
     )
-    lon, lat = _coords(
-        rng, i["lon"].to_numpy(), i["lat"].to_numpy(), rng.random(i.height) >= 0.1, crs
-    )
+    lon, lat = _coords(rng, *_pin(w, i), rng.random(i.height) >= w.knobs.idle_no_coords, crs)
     geom = _polygons(
         rng,
         i["lon"].to_numpy(),
@@ -482,7 +527,7 @@ def _write_tables(
         .with_columns(case_id=pl.col("key").replace_strict(ids["case"]))
         .sort("closed_on", "case_id")
     )
-    lon, lat = _coords(rng, c["lon"].to_numpy(), c["lat"].to_numpy(), c["coords"].to_numpy(), crs)
+    lon, lat = _coords(rng, *_pin(w, c), c["coords"].to_numpy(), crs)
     cas = pl.DataFrame(
         {
             "case_id": c["case_id"],
@@ -530,8 +575,7 @@ def _write_tables(
     )
     lon, lat = _coords(
         rng,
-        t["lon"].fill_null(0).to_numpy(),
-        t["lat"].fill_null(0).to_numpy(),
+        *_pin(w, t.with_columns(pl.col("lon", "lat").fill_null(0))),
         (t["coords"] & pl.Series(has_pl)).to_numpy(),
         crs,
     )
@@ -708,7 +752,12 @@ def _write_readings(
             if chunk.height == 0:
                 continue
             crng = np.random.default_rng(seqs[ci])
-            m = hourly_block(crng, cal, chunk)
+            extra = None
+            if w.account_extra is not None:
+                extra = chunk.select("account_id").join(
+                    w.account_extra, on="account_id", how="left", maintain_order="left"
+                )
+            m = hourly_block(crng, cal, chunk, extra, w.knobs.tune)
             ids = chunk["account_id"]
             prot = chunk["protected"]
             if g == "long":
@@ -958,6 +1007,8 @@ def _truth_frame(w: World, ids: dict[str, dict[int, str]]) -> pl.DataFrame:
                 "description": t["description"],
             }
         )
+        if w.knobs.styled:  # the variant: a look-alike's kind, a harder workshop's hiding
+            rows[-1]["kind"] = t["kind"]
     return pl.DataFrame(rows, orient="row").sort("truth_id")
 
 

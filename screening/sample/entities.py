@@ -16,10 +16,11 @@ import numpy as np
 import polars as pl
 
 from ..ingest.uscc import check_char, make_codes
-from .config import AS_OF, REGION6, TUNE, SizePreset
+from .config import AS_OF, REGION6, SizePreset
 from .geography import County, PlaceAllocator
 from .industries import INDUSTRIES, PERMIT_SCOPE, PRODUCT_CARGO, Industry
 from .names import brands, person_names
+from .styles import DEFAULT, Knobs
 
 Str, I64, F64, Date, Bool = pl.String, pl.Int64, pl.Float64, pl.Date, pl.Boolean
 
@@ -172,6 +173,11 @@ class World:
     used_accounts: set[str] = field(default_factory=set)
     next_key: int = 0
     calendar: Any = None  # load.Calendar, shared by the load model and the scenarios
+    knobs: Knobs = DEFAULT  # this world's habits (styles.py); DEFAULT is the classic county
+    ramps: dict[str, int] = field(default_factory=dict)  # account -> days its switch ramps
+    home_share: dict[str, float] = field(default_factory=dict)  # plate -> nights at home
+    account_extra: pl.DataFrame | None = None  # per-account load habits of a styled world
+    style_rng: Any = None  # a styled world's own stream (blanks, geocodes, habits)
 
     # -- small helpers used by the scenarios --------------------------------------------
     def key(self) -> int:
@@ -320,7 +326,7 @@ def make_businesses(rng: np.random.Generator, world: World) -> None:
             "status": status,
             "established": est,
             "legal_rep": reps,
-            "coords": rng.random(n) >= TUNE.reg_no_coords,
+            "coords": rng.random(n) >= world.knobs.tune.reg_no_coords,
             "protected": np.zeros(n, dtype=bool),
         },
         schema=BUSINESS,
@@ -384,7 +390,8 @@ def _account_rows(
     b = world.businesses
     n = idx.size
     sel = [inds[i] for i in idx.tolist()]
-    level = np.array([s.level for s in sel]) * rng.lognormal(0, 0.55, size=n)
+    tune = world.knobs.tune
+    level = np.array([s.level for s in sel]) * rng.lognormal(0, world.knobs.level_sigma, size=n)
     kva = snap_kva(level * rng.uniform(1.6, 3.0, size=n))
     p3 = (rng.random(n) < np.array([s.three_phase for s in sel])) | (kva >= 50)
     kva = np.where(~p3 & (kva > 16), 16.0, kva)
@@ -396,7 +403,7 @@ def _account_rows(
     reps = b["legal_rep"].to_numpy()[idx]
     use_rep = indiv[idx] & (rng.random(n) < 0.5)
     acc_name = np.where(use_rep, reps, names)
-    has_uscc = rng.random(n) < np.where(indiv[idx], 0.45, TUNE.acct_uscc + 0.05)
+    has_uscc = rng.random(n) < np.where(indiv[idx], 0.45, tune.acct_uscc + 0.05)
     est = b["established"].to_numpy()[idx].astype("datetime64[D]")
     opened = est + rng.integers(10, 200, size=n).astype("timedelta64[D]")
     opened = np.maximum(opened, np.datetime64("2000-03-01"))
@@ -422,7 +429,7 @@ def _account_rows(
             "day_ratio2": np.full(n, np.nan),
             "switch_day": np.full(n, world.preset.days, dtype=np.int64),
             "first_day": first_day.astype(np.int64),
-            "coords": rng.random(n) >= TUNE.acct_no_coords,
+            "coords": rng.random(n) >= tune.acct_no_coords,
             "protected": np.zeros(n, dtype=bool),
         },
         schema=ACCOUNT,
@@ -451,10 +458,11 @@ def _make_business_accounts(
 
 def make_households(rng: np.random.Generator, world: World) -> None:
     n = world.preset.households
+    tune = world.knobs.tune
     pids = world.alloc.take(rng, "village", n)
-    p3 = rng.random(n) < TUNE.household_three_phase
+    p3 = rng.random(n) < tune.household_three_phase
     kva = np.where(p3, rng.choice([10.0, 16.0, 20.0], size=n), rng.choice([4.0, 6.0, 8.0], size=n))
-    lo, hi = TUNE.household_kwh
+    lo, hi = tune.household_kwh
     opened = _dates(rng, n, date(1995, 1, 1), date(2021, 6, 1), recent_scale=5000)
     start = world.preset.start
     df = pl.DataFrame(
@@ -477,7 +485,7 @@ def make_households(rng: np.random.Generator, world: World) -> None:
             "day_ratio2": np.full(n, np.nan),
             "switch_day": np.full(n, world.preset.days, dtype=np.int64),
             "first_day": np.array([max((o - start).days, 0) for o in opened], dtype=np.int64),
-            "coords": rng.random(n) >= TUNE.acct_no_coords,
+            "coords": rng.random(n) >= tune.acct_no_coords,
             "protected": np.zeros(n, dtype=bool),
         },
         schema=ACCOUNT,
@@ -565,7 +573,7 @@ def dormant_account(
         "level": float(rng.uniform(0.2, 0.8)) if house else float(rng.uniform(0.02, 0.4)),
         "switch_day": world.preset.days,
         "first_day": 0,
-        "coords": bool(rng.random() >= TUNE.acct_no_coords),
+        "coords": bool(rng.random() >= world.knobs.tune.acct_no_coords),
     }
 
 
@@ -591,7 +599,7 @@ def make_cases(rng: np.random.Generator, world: World, n: int) -> None:
                 "place_id": pid,
                 "closed_on": _dates(rng, 1, date(2019, 1, 1), date(2021, 6, 30))[0],
                 "measures": MEASURES[int(rng.integers(len(MEASURES)))],
-                "coords": bool(rng.random() < 0.8),
+                "coords": bool(rng.random() < world.knobs.case_coords),
                 "protected": False,
             }
         )

@@ -402,3 +402,26 @@ class PlaceAllocator:
                 lst.remove(best)
                 break
         return best
+
+    def take_near(
+        self, rng: np.random.Generator, place_id: int, zone: str, lo: float, hi: float
+    ) -> int | None:
+        """A free place of ``zone`` between ``lo`` and ``hi`` metres from another (the yard
+        behind a gas station, the village road by a house), or None."""
+        row = self.places.row(place_id, named=True)
+        keys = [k for k, lst in self._free.items() if k[0] == zone and lst]
+        if not keys:
+            return None
+        cand = np.concatenate([np.array(self._free[k], dtype=np.int64) for k in keys])
+        x = self.places["x"].to_numpy()[cand]
+        y = self.places["y"].to_numpy()[cand]
+        d = np.hypot(x - row["x"], y - row["y"])
+        ok = np.flatnonzero((d >= lo) & (d <= hi))
+        if ok.size == 0:
+            return None
+        best = int(cand[ok[int(rng.integers(ok.size))]])
+        for k in keys:
+            if best in self._free[k]:
+                self._free[k].remove(best)
+                break
+        return best

@@ -14,7 +14,7 @@ from datetime import timedelta
 import numpy as np
 import polars as pl
 
-from .config import HOLIDAYS, TUNE, SizePreset
+from .config import HOLIDAYS, TUNE, SizePreset, Tunables
 
 NIGHT = np.array([h >= 22 or h < 6 for h in range(24)])
 
@@ -115,6 +115,30 @@ PROFILES: dict[str, tuple[np.ndarray, tuple[float, ...], float, float, float]] =
     "household": (_HOUSE / _HOUSE.sum(), (1, 1, 1, 1, 1, 1.08, 1.08), 1.1, 0.09, 1.5),
     "workshop": (np.ones(24), (1,) * 7, 1.0, 0.0, 0.7),  # night 1, day = day_ratio
     "construction": (_shape([(7, 18, 1.0)], 0.15), (1, 1, 1, 1, 1, 1, 0.5), 0.3, 0.0, 1.2),
+    # Profiles of the styled worlds only (appended: the classic ones keep their indices).
+    "shift3": (  # three shifts, lighter at the weekend
+        _shape([(6, 7, 0.8), (14, 15, 0.85), (22, 23, 0.8)], 1.0),
+        (1, 1, 1, 1, 1, 0.8, 0.5),
+        0.3,
+        0.0,
+        0.8,
+    ),
+    "shift1_6d": (  # one shift, six days a week
+        _shape([(8, 12, 1.0), (12, 13, 0.55), (13, 17, 1.0), (7, 8, 0.3), (17, 18, 0.3)], 0.06),
+        (1, 1, 1, 1, 1, 1, 0.12),
+        0.15,
+        0.0,
+        1.0,
+    ),
+    "poultry": (_shape([(5, 22, 1.0)], 0.7), (1,) * 7, 1.0, 0.06, 0.5),  # fans + lights
+    "pump24": (np.ones(24), (1,) * 7, 1.0, 0.0, 0.5),  # pumping round the clock in a drought
+    "paint_booth": (  # repairs by day, the booth bakes in the evening
+        _shape([(8, 12, 0.7), (12, 13, 0.35), (13, 18, 0.7), (18, 21, 1.0)], 0.06),
+        (1, 1, 1, 1, 1, 1, 0.6),
+        0.5,
+        0.01,
+        1.3,
+    ),
 }
 NAMES = tuple(PROFILES)
 _IDX = {n: i for i, n in enumerate(NAMES)}
@@ -123,6 +147,7 @@ WEEK = np.array([PROFILES[n][1] for n in NAMES])
 HOLI = np.array([PROFILES[n][2] for n in NAMES])
 HEAT = np.array([PROFILES[n][3] for n in NAMES])
 NOISE = np.array([PROFILES[n][4] for n in NAMES])
+PUMPS = np.array([_IDX["pump"], _IDX["pump24"]])
 
 
 class Calendar:
@@ -168,8 +193,10 @@ def _base(
     level: np.ndarray,
     day_ratio: np.ndarray,
     force: np.ndarray,
+    habits: dict[str, np.ndarray] | None = None,
 ) -> np.ndarray:
-    """Noise-free-ish expected load for one (profile, level) per account."""
+    """Noise-free-ish expected load for one (profile, level) per account. ``habits`` (a
+    styled world's) shifts an account's working hours and adds a standing load."""
     H = cal.days * 24
     hod = np.arange(H) % 24
     day = np.arange(H) // 24
@@ -181,13 +208,17 @@ def _base(
         ramp[:, [6, 21]] = (1.0 + dr) / 2  # workers ramp up and down around the shift
         shapes[ws] = ramp
     m = shapes[:, hod]
+    if habits is not None and habits["shift_h"].any():
+        sh = habits["shift_h"]
+        rows = np.flatnonzero(sh != 0)
+        m[rows] = np.take_along_axis(shapes[rows], (hod[None, :] - sh[rows, None]) % 24, axis=1)
     m *= WEEK[prof][:, cal.dow[day]]
     hol = cal.holiday[day]
     if hol.any():
         m[:, hol] *= HOLI[prof][:, None]
     heat = np.maximum(cal.temp - 25.0, 0.0)[day]
     m *= 1.0 + HEAT[prof][:, None] * heat[None, :]
-    pump = prof == _IDX["pump"]
+    pump = np.isin(prof, PUMPS)
     if pump.any():
         part = rng.random((int(pump.sum()), len(cal.spells))) < 0.75
         part[force[pump], 0] = True  # look-alike pumps surely irrigate in the first spell
@@ -199,22 +230,39 @@ def _base(
         period = rng.uniform(3, 7, size=(k, 1))
         phase = rng.uniform(0, 2 * np.pi, size=(k, 1))
         m[cold] *= 1.0 + 0.15 * np.sin(2 * np.pi * np.arange(H)[None, :] / period + phase)
+    if habits is not None:
+        m += habits["base"][:, None]
     return m * level[:, None]
 
 
-def hourly_block(rng: np.random.Generator, cal: Calendar, acc: pl.DataFrame) -> np.ndarray:
+def hourly_block(
+    rng: np.random.Generator,
+    cal: Calendar,
+    acc: pl.DataFrame,
+    extra: pl.DataFrame | None = None,
+    tune: Tunables = TUNE,
+) -> np.ndarray:
     """kWh per hour for a block of accounts (rows) over the window (columns); NaN where
-    the account did not exist yet."""
+    the account did not exist yet. ``extra`` (a styled world's, one row per account in the
+    same order) carries each account's standing load, hour shift, noise multiplier and the
+    days over which its switch ramps (a factory commissioning its lines)."""
     n = acc.height
     H = cal.days * 24
     day = np.arange(H) // 24
     prof = np.array([_IDX[p] for p in acc["profile"].to_list()])
     force = acc["protected"].to_numpy()
-    m = _base(rng, cal, prof, acc["level"].to_numpy(), acc["day_ratio"].to_numpy(), force)
+    habits = None
+    if extra is not None:
+        habits = {
+            "base": extra["base"].fill_null(0.0).to_numpy(),
+            "shift_h": extra["shift_h"].fill_null(0).to_numpy(),
+        }
+    m = _base(rng, cal, prof, acc["level"].to_numpy(), acc["day_ratio"].to_numpy(), force, habits)
     sw = acc["switch_day"].to_numpy()
     has2 = sw < cal.days
     if has2.any():
         prof2 = np.array([_IDX[p] for p in acc.filter(pl.Series(has2))["profile2"].to_list()])
+        h2 = None if habits is None else {k: v[has2] for k, v in habits.items()}
         m2 = _base(
             rng,
             cal,
@@ -222,15 +270,25 @@ def hourly_block(rng: np.random.Generator, cal: Calendar, acc: pl.DataFrame) -> 
             acc["level2"].to_numpy()[has2],
             acc["day_ratio2"].to_numpy()[has2],
             force[has2],
+            h2,
         )
-        late = day[None, :] >= sw[has2][:, None]
-        m[has2] = np.where(late, m2, m[has2])
+        ramp = None if extra is None else extra["ramp"].fill_null(0).to_numpy()[has2]
+        if ramp is not None and ramp.any():
+            wgt = np.clip(
+                (day[None, :] - sw[has2][:, None] + 1) / np.maximum(ramp, 1)[:, None], 0, 1
+            )
+            m[has2] = m[has2] * (1 - wgt) + m2 * wgt
+        else:
+            late = day[None, :] >= sw[has2][:, None]
+            m[has2] = np.where(late, m2, m[has2])
         prof[has2] = np.where(sw[has2] < cal.days // 2, prof2, prof[has2])
-    sig = TUNE.hour_noise * NOISE[prof]
+    sig = tune.hour_noise * NOISE[prof]
+    if extra is not None:
+        sig = sig * extra["noise_k"].fill_null(1.0).to_numpy()
     m *= np.exp(rng.normal(0, 1, size=(n, H)) * sig[:, None])
-    m *= np.exp(rng.normal(0, TUNE.day_noise, size=(n, cal.days)))[:, day]
+    m *= np.exp(rng.normal(0, tune.day_noise, size=(n, cal.days)))[:, day]
     # One outage for some accounts: a few hours at zero.
-    out = rng.random(n) < TUNE.outage_prob
+    out = rng.random(n) < tune.outage_prob
     s = rng.integers(0, H, size=n)
     e = s + rng.integers(1, 7, size=n)
     t = np.arange(H)[None, :]

@@ -136,8 +136,18 @@ class Planter:
         coords: bool = True,
         suffix: str = "",
         status: str = "存续",
+        individual: bool = False,
+        legal_rep: str | None = None,
     ) -> str:
-        uscc = make_codes(self.rng, 1, REGION6)[0]
+        """A registration; ``individual`` gives a 个体工商户 code (92...), ``legal_rep`` the
+        same person as another entity's (a subsidiary)."""
+        if individual:
+            from .entities import individual_codes
+
+            uscc = individual_codes(self.rng, 1)[0]
+        else:
+            uscc = make_codes(self.rng, 1, REGION6)[0]
+        rep = person_names(self.rng, 1)[0]
         self.w.add(
             "businesses",
             [
@@ -151,7 +161,7 @@ class Planter:
                     "scope": scope,
                     "status": status,
                     "established": established,
-                    "legal_rep": person_names(self.rng, 1)[0],
+                    "legal_rep": legal_rep or rep,
                     "coords": coords,
                 }
             ],
@@ -301,6 +311,7 @@ class Planter:
         tips: list[int] = (),
         jump: int | None = None,  # type: ignore[assignment]
         suffix: str = "",
+        kind: str = "",
     ) -> None:
         self.counter += 1
         pl_ = self.w.place(place_id)
@@ -325,6 +336,7 @@ class Planter:
                 "jump_date": self.day_date(jump).isoformat() if jump is not None else "",
                 "description": description,
                 "place_id": place_id,
+                "kind": kind or category,
             }
         )
 
@@ -1191,10 +1203,19 @@ def lookalikes(pt: Planter, category: str, k: int) -> None:
 
 
 def plant(rng: np.random.Generator, world: World) -> None:
+    """Look-alikes first: they pick from the background, which workshops then leave alone.
+    A styled world adds the real world's look-alikes and harder workshops (adversary.py)."""
     pt = Planter(rng, world)
-    # Look-alikes first: they pick from the background, which workshops then leave alone.
     for cat, k in zip(LOOKALIKE_CATEGORIES, world.preset.lookalikes, strict=True):
         lookalikes(pt, cat, k)
+    if world.knobs.styled:
+        from .adversary import plant_lookalikes
+
+        plant_lookalikes(pt)
     for cat, k in zip(WORKSHOP_CATEGORIES, world.preset.workshops, strict=True):
         for i in range(k):
             WORKSHOPS[cat](pt, i, strong=(i % 2 == 0))
+    if world.knobs.styled:
+        from .adversary import plant_hard
+
+        plant_hard(pt)

@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from .config import TUNE
+from .config import TUNE, Tunables
 from .entities import World
 from .geography import to_lonlat
+from .styles import DEFAULT, Knobs
 
 DAY = 86_400.0
 Part = tuple[float, float, float, float, float]  # s0, s1, duration, amplitude, cycles
-STEP = 30.0
 
 
 @dataclass
@@ -49,8 +49,11 @@ class Job:
 
 
 class Scheduler:
-    def __init__(self, rng: np.random.Generator, hubs: np.ndarray, horizon: float) -> None:
+    def __init__(
+        self, rng: np.random.Generator, hubs: np.ndarray, horizon: float, tune: Tunables = TUNE
+    ) -> None:
         self.rng = rng
+        self.tune = tune
         self.hubs = hubs
         self.horizon = horizon
         self.s = Segs()
@@ -59,7 +62,7 @@ class Scheduler:
         if t1 - t0 < 1:
             return
         self.s.keep.append(keep)
-        silent = TUNE.park_silent_long if t1 - t0 > 7200 else TUNE.park_silent_short
+        silent = self.tune.park_silent_long if t1 - t0 > 7200 else self.tune.park_silent_short
         self.s.plate.append(p)
         self.s.t0.append(t0)
         self.s.t1.append(t1)
@@ -91,11 +94,11 @@ class Scheduler:
         geo, length = self._path(x0, y0, x1, y1)
         if length < 30:
             return geo, []
-        v = self.rng.uniform(*TUNE.drive_kmh) / 3.6
+        v = self.rng.uniform(*self.tune.drive_kmh) / 3.6
         d_end = np.hypot(self.hubs[:, 0] - x1, self.hubs[:, 1] - y1).min()
         d_start = np.hypot(self.hubs[:, 0] - x0, self.hubs[:, 1] - y0).min()
         spans: list[tuple[float, float, bool]] = [(0.0, 1.0, False)]
-        if length > 3000 and min(d_end, d_start) < 2500 and self.rng.random() < TUNE.jam_prob:
+        if length > 3000 and min(d_end, d_start) < 2500 and self.rng.random() < self.tune.jam_prob:
             a, b = (0.72, 0.9) if d_end < d_start else (0.1, 0.28)
             spans = [(0.0, a, False), (a, b, True), (b, 1.0, False)]
         parts = []
@@ -149,9 +152,12 @@ class Scheduler:
 
 
 def _points(
-    rng: np.random.Generator, s: Segs, n_plates: int, horizon: float
+    rng: np.random.Generator, s: Segs, n_plates: int, horizon: float, knobs: Knobs = DEFAULT
 ) -> dict[str, np.ndarray]:
-    """All points of all segments at once."""
+    """All points of all segments at once, every ``knobs.gps_step_s`` seconds (a styled
+    world's fixes also wander in time and some are lost)."""
+    tune = knobs.tune
+    step = knobs.gps_step_s
     plate = np.array(s.plate)
     t0 = np.array(s.t0)
     t1 = np.minimum(np.array(s.t1), horizon)
@@ -160,13 +166,15 @@ def _points(
     drive = np.array(s.drive)
     kept = np.array(s.keep)
     keep = np.array(s.report) & (t1 > t0) & (t0 < horizon)
-    phase = rng.uniform(0, STEP, size=n_plates)[plate]
-    first = np.ceil((np.maximum(t0, 0) - phase) / STEP)
-    last = np.ceil((t1 - phase) / STEP)
+    phase = rng.uniform(0, step, size=n_plates)[plate]
+    first = np.ceil((np.maximum(t0, 0) - phase) / step)
+    last = np.ceil((t1 - phase) / step)
     count = np.where(keep, np.maximum(last - first, 0), 0).astype(np.int64)
     seg = np.repeat(np.arange(plate.size), count)
     offs = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
-    t = phase[seg] + (first[seg] + offs) * STEP
+    t = phase[seg] + (first[seg] + offs) * step
+    if knobs.gps_step_jitter > 0:
+        t = t + rng.uniform(-0.25, 0.25, size=t.size) * step * knobs.gps_step_jitter
     dur = np.maximum(t1 - t0, 1e-6)[seg]
     u = np.clip((t - t0[seg]) / dur, 0, 1)
     amp, cyc = mod[seg, 0], mod[seg, 1]
@@ -181,30 +189,37 @@ def _points(
     speed = np.where(drive[seg], np.hypot(dx, dy) * ds_dt * 3.6, 0.0)
     speed = np.where(drive[seg], np.maximum(speed + rng.normal(0, 1.5, speed.size), 0), 0.0)
     n = t.size
-    x = x + rng.normal(0, TUNE.gps_jitter_m, n)
-    y = y + rng.normal(0, TUNE.gps_jitter_m, n)
-    out = rng.random(n) < TUNE.gps_outlier_rate
-    d = rng.uniform(*TUNE.gps_outlier_m, size=n)
+    x = x + rng.normal(0, tune.gps_jitter_m, n)
+    y = y + rng.normal(0, tune.gps_jitter_m, n)
+    out = rng.random(n) < tune.gps_outlier_rate
+    d = rng.uniform(*tune.gps_outlier_m, size=n)
     a = rng.uniform(0, 2 * np.pi, size=n)
     x = np.where(out, x + d * np.cos(a), x)
     y = np.where(out, y + d * np.sin(a), y)
     # Signal gaps: random intervals per plate, while parked or driving alike.
     days = horizon / DAY
-    n_gaps = rng.poisson(TUNE.gps_gaps_per_day * days, size=n_plates)
+    n_gaps = rng.poisson(tune.gps_gaps_per_day * days, size=n_plates)
     gp = np.repeat(np.arange(n_plates), n_gaps)
     gs = rng.uniform(0, horizon, size=gp.size)
-    ge = gs + rng.uniform(*TUNE.gps_gap_min, size=gp.size) * 60
+    ge = gs + rng.uniform(*tune.gps_gap_min, size=gp.size) * 60
     pl_ = plate[seg]
     drop = np.zeros(n, dtype=bool)
-    order = np.argsort(gp, kind="stable")
-    gp, gs, ge = gp[order], gs[order], ge[order]
-    bounds = np.searchsorted(gp, np.arange(n_plates + 1))
-    for k in range(int(n_gaps.max()) if gp.size else 0):
-        idx = bounds[:-1] + k
-        has = idx < bounds[1:]
-        s_ = np.where(has, gs[np.minimum(idx, gs.size - 1)], np.inf)[pl_]
-        e_ = np.where(has, ge[np.minimum(idx, ge.size - 1)], -np.inf)[pl_]
-        drop |= (t >= s_) & (t < e_)
+    if gp.size:
+        # A point is lost when a gap of its plate covers it: gaps sorted by plate and start,
+        # each carrying the latest end among its plate's gaps so far, so that one search
+        # per point finds whether any gap that began before it is still open.
+        order = np.lexsort((gs, gp))
+        gp, gs, ge = gp[order], gs[order], ge[order]
+        same = np.r_[False, gp[1:] == gp[:-1]]
+        run = ge.copy()
+        for _ in range(int(n_gaps.max())):
+            run = np.where(same, np.maximum(run, np.r_[-np.inf, run[:-1]]), run)
+        span = horizon + 10 * DAY
+        idx = np.searchsorted(gp * span + gs, pl_ * span + t, side="right") - 1
+        safe = np.maximum(idx, 0)
+        drop = (idx >= 0) & (gp[safe] == pl_) & (gs[safe] <= t) & (run[safe] > t)
+    if knobs.gps_drop > 0:
+        drop |= rng.random(n) < knobs.gps_drop
     ok = (~drop | kept[seg]) & (t >= 0) & (t < horizon)
     lon, lat = to_lonlat(x[ok], y[ok])
     return {"plate_i": pl_[ok], "t": t[ok], "lon": lon, "lat": lat, "speed": np.round(speed[ok], 1)}
@@ -239,7 +254,8 @@ def make_tracks(rng: np.random.Generator, world: World) -> pl.DataFrame:
             loads[k] = loads["8"] if loads["8"].size else pids(["G5435"])
     ol = np.array(world.county.outline.exterior.coords)
     gates = ol[np.linspace(0, len(ol) - 1, 9, dtype=int)[:-1]]
-    sch = Scheduler(rng, world.county.hubs, horizon)
+    kn = world.knobs
+    sch = Scheduler(rng, world.county.hubs, horizon, kn.tune)
     v = world.vehicles
     plates = v["plate"].to_list()
     visits_by_plate: dict[str, list] = {}
@@ -270,25 +286,32 @@ def make_tracks(rng: np.random.Generator, world: World) -> pl.DataFrame:
             )
         if r["registered"]:
             home = r["home"] if r["home"] is not None else r["depot"]
+            share = world.home_share.get(r["plate"])  # nights at home, the rest at the depot
             own_plant = r["depot"] in set(loads.get(kind, np.array([])).tolist())
             for d in range(preset.track_days):
                 if rng.random() > 0.8:
                     continue
-                t_dep = d * DAY + rng.uniform(6, 9.5) * 3600
+                if kn.night_trip_share > 0 and rng.random() < kn.night_trip_share:
+                    t_dep = d * DAY + rng.uniform(19.5, 23.5) * 3600  # daytime bans in town
+                else:
+                    t_dep = d * DAY + rng.uniform(6, 9.5) * 3600
                 lp = r["depot"] if own_plant else int(rng.choice(loads[kind]))
-                js = [job(lp, t_dep, rng.uniform(30, 90))]
+                js = [job(lp, t_dep, rng.uniform(*kn.load_dwell_min))]
                 cust = customers.get(kind, np.array([]))
                 for c in (
                     rng.choice(cust, size=min(int(rng.integers(1, 4)), cust.size), replace=False)
                     if cust.size
                     else []
                 ):
-                    js.append(job(int(c), None, rng.uniform(20, 60)))
+                    js.append(job(int(c), None, rng.uniform(*kn.deliver_dwell_min)))
                 trips.append((t_dep, js))
             trips.sort(key=lambda tj: tj[0])
             x, y, t = float(px[home]), float(py[home]), 0.0
             for _t, js in trips:
-                x, y, t = sch.run(i, x, y, t, [*js, job(home, None, 0)], end_park=False)
+                back = home
+                if share is not None and rng.random() >= share:
+                    back = r["depot"]
+                x, y, t = sch.run(i, x, y, t, [*js, job(back, None, 0)], end_park=False)
             if t < horizon:
                 sch._park(i, x, y, t, horizon)
         elif not trips:  # trucks from elsewhere: planted visits, or a routine delivery
@@ -321,7 +344,7 @@ def make_tracks(rng: np.random.Generator, world: World) -> pl.DataFrame:
                     [*js, Job(float(g_out[0]), float(g_out[1]), None, 0)],
                     end_park=False,
                 )
-    pts = _points(rng, sch.s, len(plates), horizon)
+    pts = _points(rng, sch.s, len(plates), horizon, kn)
     start_us = _epoch_us(preset.track_start)
     ts = start_us + np.floor(pts["t"]).astype(np.int64) * 1_000_000
     df = pl.DataFrame(
