@@ -461,7 +461,9 @@ def finish(frame: pl.DataFrame, source: Source) -> pl.DataFrame:
     )
     if source.bulk:  # already sorted by meter/plate and time (collapse_series)
         return frame.select(*source.names, *extra)
-    return frame.select(
+    # in file and row order, however the checks' joins returned them: later stages take the
+    # first of equals, and the same inputs must give the same list
+    return frame.sort("_file", "_row").select(
         *source.names,
         *extra,
         pl.col("_file").alias("source_file"),

@@ -67,7 +67,7 @@ def build_sites(
             if not meta.get("as_of"):
                 raise IngestError(f"{work_dir}: no as_of known; ingest a bundle first")
             as_of = dt.date.fromisoformat(meta["as_of"])
-        tables = {n: wh.table(n) for n in SOURCES if not SOURCES[n].bulk}
+        tables = {n: wh.register(n) for n in SOURCES if not SOURCES[n].bulk}
         if wh.has(WATCHED_TABLE):  # closed cases the ledger watches count as earlier cases
             watched = wh.table(WATCHED_TABLE)
             if watched.height:

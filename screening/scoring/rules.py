@@ -264,7 +264,10 @@ def _reasons(features: pl.DataFrame, scored: pl.DataFrame, ruleset: RuleSet) -> 
     }
     if not parts:
         return pl.DataFrame(schema=schema)
-    return pl.concat(parts).sort(["site_id", "contribution"], descending=[False, True])
+    # stable: equal contributions keep the rules' order in the config, whatever the sites' order
+    return pl.concat(parts).sort(
+        ["site_id", "contribution"], descending=[False, True], maintain_order=True
+    )
 
 
 # rules that need an optional source: named in the run summary when it is absent

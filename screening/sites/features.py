@@ -45,8 +45,11 @@ def linked_ids(links: pl.DataFrame) -> pl.DataFrame:
 
 
 def _members(links: pl.DataFrame, source: str, frame: pl.DataFrame, key: str) -> pl.DataFrame:
+    """The rows of ``frame`` linked to each site, in (site, record) order: a join returns its
+    rows in whatever order its threads finish, and a site's sums and first-of-ties must not
+    depend on that (the same inputs give the same bytes)."""
     ids = links.filter(pl.col("source") == source).select("site_id", pl.col("record_id").alias(key))
-    return ids.join(frame, on=key, how="inner")
+    return ids.join(frame, on=key, how="inner").sort("site_id", key, maintain_order=True)
 
 
 def entity_features(
@@ -173,15 +176,15 @@ def power_site_features(
         pl.col("level_ratio").max().alias("level_ratio"),
         pl.col("jump_ratio").max().alias("jump_ratio"),
         pl.col("jump_date")
-        .sort_by("jump_ratio", descending=True, nulls_last=True)
+        .sort_by("jump_ratio", "account_id", descending=[True, False], nulls_last=True)
         .first()
         .alias("jump_date"),
         pl.col("jump_before")
-        .sort_by("jump_ratio", descending=True, nulls_last=True)
+        .sort_by("jump_ratio", "account_id", descending=[True, False], nulls_last=True)
         .first()
         .alias("jump_before"),
         pl.col("jump_after")
-        .sort_by("jump_ratio", descending=True, nulls_last=True)
+        .sort_by("jump_ratio", "account_id", descending=[True, False], nulls_last=True)
         .first()
         .alias("jump_after"),
         pl.col("wake_date").min().alias("wake_date"),
@@ -192,7 +195,7 @@ def power_site_features(
         if "meter_faults" in power.columns
         else pl.lit(None, dtype=pl.Int64).alias("meter_faults"),
         pl.col("peer_group")
-        .sort_by("night_share", descending=True, nulls_last=True)
+        .sort_by("night_share", "account_id", descending=[True, False], nulls_last=True)
         .first()
         .alias("peer_group"),
         *[pl.col(c).max() for c in pct],
@@ -331,6 +334,7 @@ def site_features(
     cfg: Mapping[str, Any],
 ) -> pl.DataFrame:
     """All signals per site (see module doc)."""
+    sites = sites.sort("site_id")  # nearest-site ties (a tip between two) go by site id
     base = sites.join(linked_ids(links), on="site_id", how="left")
     # a hazmat carrier's own registered premises: its trucks calling there are its fleet
     carriers = tables["vehicles"].select(name_key(pl.col("carrier")).alias("_k")).drop_nulls()

@@ -169,6 +169,11 @@ class Warehouse:
     def table(self, name: str) -> pl.DataFrame:
         return self.read(f"SELECT * FROM {name}")
 
+    def register(self, name: str) -> pl.DataFrame:
+        """A register in file and row order: the order the stages see must be the data's,
+        never a scan's (a table of several row groups may be read by several threads)."""
+        return self.read(f"SELECT * FROM {name} ORDER BY source_file, source_row")
+
     def has(self, name: str) -> bool:
         return bool(
             self.con.execute(
