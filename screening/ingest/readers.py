@@ -1,27 +1,27 @@
 """Finding a bundle's files and reading each into a frame: the only place that knows about
 file formats and text encodings.
 
-CSV text may be UTF-8 (with or without BOM) or GB18030/GBK. polars reads only UTF-8 lazily,
-so other encodings and gzip are transcoded once, streaming, into a staging folder; the
-detection reads the whole file (a sample can miss the one GBK character on line 90,000).
-CSV cells are read as text: the ingest parses them itself so that a bad value becomes a
-reported problem instead of a failed file. Parquet keeps its types, and the parsers accept
-both.
+CSV text (text.py) may be UTF-8 (with or without BOM), GB18030/GBK or UTF-16; it is read
+record by record, so a malformed row or a bad byte costs that row, named, and a title line
+above the header is skipped. CSV cells are read as text: the ingest parses them itself so
+that a bad value becomes a reported problem instead of a failed file. Parquet keeps its
+types, and the parsers accept both. Every table keeps its header as written (a repeated
+header is seen before any reader renames it).
 """
 
 from __future__ import annotations
 
-import codecs
-import gzip
 import hashlib
+import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
 
 import polars as pl
 
-from screening.ingest.headers import score
+from screening.ingest.headers import canonical_name, map_headers, score
+from screening.ingest.problems import PROBLEM_SCHEMA, empty_problems
+from screening.ingest.text import TextError, decode, read_csv_rows, unique_names
 from screening.schema import SOURCES, TOWNSHIPS_FILE, Source
 
 FORMATS = (".csv.gz", ".csv", ".parquet", ".xlsx", ".xls")
@@ -32,15 +32,35 @@ class ReadError(Exception):
     """A whole file could not be read; the message says why."""
 
 
+# Excel cuts a cell at this many characters: a value exactly this long was probably cut
+EXCEL_CELL_LIMIT = 32_767
+
+
 @dataclass
 class RawTable:
-    """One sheet or file of a source, with its original headers and a 1-based _row."""
+    """One sheet or file of a source: its rows (columns named by position-unique headers,
+    a 1-based _row), its header as written, and the rows the reader itself had to refuse
+    (malformed records, bad bytes) or warn about."""
 
     source: str
     file: str  # path relative to the bundle, with "#sheet" for spreadsheets
     frame: pl.DataFrame
     format: str
     encoding: str | None = None
+    header: list[str] | None = None  # as written, in column order (None: the frame's)
+    problems: pl.DataFrame = field(default_factory=empty_problems)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def headers(self) -> list[str]:
+        columns = [c for c in self.frame.columns if c not in ("_row", "_file")]
+        return self.header if self.header is not None else columns
+
+    @property
+    def refused(self) -> int:
+        """Rows read but refused by the reader (each counts once, whatever its problems)."""
+        bad = self.problems.filter((pl.col("severity") == "rejected") & pl.col("row").is_not_null())
+        return bad.select("row").n_unique() if bad.height else 0
 
 
 @dataclass
@@ -68,20 +88,51 @@ def discover(bundle: Path) -> BundleFiles:
     by_source: dict[str, list[Path]] = {name: [] for name in SOURCES}
     ignored: list[Path] = []
     townships: Path | None = None
+    root = bundle.resolve()
     for entry in sorted(bundle.iterdir()):
+        if _outside(entry, root):
+            ignored.append(entry)
+            continue
         key = _stem(entry).lower() if entry.is_file() else entry.name.lower()
         if entry.is_file() and entry.name.lower() == TOWNSHIPS_FILE:
             townships = entry
         elif entry.is_file() and entry.name.lower() == "manifest.toml":
             continue
         elif key in by_source and entry.is_dir():
-            for sub in sorted(p for p in entry.rglob("*") if p.is_file()):
-                (by_source[key] if file_format(sub) else ignored).append(sub)
+            for sub in sorted(_files_under(entry)):
+                inside = file_format(sub) and not _outside(sub, root)
+                (by_source[key] if inside else ignored).append(sub)
         elif key in by_source and file_format(entry):
             by_source[key].append(entry)
         else:
             ignored.append(entry)
     return BundleFiles(by_source, townships, ignored)
+
+
+def _outside(path: Path, root: Path) -> bool:
+    """A link that leads out of the bundle: an agency's folder is what it sent, and a link
+    to /etc/passwd or to another county's data is not part of it."""
+    if not path.is_symlink() and not any(p.is_symlink() for p in path.parents):
+        return False
+    try:
+        return not path.resolve().is_relative_to(root)
+    except (OSError, RuntimeError):  # a loop of links
+        return True
+
+
+def _files_under(folder: Path) -> Iterator[Path]:
+    """Files under a source's folder, not following links to folders (a loop, or a way out
+    of the bundle); links to files are returned and judged by the caller."""
+    for top, dirs, files in os.walk(folder, followlinks=False):
+        dirs.sort()
+        for name in sorted(files):
+            path = Path(top) / name
+            if path.is_file() or path.is_symlink():
+                yield path
+
+
+def outside_note(path: Path, bundle: Path) -> str:
+    return f"{path.relative_to(bundle)}: a link pointing outside the bundle, not read"
 
 
 def sha256(path: Path) -> str:
@@ -92,68 +143,33 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _open(path: Path) -> BinaryIO:
-    if path.name.lower().endswith(".gz"):
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    return path.open("rb")
-
-
-def _decodes_as(path: Path, encoding: str) -> bool:
-    decoder = codecs.getincrementaldecoder(encoding)("strict")
+def _read_csv(
+    path: Path, rel: str, source: Source, staging: Path, renames: dict[str, str] | None
+) -> RawTable:
     try:
-        with _open(path) as fh:
-            for block in iter(lambda: fh.read(CHUNK), b""):
-                decoder.decode(block)
-            decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        return False
-    except (OSError, EOFError) as exc:
-        raise ReadError(f"cannot read: {exc}") from exc
-    return True
-
-
-def detect_encoding(path: Path) -> str:
-    """'utf-8' or 'gb18030' (a superset of GBK and GB2312), else ReadError."""
-    if _decodes_as(path, "utf-8"):
-        return "utf-8"
-    if _decodes_as(path, "gb18030"):
-        return "gb18030"
-    raise ReadError("text is neither UTF-8 nor GB18030/GBK")
-
-
-def _transcode(path: Path, encoding: str, staging: Path) -> Path:
-    staging.mkdir(parents=True, exist_ok=True)
-    out = staging / (hashlib.sha1(str(path).encode()).hexdigest()[:12] + ".csv")
-    decoder = codecs.getincrementaldecoder(encoding)("strict")
-    with _open(path) as src, out.open("w", encoding="utf-8", newline="") as dst:
-        for block in iter(lambda: src.read(CHUNK), b""):
-            dst.write(decoder.decode(block))
-        dst.write(decoder.decode(b"", final=True))
-    return out
-
-
-def _sniff_separator(path: Path) -> str:
-    with path.open("r", encoding="utf-8-sig", newline="") as fh:
-        first = fh.readline()
-    counts = {sep: first.count(sep) for sep in (",", "\t", ";", "|")}
-    return max(counts, key=lambda s: counts[s]) if any(counts.values()) else ","
-
-
-def _read_csv(path: Path, staging: Path) -> tuple[pl.DataFrame, str]:
-    encoding = detect_encoding(path)
-    text_path = path
-    if encoding != "utf-8" or path.name.lower().endswith(".gz"):
-        text_path = _transcode(path, encoding, staging)
-    try:
-        frame = pl.read_csv(
-            text_path,
-            separator=_sniff_separator(text_path),
-            infer_schema=False,
-            encoding="utf8",
+        decoded = decode(path, staging)
+        table = read_csv_rows(
+            decoded, rel, source.name, lambda cells: score(cells, source, renames)
         )
+    except TextError as exc:
+        raise ReadError(str(exc)) from exc
     except (pl.exceptions.ComputeError, pl.exceptions.NoDataError) as exc:
         raise ReadError(f"not a readable CSV table: {str(exc).splitlines()[0]}") from exc
-    return frame, encoding
+    except OSError as exc:
+        raise ReadError(f"cannot read: {exc}") from exc
+    names = {h: canonical_name(h, source, renames) for h in set(table.header)}
+    problems = table.problems.with_columns(pl.col("field").replace(names))
+    frame = table.frame.with_columns(pl.lit(rel).alias("_file"))
+    return RawTable(
+        source.name,
+        rel,
+        frame,
+        file_format(path) or ".csv",
+        decoded.encoding,
+        table.header,
+        problems,
+        table.notes,
+    )
 
 
 def _header_row(rows: pl.DataFrame, source: Source, renames: dict[str, str] | None) -> int:
@@ -167,11 +183,35 @@ def _header_row(rows: pl.DataFrame, source: Source, renames: dict[str, str] | No
     return best
 
 
+def _two_level(
+    rows: pl.DataFrame, h: int, source: Source, renames: dict[str, str] | None
+) -> tuple[list[object], int]:
+    """The header row, merged with the row above or below it when that names columns this
+    one leaves blank or unnamed (a two-level header: 位置 spanning 经度 | 纬度 beneath it,
+    or 企业名称 merged down over both rows). Returns (header cells, index of the last
+    header row)."""
+    top = list(rows.row(h))
+    best, best_score, last = top, score(top, source, renames), h
+    for other in (h + 1, h - 1):
+        if not 0 <= other < min(rows.height, 11):
+            continue
+        cells = list(rows.row(other))
+        merged = [
+            b if b is not None and (a is None or score([a], source, renames) == 0) else a
+            for a, b in zip(top, cells, strict=True)
+        ]
+        s = score(merged, source, renames)
+        if s > best_score:
+            best, best_score, last = merged, s, max(h, other)
+    return best, last
+
+
 def _read_excel(
     path: Path,
+    rel: str,
     source: Source,
     renames: dict[str, str] | None,
-) -> Iterator[tuple[str, pl.DataFrame]]:
+) -> Iterator[tuple[str, pl.DataFrame, list[str]]]:
     try:
         sheets = pl.read_excel(
             path, sheet_id=0, has_header=False, infer_schema_length=0, engine="calamine"
@@ -182,19 +222,41 @@ def _read_excel(
         if sheet.height == 0:
             continue
         h = _header_row(sheet, source, renames)
-        header = [str(v) if v is not None else f"column_{j}" for j, v in enumerate(sheet.row(h))]
-        body = sheet.slice(h + 1)
-        body.columns = _unique(header)
-        yield name, body
+        cells, last = _two_level(sheet, h, source, renames)
+        header = [str(v).strip() if v is not None else f"column_{j}" for j, v in enumerate(cells)]
+        body = sheet.slice(last + 1)
+        body.columns = unique_names(header)
+        yield name, body, header
 
 
-def _unique(headers: list[str]) -> list[str]:
-    seen: dict[str, int] = {}
-    out = []
-    for h in headers:
-        seen[h] = seen.get(h, 0) + 1
-        out.append(h if seen[h] == 1 else f"{h}.{seen[h]}")
-    return out
+def _cut_cells(t: RawTable, source: Source, renames: dict[str, str] | None) -> pl.DataFrame:
+    """Warnings for text cells exactly at Excel's limit: the sender's Excel cut them there."""
+    parts = []
+    for col, raw in zip(t.frame.columns, t.headers, strict=False):
+        if t.frame.schema[col] != pl.String:
+            continue
+        cut = t.frame.filter(pl.col(col).str.len_chars() == EXCEL_CELL_LIMIT)
+        if cut.height:
+            parts.append(
+                cut.select(
+                    pl.lit(t.source).alias("source"),
+                    pl.lit(t.file).alias("file"),
+                    pl.col("_row").alias("row"),
+                    pl.lit(canonical_name(raw, source, renames)).alias("field"),
+                    pl.lit("warning").alias("severity"),
+                    pl.lit(
+                        f"cell holds exactly {EXCEL_CELL_LIMIT:,} characters, Excel's limit: "
+                        "the value was probably cut"
+                    ).alias("reason"),
+                    pl.col(col).str.slice(0, 60).alias("value"),
+                    pl.lit(None, dtype=pl.String).alias("record"),
+                )
+            )
+    return pl.concat(parts, how="vertical_relaxed").cast(PROBLEM_SCHEMA) if parts else t.problems  # type: ignore[arg-type]
+
+
+def _knows_columns(t: RawTable, source: Source, renames: dict[str, str] | None) -> bool:
+    return bool(map_headers(t.headers, source, renames).mapping)
 
 
 def read_file_batches(
@@ -221,6 +283,11 @@ def read_file_batches(
     rel = path.relative_to(bundle).as_posix()
     try:
         pf = pq.ParquetFile(path)
+        if not map_headers(pf.schema_arrow.names, source, renames).mapping:
+            raise ReadError(
+                f"the header names none of the columns of {source.name} "
+                f"(found: {', '.join(pf.schema_arrow.names[:8])})"
+            )
         if pf.metadata.num_rows <= batch_rows:
             yield read_file(path, bundle, source, staging, renames)
             return
@@ -247,23 +314,26 @@ def _arrow(batches: list) -> pl.DataFrame:  # type: ignore[type-arg]
 
 
 def _numbered(t: RawTable, before: int = 0) -> RawTable:
-    """1-based _row (continuing after ``before`` rows of earlier batches) and _file."""
-    t.frame = t.frame.with_row_index("_row", offset=before + 1).with_columns(
-        pl.col("_row").cast(pl.Int64), pl.lit(t.file).alias("_file")
-    )
+    """1-based _row (continuing after ``before`` rows of earlier batches) and _file; a CSV
+    reader's own record numbers are kept (its refused rows are gaps)."""
+    if "_row" not in t.frame.columns:
+        t.frame = t.frame.with_row_index("_row", offset=before + 1)
+    t.frame = t.frame.with_columns(pl.col("_row").cast(pl.Int64), pl.lit(t.file).alias("_file"))
     return t
 
 
 def read_file(
     path: Path, bundle: Path, source: Source, staging: Path, renames: dict[str, str] | None = None
 ) -> list[RawTable]:
-    """Every table in one file (a workbook may hold several sheets), rows numbered from 1."""
+    """Every table in one file (a workbook may hold several sheets), rows numbered from 1.
+    A table whose header names none of the source's columns is not this source's table: a
+    workbook's other sheets are skipped with a note, a file that holds no such table at all
+    is a ReadError."""
     rel = path.relative_to(bundle).as_posix()
     fmt = file_format(path)
     tables: list[RawTable] = []
     if fmt in (".csv", ".csv.gz"):
-        frame, encoding = _read_csv(path, staging)
-        tables.append(RawTable(source.name, rel, frame, fmt, encoding))
+        tables.append(_read_csv(path, rel, source, staging, renames))
     elif fmt == ".parquet":
         try:
             frame = pl.read_parquet(path)
@@ -271,10 +341,21 @@ def read_file(
             raise ReadError(f"not a readable Parquet file: {str(exc).splitlines()[0]}") from exc
         tables.append(RawTable(source.name, rel, frame, fmt))
     elif fmt in (".xlsx", ".xls"):
-        sheets = list(_read_excel(path, source, renames))
-        for name, frame in sheets:
+        sheets = list(_read_excel(path, rel, source, renames))
+        for name, frame, header in sheets:
             label = rel if len(sheets) == 1 else f"{rel}#{name}"
-            tables.append(RawTable(source.name, label, frame, fmt))
+            tables.append(RawTable(source.name, label, frame, fmt, header=header))
     else:
         raise ReadError(f"unsupported file type (expected one of {', '.join(FORMATS)})")
-    return [_numbered(t) for t in tables]
+    tables = [_numbered(t) for t in tables]
+    known = [t for t in tables if _knows_columns(t, source, renames)]
+    if not known:
+        found = ", ".join(tables[0].headers[:8]) if tables else "nothing"
+        raise ReadError(f"the header names none of the columns of {source.name} (found: {found})")
+    for t in tables:
+        if not any(t is k for k in known):
+            known[0].notes.append(f"{t.file}: no column of {source.name} in its header; skipped")
+    if fmt in (".xlsx", ".xls"):
+        for t in known:
+            t.problems = _cut_cells(t, source, renames)
+    return known
