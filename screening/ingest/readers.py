@@ -232,7 +232,8 @@ def _read_excel(
 def _cut_cells(t: RawTable, source: Source, renames: dict[str, str] | None) -> pl.DataFrame:
     """Warnings for text cells exactly at Excel's limit: the sender's Excel cut them there."""
     parts = []
-    for col, raw in zip(t.frame.columns, t.headers, strict=False):
+    columns = [c for c in t.frame.columns if c not in ("_row", "_file")]
+    for col, raw in zip(columns, t.headers, strict=False):
         if t.frame.schema[col] != pl.String:
             continue
         cut = t.frame.filter(pl.col(col).str.len_chars() == EXCEL_CELL_LIMIT)

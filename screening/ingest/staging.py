@@ -44,6 +44,7 @@ from screening.schema import (
     IDLE_KINDS,
     PERMIT_KINDS,
     PHASES,
+    POLARS_TYPES,
     REGISTRATION_STATUSES,
     SOURCES,
     TARIFFS,
@@ -531,12 +532,13 @@ def stage_source(
             how="vertical_relaxed",
         )
     else:
-        frame = pl.DataFrame(
+        frame = pl.DataFrame(  # nothing read: an empty table of the contract's types
             schema={
                 "_file": pl.String,
                 "_row": pl.Int64,
                 "_part": pl.String,
-                **{c: pl.String for c in columns},
+                **{c.name: POLARS_TYPES[c.kind] for c in source.columns},
+                **({"interval_min": pl.Int32} if name == "power_readings" else {}),
             }
         )
     at = _by_file(frame)

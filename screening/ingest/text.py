@@ -39,6 +39,10 @@ from screening.ingest.problems import PROBLEM_SCHEMA, empty_problems
 CHUNK = 1 << 20
 SEPARATORS = (",", "\t", ";", "|")
 HEADER_SEARCH = 10  # a header is looked for in this many first lines (title lines above it)
+# a quoted value holding more line breaks than this is a quote that never closes (a stray
+# '"' in an unquoted export), not a long text: its lines are read one by one again
+MAX_RECORD_LINES = 20
+STRAY = "\ue000"  # a private-use character: marks a stray quote while records are joined
 REPLACEMENT = "\ufffd"
 _QUOTED = r'"(?:[^"]|"")*"'
 # two-byte GBK sequences, and those inside GB2312 (the characters of Chinese text)
@@ -208,29 +212,52 @@ def decode(path: Path, staging: Path) -> Decoded:
 def _lines(path: Path) -> pl.Series:
     """Physical lines, null for a blank one (polars' own line splitting, so that the rows it
     numbers are the rows counted here)."""
-    frame = pl.read_csv(
-        path,
-        has_header=False,
-        separator="\x1f",
-        quote_char=None,
-        infer_schema=False,
-        new_columns=["line"],
-        truncate_ragged_lines=True,
-        encoding="utf8",
-    )
+    try:
+        frame = pl.read_csv(
+            path,
+            has_header=False,
+            separator="\x1f",
+            quote_char=None,
+            infer_schema=False,
+            new_columns=["line"],
+            truncate_ragged_lines=True,
+            encoding="utf8",
+        )
+    except pl.exceptions.NoDataError as exc:
+        raise TextError("empty file (no header, no rows)") from exc
     return frame.to_series() if frame.width else pl.Series("line", [], dtype=pl.String)
 
 
 def _records(lines: pl.Series) -> pl.DataFrame:
-    """Records (line, first physical line): lines joined while a quoted value is open."""
+    """Records (_line: first physical line, text, _stray: a quote that never closes opens
+    here): lines joined while a quoted value is open. A quote still open after
+    MAX_RECORD_LINES lines, or at the end of the file, is a stray one: its line is marked and
+    the lines after it are records of their own again, so that one stray quote costs one
+    row, not the rest of the file."""
     frame = pl.DataFrame({"text": lines}).with_row_index("_line")
     if not lines.str.contains('"', literal=True).any():
-        return frame
+        return frame.with_columns(pl.lit(False).alias("_stray"))
     odd = pl.col("text").fill_null("").str.count_matches('"', literal=True) % 2
     inside = odd.cum_sum() % 2  # after this line, is a quoted value still open?
-    ends = inside == 0
-    rid = ends.cast(pl.Int64).shift(1, fill_value=0).cum_sum()
-    return (
+    rid = (inside == 0).cast(pl.Int64).shift(1, fill_value=0).cum_sum()
+    for _ in range(3):  # each pass takes out the first stray quote of each long run
+        sized = frame.with_columns(rid.alias("_rid")).with_columns(
+            pl.len().over("_rid").alias("_n"),
+            (pl.int_range(pl.len()).over("_rid") == 0).alias("_first"),
+            (pl.col("_rid") == pl.col("_rid").max()).alias("_tail"),
+        )
+        open_at_end = sized.select(inside.last()).item() == 1
+        stray = (pl.col("_n") > MAX_RECORD_LINES) | (pl.col("_tail") & pl.lit(open_at_end))
+        bad = sized.filter(stray & pl.col("_first"))["_line"]
+        if bad.len() == 0:
+            break
+        frame = frame.with_columns(  # the stray quote's line stands alone, marked
+            pl.when(pl.col("_line").is_in(bad.implode()))
+            .then(pl.col("text").str.replace_all('"', STRAY))
+            .otherwise(pl.col("text"))
+            .alias("text")
+        )
+    joined = (
         frame.with_columns(rid.alias("_rid"))
         .group_by("_rid", maintain_order=True)
         .agg(
@@ -242,10 +269,17 @@ def _records(lines: pl.Series) -> pl.DataFrame:
         )
         .drop("_rid")
     )
+    stray_line = pl.col("text").str.contains(STRAY, literal=True).fill_null(False)
+    return joined.with_columns(
+        stray_line.alias("_stray"), pl.col("text").str.replace_all(STRAY, '"', literal=True)
+    )
 
 
 def _split(line: str, sep: str) -> list[str]:
-    return next(csv.reader([line], delimiter=sep)) if line else []
+    try:
+        return next(csv.reader(io.StringIO(line), delimiter=sep)) if line else []
+    except csv.Error:  # a stray quote: as plain text
+        return line.split(sep)
 
 
 def _field_count(text: pl.Expr, sep: str) -> pl.Expr:
@@ -312,12 +346,14 @@ def read_csv_rows(
     last = body.filter(text.is_not_null()).select(pl.col("_row").max()).item()
     cut = (pl.col("_row") == last) if decoded.truncated and last is not None else pl.lit(False)
     bad_bytes = text.str.contains(REPLACEMENT, literal=True) if decoded.replaced else pl.lit(False)
+    stray = pl.col("_stray")
     labels = pl.Series([*header, header[-1] if header else ""], dtype=pl.String)
-    at_field = (
-        text.str.slice(0, text.str.find(REPLACEMENT, literal=True)).str.count_matches(
-            sep, literal=True
-        )
-    ).clip(upper_bound=width)
+
+    def before(mark: str) -> pl.Expr:  # the field a character first appears in
+        prefix = text.str.extract(f"^([^{re.escape(mark)}]*){re.escape(mark)}", 1)
+        return prefix.str.count_matches(sep, literal=True).clip(upper_bound=width)
+
+    at_field, at_quote = before(REPLACEMENT), before('"')
     enc = decoded.encoding.upper()
     marked = body.filter(text.is_not_null()).with_columns(n.alias("_n"))
     problems_frame = marked.with_columns(
@@ -325,6 +361,8 @@ def read_csv_rows(
         .then(pl.format("the file ends in the middle of this row: {}", pl.lit(decoded.truncated)))
         .when(bad_bytes)
         .then(pl.lit(f"bytes that are not {enc} text (shown as {REPLACEMENT}); row not read"))
+        .when(stray)
+        .then(pl.lit('a quote (") opens in this row and never closes; row not read'))
         .when(pl.col("_n") < width)
         .then(pl.format("row has {} of {} fields: cut short, or a separator missing", "_n", width))
         .when(pl.col("_n") > width)
@@ -341,6 +379,8 @@ def read_csv_rows(
         .then((pl.col("_n") - 1).clip(0, width))
         .when(bad_bytes)
         .then(at_field)
+        .when(stray)
+        .then(at_quote)
         .when(pl.col("_n") < width)
         .then(pl.col("_n"))
         .otherwise(width)

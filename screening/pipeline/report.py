@@ -87,11 +87,17 @@ def summary_markdown(report: RunReport, top: int = 20) -> str:
         "| quarantined | duplicates | warnings |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
+    # the rows of every file the bundle holds, those unchanged since the last night as they
+    # were read then: kept + quarantined + duplicates add up to what was read
+    counts = ["rows_read", "rows_kept", "quarantined", "duplicates_collapsed"]
+    per_file = ing.files.group_by("source").agg(pl.col(counts).sum())
+    totals = {r["source"]: r for r in per_file.iter_rows(named=True)}
     for r in ing.summary.iter_rows(named=True):
+        t = {**r, **totals.get(r["source"], {})}
         lines.append(
             f"| {r['source']} | {r['files']} | {r['files_reused']} | "
-            f"{r.get('files_unread') or 0} | {r['rows_read']:,} | {r['rows_kept']:,} | "
-            f"{r['quarantined']:,} | {r['duplicates_collapsed']:,} | {r['warnings']:,} |"
+            f"{r.get('files_unread') or 0} | {t['rows_read']:,} | {t['rows_kept']:,} | "
+            f"{t['quarantined']:,} | {t['duplicates_collapsed']:,} | {r['warnings']:,} |"
         )
     lines += [
         "",

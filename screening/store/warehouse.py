@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -128,7 +129,8 @@ def _lock_reason(exc: Exception) -> str:
     """DuckDB's message, first line: another program holding the file, or the disk."""
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     if "lock" in text.lower():
-        pid = text.split("PID")[-1].strip(" )") if "PID" in text else "?"
+        found = re.search(r"PID (\d+)", text)
+        pid = found.group(1) if found else "?"
         return f"it is open in another program (PID {pid}); close it and run again"
     return text
 
