@@ -15,7 +15,7 @@ from screening.ingest import IngestError
 from screening.schema import TIMEZONE
 from screening.settings import ConfigError, Settings, load_settings, prefect_environment
 from screening.store import catalog
-from screening.store.warehouse import StoreError, os_reason
+from screening.store.warehouse import StoreError, lock_reason, os_reason
 
 if TYPE_CHECKING:
     from screening.pipeline import RunReport
@@ -46,9 +46,8 @@ def _one_line(exc: BaseException) -> str:
 
     if isinstance(exc, OSError):
         return os_reason(exc)
-    if isinstance(exc, duckdb.Error):
-        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return f"database: {text}"
+    if isinstance(exc, duckdb.Error):  # the ledger's file held by another program, a full disk
+        return f"database: {lock_reason(exc)}"
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 

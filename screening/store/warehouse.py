@@ -125,7 +125,7 @@ def parquet_memo(
     return memo
 
 
-def _lock_reason(exc: Exception) -> str:
+def lock_reason(exc: Exception) -> str:
     """DuckDB's message, first line: another program holding the file, or the disk."""
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     if "lock" in text.lower():
@@ -148,7 +148,7 @@ class Warehouse:
         try:
             self.con = duckdb.connect(str(self.path), read_only=read_only)
         except duckdb.IOException as exc:
-            raise StoreError(f"cannot open {self.path}: {_lock_reason(exc)}") from exc
+            raise StoreError(f"cannot open {self.path}: {lock_reason(exc)}") from exc
         if not read_only:
             self._bulk_views()
 
