@@ -298,20 +298,42 @@ def surroundings(
     result = pl.DataFrame(out)
     tp = tips.filter(pl.col("lon").is_not_null())
     if tp.height:
-        # a tip describes one place: it counts for the nearest site within the radius only
+        # a tip describes one place: it counts for the nearest site within the radius only;
+        # between sites at the same distance (a meter and a shop geocoded to one point) the
+        # site the tip itself belongs to wins, else the lowest site id; never the one a
+        # search tree happens to meet first, which changes when any other site does
+        k = min(4, len(xy))
         d, j = tree.query(
             _xy(tp["lon"].to_numpy(), tp["lat"].to_numpy()),
-            k=1,
+            k=k,
             distance_upper_bound=cfg["tip_radius_m"],
         )
-        hit = np.isfinite(d)
+        d, j = d.reshape(tp.height, k), j.reshape(tp.height, k)
+        tied = np.isfinite(d) & (d <= d[:, :1] + 1e-6)
+        rows, cols = np.nonzero(tied)
+        linked = base.select("site_id", pl.col("tip_ids").str.split(";").alias("tip_id")).explode(
+            "tip_id"
+        )
         near = (
             pl.DataFrame(
                 {
-                    "site_id": placed["site_id"].gather(pl.Series(j[hit])),
-                    "tip_id": tp["tip_id"].filter(pl.Series(hit)),
+                    "tip_id": tp["tip_id"].gather(pl.Series(rows)),
+                    "site_id": placed["site_id"].gather(pl.Series(j[rows, cols])),
                 }
             )
+            .join(
+                linked.with_columns(pl.lit(True).alias("_own")),
+                on=["site_id", "tip_id"],
+                how="left",
+            )
+            .sort(
+                "tip_id",
+                pl.col("_own").fill_null(False),
+                "site_id",
+                descending=[False, True, False],
+            )
+            .group_by("tip_id", maintain_order=True)
+            .first()
             .group_by("site_id")
             .agg(_joined("tip_id").alias("tips_near"))
         )
