@@ -21,15 +21,20 @@ import functools
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, get_run_logger, task, unmapped
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from prefect.cache_policies import NONE
-from prefect.task_runners import ThreadPoolTaskRunner
+from screening.settings import prefect_environment
 
-from screening.pipeline import STEPS, Job, RunReport, Step, locked, summary_markdown, today
-from screening.schema import TIMEZONE
-from screening.settings import Settings, load_settings
-from screening.store import catalog
+prefect_environment()  # before Prefect reads its settings: no telemetry, a local home
+
+from prefect import flow, get_run_logger, task, unmapped  # noqa: E402
+from prefect.artifacts import create_markdown_artifact, create_table_artifact  # noqa: E402
+from prefect.cache_policies import NONE  # noqa: E402
+from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
+
+from screening.ingest import IngestError  # noqa: E402
+from screening.pipeline import STEPS, Job, RunReport, Step, locked, summary_markdown, today  # noqa: E402
+from screening.schema import TIMEZONE  # noqa: E402
+from screening.settings import Settings, load_settings  # noqa: E402
+from screening.store import catalog  # noqa: E402
 
 
 def _settings(config: str | Path | None) -> Settings:
@@ -54,9 +59,23 @@ def _as_task(step: Step) -> Any:
         name=step.name,
         retries=step.retries,
         retry_delay_seconds=30 if step.retries else 0,
+        retry_condition_fn=_worth_retrying,
         task_run_name=f"{step.name} {{bounds}}" if step.over else None,
         cache_policy=NONE,
     )
+
+
+def _worth_retrying(task: Any, task_run: Any, state: Any) -> bool:
+    """A bundle refused for what it holds (a required source with no usable rows, an as_of
+    out of bounds) is refused again: only a failure to read (a file still being copied, a
+    share that dropped) is worth another try."""
+    try:
+        state.result()
+    except IngestError:
+        return False
+    except Exception:  # any other failure may pass on a second try
+        return True
+    return True
 
 
 TASKS = {step.out: _as_task(step) for step in STEPS}
@@ -91,6 +110,7 @@ def nightly(
     export_dir: str | None = None,
     night: str | None = None,
     n_partitions: int | None = None,
+    force_as_of: bool = False,
 ) -> dict[str, object]:
     """One night: the pipeline's steps, each a task (ingest → ledger feedback → power signals
     and stay points per partition → places and sites → scores → ledger merge → lead list →
@@ -107,6 +127,7 @@ def nightly(
         incremental=True,
         export_dir=Path(export_dir) if export_dir else None,
         partitions=n_partitions or settings.scale.flow_partitions,
+        force_as_of=force_as_of,
     )
     results: dict[str, Any] = {}
     with locked(job):

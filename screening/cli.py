@@ -18,8 +18,15 @@ import typer
 from screening.ingest import IngestError
 from screening.ledger.outcomes import FIELDS
 from screening.schema import TIMEZONE
-from screening.settings import ConfigError, Settings, load_settings
+from screening.settings import ConfigError, Settings, load_settings, prefect_environment
 from screening.store import catalog
+from screening.store.warehouse import StoreError, lock_reason, os_reason
+
+if TYPE_CHECKING:
+    from screening.pipeline import RunReport
+
+# every command the product starts: Prefect quiet, with a home in the project
+prefect_environment()
 
 if TYPE_CHECKING:
     from screening.ledger.ledger import Ledger
@@ -58,6 +65,31 @@ def _main(
 def _fail(message: str) -> None:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(2)
+
+
+def _one_line(exc: BaseException) -> str:
+    """What stopped a command, as an operator reads it: a full or read-only disk, a name too
+    long, a database another program holds, in one line without a traceback."""
+    import duckdb
+
+    if isinstance(exc, OSError):
+        return os_reason(exc)
+    if isinstance(exc, duckdb.Error):  # the ledger's file held by another program, a full disk
+        return f"database: {lock_reason(exc)}"
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def _io_errors() -> tuple[type[BaseException], ...]:
+    import duckdb
+
+    return (StoreError, OSError, duckdb.Error)
+
+
+FORCE_AS_OF = typer.Option(
+    "--force-as-of",
+    help="screen the manifest's as_of even when it lies after the data's end or ahead of "
+    "today (refused otherwise)",
+)
 
 
 def _settings(config: Path | None) -> Settings:
@@ -176,15 +208,22 @@ def ingest(
         Path | None, typer.Option(help="settings file (see screening/config.toml)")
     ] = None,
     show_problems: Annotated[int, typer.Option(help="problem rows to print")] = 20,
+    force_as_of: Annotated[bool, FORCE_AS_OF] = False,
 ) -> None:
-    """Read a bundle into typed canonical tables, quarantining bad rows with their reasons."""
+    """Read a bundle into typed canonical tables, quarantining bad rows with their reasons.
+    A bundle unfit to screen is stored all the same (its problems can be seen) and the
+    command then exits 2 with the reason."""
     from screening.ingest import ingest_bundle
+    from screening.ledger.locking import RunLocked, work_lock
 
     settings = _settings(config)
     try:
-        report = ingest_bundle(input, out, settings)
-    except IngestError as exc:
+        with work_lock(out):
+            report = ingest_bundle(input, out, settings, force_as_of=force_as_of)
+    except (IngestError, RunLocked) as exc:
         _fail(str(exc))
+    except _io_errors() as exc:
+        _fail(_one_line(exc))
     typer.echo(
         f"ingested {input} -> {catalog.warehouse_db(out)} in {report.seconds:.1f} s; "
         f"region {report.manifest.region}, as_of {report.as_of}, "
@@ -210,6 +249,12 @@ def ingest(
                 q.head(show_problems).select("source", "file", "row", "field", "severity", "reason")
             )
         )
+    for r in report.unread.iter_rows(named=True):
+        typer.echo(f"warning: {r['file']} not read: {r['error']}")
+    for src, why in report.lost.items():
+        typer.echo(f"warning: {src} lost, nothing usable: {why}")
+    if report.blocking:
+        _fail(report.blocking[0])
 
 
 @app.command()
@@ -248,6 +293,7 @@ def run(
         Path | None,
         typer.Option(help="keep the warehouse here across runs; read only new files"),
     ] = None,
+    force_as_of: Annotated[bool, FORCE_AS_OF] = False,
 ) -> None:
     """Screen a bundle: ingest, signals, sites, scoring; writes RUN_DIR/leads.csv and
     leads.parquet (best first) and run_summary.md."""
@@ -260,9 +306,13 @@ def run(
     settings = _settings(config)
     try:
         with _progress() as progress:
-            report = run_screening(input, out, settings, ledger, work, progress=progress)
+            report = run_screening(
+                input, out, settings, ledger, work, progress=progress, force_as_of=force_as_of
+            )
     except (IngestError, RuleError, LedgerError, RunLocked) as exc:
         _fail(str(exc))
+    except _io_errors() as exc:
+        _fail(_one_line(exc))
     ing = report.ingest
     quarantined = int(ing.summary["quarantined"].sum())
     typer.echo(
@@ -270,14 +320,37 @@ def run(
         f"read, {quarantined:,} quarantined, {report.sites.counts['sites']:,} sites, "
         f"{report.leads.height} leads in {report.seconds:.1f} s"
     )
-    for src, rules in report.silent_rules.items():
-        typer.echo(f"note: {src} absent, rules silent: {', '.join(rules)}")
+    for line in _problem_lines(report):
+        typer.echo(line)
     if report.merge:
         typer.echo(describe_merge(report.merge))
     typer.echo(_top_leads(report.leads, top))
     typer.echo(
         f"-> {catalog.leads_csv(out)}, {catalog.leads_parquet(out)}, {catalog.run_summary(out)}"
     )
+
+
+def _problem_lines(report: RunReport) -> list[str]:
+    """What went wrong in the bundle, for the terminal: files not read, sources lost or
+    absent and the rules they silence, records after as_of, the ingest's notes."""
+    ing = report.ingest
+    out = [f"warning: {r['file']} not read: {r['error']}" for r in ing.unread.iter_rows(named=True)]
+    for src, rules in report.silent_rules.items():
+        if src in ing.lost:
+            out.append(f"warning: {src} lost ({ing.lost[src]}), rules silent: {', '.join(rules)}")
+        else:
+            out.append(f"note: {src} absent, rules silent: {', '.join(rules)}")
+    hidden = report.sites.after_as_of
+    if hidden:
+        out.append(
+            f"note: dated after {ing.as_of}, not screened: "
+            + ", ".join(f"{n:,} {src}" for src, n in hidden.items())
+        )
+    shown = 20
+    out += [f"note: {n}" for n in ing.notes[:shown]]
+    if len(ing.notes) > shown:
+        out.append(f"note: {len(ing.notes) - shown} more in run_summary.md")
+    return out
 
 
 @app.command()
@@ -619,6 +692,7 @@ def nightly(
     night: Annotated[str | None, typer.Option(help="run folder name (default: today)")] = None,
     dask: Annotated[str | None, DASK_OPT] = None,
     config: Annotated[Path | None, typer.Option(help="settings file")] = None,
+    force_as_of: Annotated[bool, FORCE_AS_OF] = False,
 ) -> None:
     """Run the nightly Prefect flow once, now (no server needed: Prefect starts a temporary
     one; with PREFECT_API_URL set the run shows in that server's UI)."""
@@ -636,9 +710,12 @@ def nightly(
             config=str(config) if config else None,
             export_dir=str(exports) if exports else None,
             night=night,
+            force_as_of=force_as_of,
         )
     except (IngestError, ConfigError, RunLocked) as exc:
         _fail(str(exc))
+    except _io_errors() as exc:
+        _fail(_one_line(exc))
     except Exception as exc:  # the Prefect server: its client raises many kinds
         reason = _server_failure(exc)
         if reason is None:
@@ -730,13 +807,17 @@ def sites(
     config: Annotated[Path | None, typer.Option(help="settings file")] = None,
 ) -> None:
     """Compute signals and tie every record to a site (after `screening ingest`)."""
+    from screening.ledger.locking import RunLocked, work_lock
     from screening.pipeline import build_sites
 
     settings = _settings(config)
     try:
-        report = build_sites(work, settings)
-    except IngestError as exc:
+        with work_lock(work):
+            report = build_sites(work, settings)
+    except (IngestError, RunLocked) as exc:
         _fail(str(exc))
+    except _io_errors() as exc:
+        _fail(_one_line(exc))
     typer.echo(
         f"sites as of {report.as_of}: " + ", ".join(f"{v:,} {k}" for k, v in report.counts.items())
     )

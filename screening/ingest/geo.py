@@ -61,14 +61,42 @@ def convert_crs(df: pl.DataFrame, crs: str) -> pl.DataFrame:
     )
 
 
-def geometries(df: pl.DataFrame, crs: str, source: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+def geometries(
+    df: pl.DataFrame, crs: str, source: str, cfg: Mapping[str, Any] | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """WKT polygons of premises: parsed, converted to WGS-84, and used to place premises that
-    have no point (their centroid). An unreadable polygon is a warning; the point remains."""
+    have no point (their centroid). An outline that is not a polygon (a POINT says nothing
+    of the premises' extent), or lies outside China (0 0, the origin an empty GIS field
+    writes), is a warning and dropped; the point remains."""
     if "geometry" not in df.columns or df["geometry"].null_count() == df.height:
         return df, empty_problems()
     wkt = df["geometry"].to_numpy()
     geoms = shapely.from_wkt(wkt, on_invalid="ignore")
-    bad = pl.Series(df["geometry"].is_not_null().to_numpy() & shapely.is_missing(geoms))
+    given = df["geometry"].is_not_null().to_numpy()
+    unreadable = given & shapely.is_missing(geoms)
+    kinds = shapely.get_type_id(geoms)
+    area = np.isin(kinds, (3, 6))  # Polygon, MultiPolygon
+    not_area = given & ~unreadable & ~area
+    outside = np.zeros(len(wkt), dtype=bool)
+    if cfg is not None:
+        x0, y0, x1, y1 = (shapely.bounds(geoms)[:, i] for i in range(4))
+        lo_x, hi_x = cfg["china_lon"]
+        lo_y, hi_y = cfg["china_lat"]
+        with np.errstate(invalid="ignore"):
+            inside = (x0 >= lo_x) & (x1 <= hi_x) & (y0 >= lo_y) & (y1 <= hi_y)
+        outside = given & ~unreadable & area & ~inside
+    drop = unreadable | not_area | outside
+    geoms = np.where(drop, None, geoms)
+    reason = np.where(
+        unreadable,
+        "not a readable WKT polygon; ignored",
+        np.where(
+            not_area,
+            "not a polygon (a point or a line says nothing of the premises); ignored",
+            "outline outside China (an empty GIS field's 0 0?); ignored",
+        ),
+    )
+    bad = pl.Series(drop)
     if crs != "wgs84":
 
         def _fn(xy: np.ndarray) -> np.ndarray:
@@ -86,10 +114,10 @@ def geometries(df: pl.DataFrame, crs: str, source: str) -> tuple[pl.DataFrame, p
         pl.coalesce(pl.col("lat"), pl.Series(shapely.get_y(centroid)).fill_nan(None)).alias("lat"),
     )
     problems = rows_to_problems(
-        df.filter(bad),
+        df.with_columns(pl.Series("_why", reason)).filter(bad),
         source,
         pl.lit("geometry"),
-        pl.lit("not a readable WKT polygon; ignored"),
+        pl.col("_why"),
         pl.col("geometry"),
         severity="warning",
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from screening.schema import Source
@@ -67,14 +68,13 @@ def lookup(source: Source, renames: dict[str, str] | None = None) -> dict[str, s
     return table
 
 
-def map_headers(
-    headers: list[str],
-    source: Source,
-    renames: dict[str, str] | None = None,
-) -> HeaderMap:
+def positions(
+    headers: Sequence[str], source: Source, renames: dict[str, str] | None = None
+) -> list[str | None]:
+    """The canonical name each header names, column by column (None: not a contract
+    column). A name may appear twice: the caller decides what a repeat means."""
     table = lookup(source, renames)
-    result = HeaderMap(mapping={})
-    taken: set[str] = set()
+    out: list[str | None] = []
     for header in headers:
         canonical = table.get(norm_header(header))
         if canonical is None and source.name == "power_readings":
@@ -83,6 +83,18 @@ def map_headers(
                 canonical = f"h{hour:02d}"
             elif point is not None:
                 canonical = f"p{point:02d}"
+        out.append(canonical)
+    return out
+
+
+def map_headers(
+    headers: Sequence[str],
+    source: Source,
+    renames: dict[str, str] | None = None,
+) -> HeaderMap:
+    result = HeaderMap(mapping={})
+    taken: set[str] = set()
+    for header, canonical in zip(headers, positions(headers, source, renames), strict=True):
         if canonical is None:
             result.unknown.append(header)
         elif canonical in taken:
@@ -93,7 +105,13 @@ def map_headers(
     return result
 
 
-def score(headers: list[object], source: Source, renames: dict[str, str] | None = None) -> int:
+def canonical_name(header: str, source: Source, renames: dict[str, str] | None = None) -> str:
+    """The contract's name for one header as written, or the header itself when it names
+    no column (problem rows name fields the way the contract does)."""
+    return map_headers([header], source, renames).mapping.get(header, header)
+
+
+def score(headers: Sequence[object], source: Source, renames: dict[str, str] | None = None) -> int:
     """How many cells of a candidate header row name a known column: finds the header row
     under a title line in spreadsheets."""
     return len(map_headers([str(h) for h in headers if h is not None], source, renames).mapping)

@@ -16,12 +16,15 @@ from typing import Any
 import polars as pl
 
 from screening.ingest.manifest import Manifest
-from screening.ingest.problems import IngestError, empty_problems, file_problem
+from screening.ingest.problems import empty_problems, file_problem
 from screening.ingest.readers import ReadError, file_format, read_file_batches, sha256
 from screening.ingest.staging import Staged, stage_source
 from screening.schema import SERIES_KEYS, SOURCES
 from screening.store import catalog
 from screening.store.warehouse import Warehouse, write_parquet
+
+# what ingest_files says of each file, so that rows read = kept + quarantined + collapsed
+COUNTS = ("rows_read", "rows_kept", "quarantined", "duplicates_collapsed")
 
 
 def no_prior() -> dict[str, pl.DataFrame]:
@@ -169,6 +172,7 @@ def stage_increment(
     manifest: Manifest,
     config: Mapping[str, Any],
     prior: dict[str, pl.DataFrame],
+    today: dt.date | None = None,
 ) -> tuple[Staged, list[tuple[str, Path]], set[str], list[dict[str, Any]]]:
     """One bulk source, file by file and batch by batch: a file whose content hash was
     ingested before keeps its stored part and its problems; a new file is read, staged and
@@ -188,10 +192,11 @@ def stage_increment(
     problems = [empty_problems()]
     notes: list[str] = []
     rows: list[dict[str, Any]] = []
-    read = kept_new = collapsed = warnings = 0
+    read = kept_new = collapsed = warnings = quarantined = 0
     (tmp / name).mkdir(parents=True, exist_ok=True)
+    before = prior["files"].filter(pl.col("source") == name)
     for path, rel, sha in files:
-        info = {
+        info: dict[str, Any] = {
             "source": name,
             "file": rel,
             "format": file_format(path),
@@ -199,6 +204,7 @@ def stage_increment(
             "sha256": sha,
             "encoding": None,
             "error": None,
+            **dict.fromkeys(COUNTS, 0),
         }
         rows.append(info)
         if sha[:16] in keep:
@@ -207,6 +213,12 @@ def stage_increment(
                     (pl.col("source") == name) & (pl.col("file") == known_files.get(sha, rel))
                 )
             )
+            # its figures as the night that read it counted them
+            was = before.filter(pl.col("sha256") == sha).head(1)
+            for col in COUNTS:
+                if col in was.columns and was.height:
+                    info[col] = was[col].item() or 0
+            info["encoding"] = was["encoding"].item() if was.height else None
             continue
         mine: list[tuple[str, Path]] = []
         # this file's figures, counted in only once every batch of it has been read
@@ -216,6 +228,7 @@ def stage_increment(
             "read": 0,
             "kept": 0,
             "dups": 0,
+            "quarantined": 0,
             "warnings": 0,
         }
         try:
@@ -232,7 +245,7 @@ def stage_increment(
                 info["encoding"] = info["encoding"] or next(
                     (t.encoding for t in tables if t.encoding), None
                 )
-                result = stage_source(name, tables, manifest, config)
+                result = stage_source(name, tables, manifest, config, today)
                 frame, clashes, dups = _cross_file(name, result.frame, earlier)
                 staged_file = write_parquet(frame, tmp / name / f"{sha[:16]}-{k:04d}.parquet")
                 mine.append((sha[:16], staged_file))
@@ -242,6 +255,9 @@ def stage_increment(
                 got["read"] += result.stats["rows_read"]
                 got["kept"] += frame.height
                 got["dups"] += result.stats["duplicates_collapsed"] + dups
+                # clashing with what is stored: the new rows are quarantined
+                got["quarantined"] += result.stats["quarantined"] + result.frame.height
+                got["quarantined"] -= frame.height + dups
                 got["warnings"] += result.stats["warnings"]
                 del frame, result
         except ReadError as exc:
@@ -264,15 +280,18 @@ def stage_increment(
         read += got["read"]
         kept_new += got["kept"]
         collapsed += got["dups"]
+        quarantined += got["quarantined"]
         warnings += got["warnings"]
+        info.update(
+            rows_read=got["read"],
+            rows_kept=got["kept"],
+            quarantined=got["quarantined"],
+            duplicates_collapsed=got["dups"],
+        )
     reused = len(files) - len({k for k, _ in new_parts}) - sum(1 for r in rows if r["error"])
-    if not keep and SOURCES[name].required:
-        reasons = "; ".join(f"{r['file']}: {r['error']}" for r in rows if r["error"])
-        raise IngestError(f"required source {name} unreadable: {reasons}")
     if reused:
         notes.append(f"{name}: {reused} file(s) unchanged since the last ingest, not re-read")
     all_problems = pl.concat(problems, how="vertical_relaxed")
-    rejected = all_problems.filter(pl.col("severity") == "rejected")
     stored_rows = pl.scan_parquet(stored).select(pl.len()).collect().item() if stored else 0
     seconds = time.perf_counter() - started
     stats = {
@@ -280,7 +299,7 @@ def stage_increment(
         "files": len(files),
         "rows_read": read,
         "rows_kept": stored_rows + kept_new,
-        "quarantined": rejected.select("file", "row").unique().height,
+        "quarantined": quarantined,
         "duplicates_collapsed": collapsed,
         "warnings": warnings,
         "seconds": round(seconds, 3),

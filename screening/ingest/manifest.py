@@ -26,8 +26,9 @@ class ManifestError(ValueError):
 # the keys of manifest.toml (docs/CONTRACT.md): anything else is reported and ignored
 MANIFEST_KEYS = {
     "region": "free text, printed on reports",
-    "as_of": "screening date YYYY-MM-DD; nothing dated after it is used (default: the latest "
-    "reading)",
+    "as_of": "screening date YYYY-MM-DD; nothing dated after it is used (default: the last day "
+    "the readings cover); one after that day or ahead of today is refused unless "
+    "`--force-as-of`",
     "timezone": "all naive timestamps are local time here",
     "crs": "coordinates in every file",
     "date_order": "dates written with the year last (`1/2/2018`): `dmy`, `mdy`, or `auto` (a "

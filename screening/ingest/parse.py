@@ -25,9 +25,15 @@ _NUMBER_RE = r"^([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*[a-zA-Z千伏安�
 _EXCEL_EPOCH = pl.datetime(1899, 12, 30)
 
 
+# control characters a value never means (NUL from a C export, a stray BEL): never kept,
+# so that "3400\x00001" is the meter 3400001 and no NUL reaches an id, a form or a map
+CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
+
+
 def clean_text(e: pl.Expr) -> pl.Expr:
-    """NFKC (full-width digits and letters to half width), trimmed, empty as null."""
-    s = e.cast(pl.String).str.normalize("NFKC").str.strip_chars()
+    """NFKC (full-width digits and letters to half width), control characters removed,
+    trimmed, empty as null."""
+    s = e.cast(pl.String).str.normalize("NFKC").str.replace_all(CONTROL, "").str.strip_chars()
     return pl.when(s.str.len_chars() == 0).then(None).otherwise(s)
 
 

@@ -1,47 +1,67 @@
 """Finding a bundle's files and reading each into a frame: the only place that knows about
 file formats and text encodings.
 
-CSV text may be UTF-8 (with or without BOM) or GB18030/GBK. polars reads only UTF-8 lazily,
-so other encodings and gzip are transcoded once, streaming, into a staging folder, in the
-same pass that tells the encoding (which reads the whole file: a sample can miss the one GBK
-character on line 90,000). Bulk CSV is then streamed into Parquet and read in batches.
-CSV cells are read as text: the ingest parses them itself so that a bad value becomes a
-reported problem instead of a failed file. Parquet keeps its types, and the parsers accept
-both.
+CSV text (text.py) may be UTF-8 (with or without BOM), GB18030/GBK or UTF-16; it is read
+record by record, so a malformed row or a bad byte costs that row, named, and a title line
+above the header is skipped. CSV cells are read as text: the ingest parses them itself so
+that a bad value becomes a reported problem instead of a failed file. Parquet keeps its
+types, and the parsers accept both. Every table keeps its header as written (a repeated
+header is seen before any reader renames it).
 """
 
 from __future__ import annotations
 
-import codecs
-import gzip
+import dataclasses
 import hashlib
+import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
 
 import polars as pl
 
-from screening.ingest.headers import score
+from screening.ingest.headers import canonical_name, map_headers, score
+from screening.ingest.problems import PROBLEM_SCHEMA, empty_problems
+from screening.ingest.text import TextError, decode, read_csv_rows, unique_names
 from screening.schema import SOURCES, TOWNSHIPS_FILE, Source
 
 FORMATS = (".csv.gz", ".csv", ".parquet", ".xlsx", ".xls")
-CHUNK = 1 << 23  # 8 MB of bytes decoded at a time
+CHUNK = 1 << 20
 
 
 class ReadError(Exception):
     """A whole file could not be read; the message says why."""
 
 
+# Excel cuts a cell at this many characters: a value exactly this long was probably cut
+EXCEL_CELL_LIMIT = 32_767
+
+
 @dataclass
 class RawTable:
-    """One sheet or file of a source, with its original headers and a 1-based _row."""
+    """One sheet or file of a source: its rows (columns named by position-unique headers,
+    a 1-based _row), its header as written, and the rows the reader itself had to refuse
+    (malformed records, bad bytes) or warn about."""
 
     source: str
     file: str  # path relative to the bundle, with "#sheet" for spreadsheets
     frame: pl.DataFrame
     format: str
     encoding: str | None = None
+    header: list[str] | None = None  # as written, in column order (None: the frame's)
+    problems: pl.DataFrame = field(default_factory=empty_problems)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def headers(self) -> list[str]:
+        columns = [c for c in self.frame.columns if c not in ("_row", "_file")]
+        return self.header if self.header is not None else columns
+
+    @property
+    def refused(self) -> int:
+        """Rows read but refused by the reader (each counts once, whatever its problems)."""
+        bad = self.problems.filter((pl.col("severity") == "rejected") & pl.col("row").is_not_null())
+        return bad.select("row").n_unique() if bad.height else 0
 
 
 @dataclass
@@ -69,20 +89,51 @@ def discover(bundle: Path) -> BundleFiles:
     by_source: dict[str, list[Path]] = {name: [] for name in SOURCES}
     ignored: list[Path] = []
     townships: Path | None = None
+    root = bundle.resolve()
     for entry in sorted(bundle.iterdir()):
+        if _outside(entry, root):
+            ignored.append(entry)
+            continue
         key = _stem(entry).lower() if entry.is_file() else entry.name.lower()
         if entry.is_file() and entry.name.lower() == TOWNSHIPS_FILE:
             townships = entry
         elif entry.is_file() and entry.name.lower() == "manifest.toml":
             continue
         elif key in by_source and entry.is_dir():
-            for sub in sorted(p for p in entry.rglob("*") if p.is_file()):
-                (by_source[key] if file_format(sub) else ignored).append(sub)
+            for sub in sorted(_files_under(entry)):
+                inside = file_format(sub) and not _outside(sub, root)
+                (by_source[key] if inside else ignored).append(sub)
         elif key in by_source and file_format(entry):
             by_source[key].append(entry)
         else:
             ignored.append(entry)
     return BundleFiles(by_source, townships, ignored)
+
+
+def _outside(path: Path, root: Path) -> bool:
+    """A link that leads out of the bundle: an agency's folder is what it sent, and a link
+    to /etc/passwd or to another county's data is not part of it."""
+    if not path.is_symlink() and not any(p.is_symlink() for p in path.parents):
+        return False
+    try:
+        return not path.resolve().is_relative_to(root)
+    except (OSError, RuntimeError):  # a loop of links
+        return True
+
+
+def _files_under(folder: Path) -> Iterator[Path]:
+    """Files under a source's folder, not following links to folders (a loop, or a way out
+    of the bundle); links to files are returned and judged by the caller."""
+    for top, dirs, files in os.walk(folder, followlinks=False):
+        dirs.sort()
+        for name in sorted(files):
+            path = Path(top) / name
+            if path.is_file() or path.is_symlink():
+                yield path
+
+
+def outside_note(path: Path, bundle: Path) -> str:
+    return f"{path.relative_to(bundle)}: a link pointing outside the bundle, not read"
 
 
 def sha256(path: Path) -> str:
@@ -93,80 +144,33 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _open(path: Path) -> BinaryIO:
-    if path.name.lower().endswith(".gz"):
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    return path.open("rb")
-
-
-def _decodes_as(path: Path, encoding: str) -> bool:
-    decoder = codecs.getincrementaldecoder(encoding)("strict")
+def _read_csv(
+    path: Path, rel: str, source: Source, staging: Path, renames: dict[str, str] | None
+) -> RawTable:
     try:
-        with _open(path) as fh:
-            for block in iter(lambda: fh.read(CHUNK), b""):
-                decoder.decode(block)
-            decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        return False
-    except (OSError, EOFError) as exc:
-        raise ReadError(f"cannot read: {exc}") from exc
-    return True
-
-
-def as_utf8(path: Path, staging: Path) -> tuple[Path, str]:
-    """The file's text as a plain UTF-8 file that polars can scan, and its encoding, in as
-    few passes over the file as possible: a plain UTF-8 file is only checked (one pass) and
-    used as it is; anything else is decoded and written out in the same pass, as UTF-8 first
-    and, when that fails, as GB18030 (the detection reads the whole file: a sample can miss
-    the one GBK character on line 90,000)."""
-    gz = path.name.lower().endswith(".gz")
-    if not gz and _decodes_as(path, "utf-8"):
-        return path, "utf-8"
-    for encoding in ("utf-8", "gb18030") if gz else ("gb18030",):
-        try:
-            return _transcode(path, encoding, staging), encoding
-        except UnicodeDecodeError:
-            continue
-    raise ReadError("text is neither UTF-8 nor GB18030/GBK")
-
-
-def _transcode(path: Path, encoding: str, staging: Path) -> Path:
-    staging.mkdir(parents=True, exist_ok=True)
-    out = staging / (hashlib.sha1(str(path).encode()).hexdigest()[:12] + ".csv")
-    decoder = codecs.getincrementaldecoder(encoding)("strict")
-    try:
-        with _open(path) as src, out.open("w", encoding="utf-8", newline="") as dst:
-            for block in iter(lambda: src.read(CHUNK), b""):
-                dst.write(decoder.decode(block))
-            dst.write(decoder.decode(b"", final=True))
-    except UnicodeDecodeError:
-        out.unlink(missing_ok=True)
-        raise
-    except (OSError, EOFError) as exc:
-        out.unlink(missing_ok=True)
-        raise ReadError(f"cannot read: {exc}") from exc
-    return out
-
-
-def _sniff_separator(path: Path) -> str:
-    with path.open("r", encoding="utf-8-sig", newline="") as fh:
-        first = fh.readline()
-    counts = {sep: first.count(sep) for sep in (",", "\t", ";", "|")}
-    return max(counts, key=lambda s: counts[s]) if any(counts.values()) else ","
-
-
-def _read_csv(path: Path, staging: Path) -> tuple[pl.DataFrame, str]:
-    text_path, encoding = as_utf8(path, staging)
-    try:
-        frame = pl.read_csv(
-            text_path,
-            separator=_sniff_separator(text_path),
-            infer_schema=False,
-            encoding="utf8",
+        decoded = decode(path, staging)
+        table = read_csv_rows(
+            decoded, rel, source.name, lambda cells: score(cells, source, renames)
         )
+    except TextError as exc:
+        raise ReadError(str(exc)) from exc
     except (pl.exceptions.ComputeError, pl.exceptions.NoDataError) as exc:
         raise ReadError(f"not a readable CSV table: {str(exc).splitlines()[0]}") from exc
-    return frame, encoding
+    except OSError as exc:
+        raise ReadError(f"cannot read: {exc}") from exc
+    names = {h: canonical_name(h, source, renames) for h in set(table.header)}
+    problems = table.problems.with_columns(pl.col("field").replace(names))
+    frame = table.frame.with_columns(pl.lit(rel).alias("_file"))
+    return RawTable(
+        source.name,
+        rel,
+        frame,
+        file_format(path) or ".csv",
+        decoded.encoding,
+        table.header,
+        problems,
+        table.notes,
+    )
 
 
 def _header_row(rows: pl.DataFrame, source: Source, renames: dict[str, str] | None) -> int:
@@ -180,11 +184,35 @@ def _header_row(rows: pl.DataFrame, source: Source, renames: dict[str, str] | No
     return best
 
 
+def _two_level(
+    rows: pl.DataFrame, h: int, source: Source, renames: dict[str, str] | None
+) -> tuple[list[object], int]:
+    """The header row, merged with the row above or below it when that names columns this
+    one leaves blank or unnamed (a two-level header: 位置 spanning 经度 | 纬度 beneath it,
+    or 企业名称 merged down over both rows). Returns (header cells, index of the last
+    header row)."""
+    top = list(rows.row(h))
+    best, best_score, last = top, score(top, source, renames), h
+    for other in (h + 1, h - 1):
+        if not 0 <= other < min(rows.height, 11):
+            continue
+        cells = list(rows.row(other))
+        merged = [
+            b if b is not None and (a is None or score([a], source, renames) == 0) else a
+            for a, b in zip(top, cells, strict=True)
+        ]
+        s = score(merged, source, renames)
+        if s > best_score:
+            best, best_score, last = merged, s, max(h, other)
+    return best, last
+
+
 def _read_excel(
     path: Path,
+    rel: str,
     source: Source,
     renames: dict[str, str] | None,
-) -> Iterator[tuple[str, pl.DataFrame]]:
+) -> Iterator[tuple[str, pl.DataFrame, list[str]]]:
     try:
         sheets = pl.read_excel(
             path, sheet_id=0, has_header=False, infer_schema_length=0, engine="calamine"
@@ -195,19 +223,42 @@ def _read_excel(
         if sheet.height == 0:
             continue
         h = _header_row(sheet, source, renames)
-        header = [str(v) if v is not None else f"column_{j}" for j, v in enumerate(sheet.row(h))]
-        body = sheet.slice(h + 1)
-        body.columns = _unique(header)
-        yield name, body
+        cells, last = _two_level(sheet, h, source, renames)
+        header = [str(v).strip() if v is not None else f"column_{j}" for j, v in enumerate(cells)]
+        body = sheet.slice(last + 1)
+        body.columns = unique_names(header)
+        yield name, body, header
 
 
-def _unique(headers: list[str]) -> list[str]:
-    seen: dict[str, int] = {}
-    out = []
-    for h in headers:
-        seen[h] = seen.get(h, 0) + 1
-        out.append(h if seen[h] == 1 else f"{h}.{seen[h]}")
-    return out
+def _cut_cells(t: RawTable, source: Source, renames: dict[str, str] | None) -> pl.DataFrame:
+    """Warnings for text cells exactly at Excel's limit: the sender's Excel cut them there."""
+    parts = []
+    columns = [c for c in t.frame.columns if c not in ("_row", "_file")]
+    for col, raw in zip(columns, t.headers, strict=False):
+        if t.frame.schema[col] != pl.String:
+            continue
+        cut = t.frame.filter(pl.col(col).str.len_chars() == EXCEL_CELL_LIMIT)
+        if cut.height:
+            parts.append(
+                cut.select(
+                    pl.lit(t.source).alias("source"),
+                    pl.lit(t.file).alias("file"),
+                    pl.col("_row").alias("row"),
+                    pl.lit(canonical_name(raw, source, renames)).alias("field"),
+                    pl.lit("warning").alias("severity"),
+                    pl.lit(
+                        f"cell holds exactly {EXCEL_CELL_LIMIT:,} characters, Excel's limit: "
+                        "the value was probably cut"
+                    ).alias("reason"),
+                    pl.col(col).str.slice(0, 60).alias("value"),
+                    pl.lit(None, dtype=pl.String).alias("record"),
+                )
+            )
+    return pl.concat(parts, how="vertical_relaxed").cast(PROBLEM_SCHEMA) if parts else t.problems  # type: ignore[arg-type]
+
+
+def _knows_columns(t: RawTable, source: Source, renames: dict[str, str] | None) -> bool:
+    return bool(map_headers(t.headers, source, renames).mapping)
 
 
 def _readings_per_row(names: list[str]) -> int:
@@ -222,53 +273,6 @@ def _readings_per_row(names: list[str]) -> int:
     return 1
 
 
-def _parquet_batches(
-    path: Path, rel: str, source: Source, fmt: str, encoding: str | None, batch_rows: int
-) -> Iterator[list[RawTable]]:
-    """A Parquet file as tables of about ``batch_rows`` readings each, rows numbered on."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        pf = pq.ParquetFile(path)
-        rows = max(1, batch_rows // _readings_per_row(pf.schema_arrow.names))
-        done = 0
-        pending: list[pa.RecordBatch] = []
-        held = 0
-        for batch in pf.iter_batches(batch_size=rows):
-            pending.append(batch)
-            held += batch.num_rows
-            if held >= rows:
-                table = RawTable(source.name, rel, _arrow(pending), fmt, encoding)
-                yield [_numbered(table, done)]
-                done += held
-                pending, held = [], 0
-        if pending or done == 0:
-            table = RawTable(source.name, rel, _arrow(pending, pf.schema_arrow), fmt, encoding)
-            yield [_numbered(table, done)]
-    except (OSError, ValueError, pa.ArrowException) as exc:
-        raise ReadError(f"not a readable Parquet file: {str(exc).splitlines()[0]}") from exc
-
-
-def _csv_as_parquet(path: Path, staging: Path) -> tuple[Path, str]:
-    """A CSV file (any encoding, gzipped or not) as a Parquet file of text columns in the
-    staging folder, written by polars' streaming engine: memory holds a chunk, never the
-    file, and the cells are parsed exactly as ``read_csv`` would (the same reader)."""
-    staging.mkdir(parents=True, exist_ok=True)
-    text_path, encoding = as_utf8(path, staging)
-    out = staging / (hashlib.sha1(str(path).encode()).hexdigest()[:12] + ".parquet")
-    try:
-        pl.scan_csv(
-            text_path, separator=_sniff_separator(text_path), infer_schema=False
-        ).sink_parquet(out)
-    except (pl.exceptions.ComputeError, pl.exceptions.NoDataError) as exc:
-        raise ReadError(f"not a readable CSV table: {str(exc).splitlines()[0]}") from exc
-    finally:
-        if text_path != path:
-            text_path.unlink(missing_ok=True)
-    return out, encoding
-
-
 def read_file_batches(
     path: Path,
     bundle: Path,
@@ -278,42 +282,79 @@ def read_file_batches(
     batch_rows: int = 0,
     max_workbook_mb: float | None = None,
 ) -> Iterator[list[RawTable]]:
-    """A file's tables in batches of about ``batch_rows`` readings (rows of a wide layout
-    count as the readings they hold), rows numbered on from batch to batch. A city's readings
+    """A file's tables in batches of about ``batch_rows`` readings (a wide row counts as the
+    24 or 96 readings it holds), rows numbered on from batch to batch. A city's readings
     arrive as files of 10^8 rows: staging one needs several times its size in memory, staging
-    it a batch at a time needs a batch's worth. Parquet is read batch by batch; CSV (plain or
-    gzip, UTF-8 or GB18030) is first streamed into a staged Parquet file and read the same
-    way; a workbook is read whole (the ingest refuses big ones).
+    it a batch at a time needs a batch's worth. Parquet is read batch by batch; a CSV file is
+    read whole as text rows (so that a broken row costs only that row) and staged in
+    batches; a workbook is read and staged whole (the ingest refuses big ones).
 
     A ReadError may come at any batch (a file truncated half-way); the caller must then drop
     what it kept of the earlier batches, since a file is read whole or not at all."""
     fmt = file_format(path)
-    if fmt not in (".parquet", ".csv", ".csv.gz") or batch_rows <= 0:
+    if fmt in (".csv", ".csv.gz") and batch_rows > 0:
+        for table in read_file(path, bundle, source, staging, renames, max_workbook_mb):
+            rows = max(1, batch_rows // _readings_per_row(table.headers))
+            if table.frame.height <= rows:
+                yield [table]
+                continue
+            for start in range(0, table.frame.height, rows):
+                first = start == 0
+                yield [
+                    dataclasses.replace(
+                        table,
+                        frame=table.frame.slice(start, rows),
+                        problems=table.problems if first else table.problems.head(0),
+                        notes=table.notes if first else [],
+                    )
+                ]
+        return
+    if fmt != ".parquet" or batch_rows <= 0:
         yield read_file(path, bundle, source, staging, renames, max_workbook_mb)
         return
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     rel = path.relative_to(bundle).as_posix()
-    if fmt == ".parquet":
-        yield from _parquet_batches(path, rel, source, fmt, None, batch_rows)
-        return
-    staging.mkdir(parents=True, exist_ok=True)
-    staged, encoding = _csv_as_parquet(path, staging)
     try:
-        yield from _parquet_batches(staged, rel, source, fmt, encoding, batch_rows)
-    finally:
-        staged.unlink(missing_ok=True)
+        pf = pq.ParquetFile(path)
+        if not map_headers(pf.schema_arrow.names, source, renames).mapping:
+            raise ReadError(
+                f"the header names none of the columns of {source.name} "
+                f"(found: {', '.join(pf.schema_arrow.names[:8])})"
+            )
+        rows = max(1, batch_rows // _readings_per_row(pf.schema_arrow.names))
+        if pf.metadata.num_rows <= rows:
+            yield read_file(path, bundle, source, staging, renames)
+            return
+        done = 0
+        pending: list[pa.RecordBatch] = []
+        held = 0
+        for batch in pf.iter_batches(batch_size=rows):
+            pending.append(batch)
+            held += batch.num_rows
+            if held >= rows:
+                yield [_numbered(RawTable(source.name, rel, _arrow(pending), ".parquet"), done)]
+                done += held
+                pending, held = [], 0
+        if pending:
+            yield [_numbered(RawTable(source.name, rel, _arrow(pending), ".parquet"), done)]
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise ReadError(f"not a readable Parquet file: {str(exc).splitlines()[0]}") from exc
 
 
-def _arrow(batches: list, schema: Any = None) -> pl.DataFrame:  # type: ignore[type-arg]
+def _arrow(batches: list) -> pl.DataFrame:  # type: ignore[type-arg]
     import pyarrow as pa
 
-    return pl.from_arrow(pa.Table.from_batches(batches, schema=schema))  # type: ignore[return-value]
+    return pl.from_arrow(pa.Table.from_batches(batches))  # type: ignore[return-value]
 
 
 def _numbered(t: RawTable, before: int = 0) -> RawTable:
-    """1-based _row (continuing after ``before`` rows of earlier batches) and _file."""
-    t.frame = t.frame.with_row_index("_row", offset=before + 1).with_columns(
-        pl.col("_row").cast(pl.Int64), pl.lit(t.file).alias("_file")
-    )
+    """1-based _row (continuing after ``before`` rows of earlier batches) and _file; a CSV
+    reader's own record numbers are kept (its refused rows are gaps)."""
+    if "_row" not in t.frame.columns:
+        t.frame = t.frame.with_row_index("_row", offset=before + 1)
+    t.frame = t.frame.with_columns(pl.col("_row").cast(pl.Int64), pl.lit(t.file).alias("_file"))
     return t
 
 
@@ -326,8 +367,10 @@ def read_file(
     max_workbook_mb: float | None = None,
 ) -> list[RawTable]:
     """Every table in one file (a workbook may hold several sheets), rows numbered from 1.
-    A workbook is read whole, so one above ``max_workbook_mb`` is refused (nobody sends 10^7
-    readings as xlsx; a workbook that big would take the machine's memory)."""
+    A table whose header names none of the source's columns is not this source's table: a
+    workbook's other sheets are skipped with a note, a file that holds no such table at all
+    is a ReadError. A workbook is read whole, so one above ``max_workbook_mb`` is refused
+    (nobody sends 10^7 readings as xlsx; a workbook that big would take the memory)."""
     rel = path.relative_to(bundle).as_posix()
     fmt = file_format(path)
     if fmt in (".xlsx", ".xls") and max_workbook_mb is not None:
@@ -339,8 +382,7 @@ def read_file(
             )
     tables: list[RawTable] = []
     if fmt in (".csv", ".csv.gz"):
-        frame, encoding = _read_csv(path, staging)
-        tables.append(RawTable(source.name, rel, frame, fmt, encoding))
+        tables.append(_read_csv(path, rel, source, staging, renames))
     elif fmt == ".parquet":
         try:
             frame = pl.read_parquet(path)
@@ -348,10 +390,21 @@ def read_file(
             raise ReadError(f"not a readable Parquet file: {str(exc).splitlines()[0]}") from exc
         tables.append(RawTable(source.name, rel, frame, fmt))
     elif fmt in (".xlsx", ".xls"):
-        sheets = list(_read_excel(path, source, renames))
-        for name, frame in sheets:
+        sheets = list(_read_excel(path, rel, source, renames))
+        for name, frame, header in sheets:
             label = rel if len(sheets) == 1 else f"{rel}#{name}"
-            tables.append(RawTable(source.name, label, frame, fmt))
+            tables.append(RawTable(source.name, label, frame, fmt, header=header))
     else:
         raise ReadError(f"unsupported file type (expected one of {', '.join(FORMATS)})")
-    return [_numbered(t) for t in tables]
+    tables = [_numbered(t) for t in tables]
+    known = [t for t in tables if _knows_columns(t, source, renames)]
+    if not known:
+        found = ", ".join(tables[0].headers[:8]) if tables else "nothing"
+        raise ReadError(f"the header names none of the columns of {source.name} (found: {found})")
+    for t in tables:
+        if not any(t is k for k in known):
+            known[0].notes.append(f"{t.file}: no column of {source.name} in its header; skipped")
+    if fmt in (".xlsx", ".xls"):
+        for t in known:
+            t.problems = _cut_cells(t, source, renames)
+    return known

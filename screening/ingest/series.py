@@ -59,8 +59,9 @@ def readings_layout(
 def collapse_series(
     frame: pl.DataFrame,
     source: Source,
-) -> tuple[pl.DataFrame, int, pl.DataFrame]:
-    """Exact duplicates, clashing rows and (for readings) each meter's interval, from one sort.
+) -> tuple[pl.DataFrame, dict[str, int], pl.DataFrame]:
+    """Exact duplicates (counted per file), clashing rows and (for readings) each meter's
+    interval, from one sort.
 
     Sorting 10^7-10^8 rows by a string key is the expensive step, so it is done once, on the
     integer code of the meter or plate: duplicates are then equal neighbours, clashes are
@@ -87,9 +88,10 @@ def collapse_series(
         return pl.all_horizontal(pl.col(c).eq_missing(pl.col(c).shift(shift)) for c in cols)
 
     keys = ["_k", *key[1:]]
-    before = f.height
-    f = f.filter(~(same_as(1, keys) & same_as(1, values)))
-    collapsed = before - f.height
+    dup = same_as(1, keys) & same_as(1, values)
+    gone = f.filter(dup).group_by("_file").len()
+    collapsed = dict(zip(gone["_file"].to_list(), gone["len"].to_list(), strict=True))
+    f = f.filter(~dup)
     if source.name == "power_readings":
         f = intervals_sorted(f)
     f = f.with_row_index("_ix")

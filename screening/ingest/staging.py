@@ -15,6 +15,7 @@ readers.py and storing in warehouse.py.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ import polars as pl
 
 from screening.ingest import parse, uscc
 from screening.ingest.geo import convert_crs, coordinate_checks, geometries
-from screening.ingest.headers import map_headers
+from screening.ingest.headers import positions
 from screening.ingest.manifest import Manifest
 from screening.ingest.problems import (
     Check,
@@ -43,6 +44,7 @@ from screening.schema import (
     IDLE_KINDS,
     PERMIT_KINDS,
     PHASES,
+    POLARS_TYPES,
     REGISTRATION_STATUSES,
     SOURCES,
     TARIFFS,
@@ -58,6 +60,8 @@ FILLABLE_IDS = {
     "sanctioned_sites": "case_id",
     "tips": "tip_id",
 }
+# Dates that may lie ahead of today: a permit's end of validity.
+FUTURE_OK = {("permits", "valid_to")}
 # Sources whose records mean nothing without a place.
 NEEDS_PLACE = ("idle_properties", "sanctioned_sites", "tips")
 
@@ -79,22 +83,70 @@ class Staged:
     problems: pl.DataFrame
     stats: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # per file: rows_read, rows_kept, quarantined, duplicates_collapsed
+    files: list[dict[str, Any]] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------- per-file: headers, layout
 
 
+DUP = "_dup_"  # a second column giving the same canonical field: compared row by row
+
+
 def _canonical(
     table: RawTable, source: Source, renames: dict[str, str] | None, notes: list[str]
-) -> pl.DataFrame:
-    headers = [c for c in table.frame.columns if c not in ("_row", "_file")]
-    hm = map_headers(headers, source, renames)
-    if hm.unknown:
-        notes.append(f"{table.file}: columns not in the contract, ignored: {', '.join(hm.unknown)}")
-    if hm.repeated:
-        notes.append(f"{table.file}: repeated columns, first one used: {', '.join(hm.repeated)}")
-    df = table.frame.select("_file", "_row", *[pl.col(o).alias(c) for o, c in hm.mapping.items()])
-    return df
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The table's columns under their canonical names, judged on the header as written.
+    A field given by two columns (名称 twice, or 企业名称 beside 名称) keeps the first and
+    the second beside it: rows where the two disagree are quarantined (which one is right
+    cannot be known), and the header itself is reported. Returns (frame, header problems)."""
+    columns = [c for c in table.frame.columns if c not in ("_row", "_file")]
+    headers = table.headers
+    canon = positions(headers, source, renames)
+    unknown = [h for h, c in zip(headers, canon, strict=True) if c is None]
+    if unknown:
+        notes.append(f"{table.file}: columns not in the contract, ignored: {', '.join(unknown)}")
+    first: dict[str, int] = {}
+    twice: set[str] = set()
+    select = [pl.col("_file"), pl.col("_row")]
+    problems = []
+    for i, (col, raw, c) in enumerate(zip(columns, headers, canon, strict=True)):
+        if c is None:
+            continue
+        if c not in first:
+            first[c] = i
+            select.append(pl.col(col).alias(c))
+            continue
+        j = first[c]
+        if c in twice:
+            notes.append(f"{table.file}: {c} given a third time (column {i + 1}); ignored")
+            continue
+        twice.add(c)
+        select.append(pl.col(col).alias(f"{DUP}{c}"))
+        what = (
+            f"header gives {c} twice (column {j + 1} {headers[j]!r} and column {i + 1} "
+            f"{raw!r}); rows where the two disagree are quarantined"
+        )
+        notes.append(f"{table.file}: {what}")
+        problems.append(header_problem(source.name, table.file, c, what))
+    return table.frame.select(select), pl.concat([empty_problems(), *problems])
+
+
+def header_problem(source: str, file: str, field_name: str, reason: str) -> pl.DataFrame:
+    """A problem of a file's header, not of one row (row is empty)."""
+    return pl.DataFrame(
+        {
+            "source": [source],
+            "file": [file],
+            "row": [None],
+            "field": [field_name],
+            "severity": ["warning"],
+            "reason": [reason],
+            "value": [None],
+            "record": [None],
+        },
+        schema=empty_problems().schema,
+    )
 
 
 # ---------------------------------------------------------------- per-file: parse and check
@@ -175,8 +227,11 @@ def _stage_table(
     source: Source,
     manifest: Manifest,
     cfg: Mapping[str, Any],
+    today: dt.date | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Parse and check one file's rows: (kept rows, problems)."""
+    """Parse and check one file's rows: (kept rows, problems). ``today`` (in the bundle's
+    timezone) bounds the dates of events: a reading or fix dated after it is rejected, an
+    optional date after it (a registration "established" in 2099) dropped with a warning."""
     for col in source.columns:
         if col.name not in df.columns:
             df = df.with_columns(pl.lit(None, dtype=pl.String).alias(col.name))
@@ -184,6 +239,17 @@ def _stage_table(
         df = df.with_columns(pl.lit("").alias("_part"))
     raw_cols = [c.name for c in source.columns]
     years = (cfg["min_year"], cfg["max_year"])
+    for field_name in raw_cols:  # a second column for one field fills the first's gaps;
+        # where both hold a value and they differ, _dup_ keeps the second for the check below
+        dup = f"{DUP}{field_name}"
+        if dup in df.columns:
+            a, b = parse.clean_text(pl.col(field_name)), parse.clean_text(pl.col(dup))
+            df = df.with_columns(
+                pl.coalesce(pl.col(field_name).cast(pl.String), pl.col(dup).cast(pl.String)).alias(
+                    field_name
+                ),
+                pl.when(a.is_not_null() & b.is_not_null() & (a != b)).then(b).alias(dup),
+            )
     df = df.with_columns(
         [pl.col(c).alias(f"_raw_{c}") for c in raw_cols if f"_raw_{c}" not in df.columns]
     )
@@ -201,6 +267,7 @@ def _stage_table(
     )
 
     checks: list[Check] = []
+    fixes: list[pl.Expr] = []
     for c in source.columns:
         raw, val = pl.col(f"_raw_{c.name}"), pl.col(c.name)
         raw_present = parse.clean_text(raw).is_not_null()
@@ -225,6 +292,55 @@ def _stage_table(
                     also=raw_present,
                 )
             )
+    for c in source.columns:  # a field given by two columns that disagree
+        if f"{DUP}{c.name}" in df.columns:
+            checks.append(
+                problem(
+                    pl.col(f"{DUP}{c.name}").is_not_null(),
+                    c.name,
+                    "rejected",
+                    pl.lit(f"the header's two {c.name} columns disagree: ")
+                    + quote(pl.col(f"_raw_{c.name}"))
+                    + pl.lit(" / ")
+                    + quote(pl.col(f"{DUP}{c.name}")),
+                    pl.col(f"{DUP}{c.name}"),
+                )
+            )
+    if not source.bulk:  # ids and names: a NUL or other control character is dropped
+        for c in source.columns:
+            if c.kind in ("str", "code"):
+                raw = pl.col(f"_raw_{c.name}").cast(pl.String)
+                checks.append(
+                    problem(
+                        raw.str.contains(parse.CONTROL),
+                        c.name,
+                        "warning",
+                        "control characters (NUL, …) in the value; removed",
+                        raw.str.replace_all(parse.CONTROL, "?"),
+                    )
+                )
+    if today is not None:
+        for c in source.columns:
+            if c.kind not in ("date", "datetime") or (source.name, c.name) in FUTURE_OK:
+                continue
+            val = pl.col(c.name)
+            late = (
+                val > today
+                if c.kind == "date"
+                else val >= dt.datetime.combine(today + dt.timedelta(days=1), dt.time())
+            )
+            what = f"dated after today ({today}): a typo or a clock that is wrong"
+            checks.append(
+                problem(
+                    late,
+                    c.name,
+                    "rejected" if c.required else "warning",
+                    what if c.required else what + "; ignored",
+                    val,
+                )
+            )
+            if not c.required:
+                fixes.append(pl.when(late.fill_null(False)).then(None).otherwise(val).alias(c.name))
     if "uscc" in source.names:
         checks.append(
             problem(
@@ -235,10 +351,10 @@ def _stage_table(
                 pl.col("uscc"),
             )
         )
-    fixes: list[pl.Expr] = []
     if "lon" in source.names:
-        coord_checks, fixes = coordinate_checks(source, cfg)
+        coord_checks, coord_fixes = coordinate_checks(source, cfg)
         checks += coord_checks
+        fixes += coord_fixes
     if source.name in NEEDS_PLACE:
         unplaced = pl.col("address").is_null() & pl.col("lon").is_null()
         if "geometry" in source.names:
@@ -321,32 +437,91 @@ def _stage_table(
 # ---------------------------------------------------------------- per-source, after concat
 
 
+def _by_file(frame: pl.DataFrame) -> dict[str, int]:
+    """Rows per input file (registers keep their file in _file to the end)."""
+    if frame.height == 0:
+        return {}
+    counts = frame.group_by("_file").len()
+    return dict(zip(counts["_file"].to_list(), counts["len"].to_list(), strict=True))
+
+
+def _less(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    return {f: n - after.get(f, 0) for f, n in before.items() if n - after.get(f, 0)}
+
+
+def file_counts(
+    files: list[str],
+    read: dict[str, int],
+    quarantined: list[dict[str, int]],
+    collapsed: list[dict[str, int]],
+    kept: dict[str, int],
+) -> list[dict[str, Any]]:
+    """One row per file: rows read, kept, quarantined and collapsed, each counted where it
+    happened (so that read = kept + quarantined + collapsed is a check, not a definition)."""
+    return [
+        {
+            "file": f,
+            "rows_read": read.get(f, 0),
+            "rows_kept": kept.get(f, 0),
+            "quarantined": sum(q.get(f, 0) for q in quarantined),
+            "duplicates_collapsed": sum(c.get(f, 0) for c in collapsed),
+        }
+        for f in files
+    ]
+
+
+def _value_columns(table: RawTable, source: Source, renames: dict[str, str] | None) -> int:
+    """Readings one row of this table holds (24 or 96 in the wide layouts, else 1)."""
+    names = [c for c in positions(table.headers, source, renames) if c]
+    wide = sum(1 for c in names if c[0] in "hp" and c[1:].isdigit())
+    return wide or 1
+
+
 def stage_source(
     name: str,
     tables: list[RawTable],
     manifest: Manifest,
     cfg: Mapping[str, Any],
+    today: dt.date | None = None,
 ) -> Staged:
-    """All files of one source into its canonical table."""
+    """All files of one source into its canonical table, with every row accounted for per
+    file: kept, quarantined (by the reader, a check, a clash or a fault) or collapsed into
+    an identical row. For readings a row is one reading: a wide row holds 24 or 96."""
     source = SOURCES[name]
     started = time.perf_counter()
     notes: list[str] = []
     renames = manifest.columns.get(name)
     kept_parts: list[pl.DataFrame] = []
     problem_parts: list[pl.DataFrame] = [empty_problems()]
-    rows_read = 0
+    read: dict[str, int] = {}
+    quarantined: list[dict[str, int]] = []
+    collapsed_by: list[dict[str, int]] = []
+    files = list(dict.fromkeys(t.file for t in tables))
     for table in tables:
+        notes += table.notes
+        problem_parts.append(table.problems)
+        refused = table.refused * (_value_columns(table, source, renames) if source.bulk else 1)
+        read[table.file] = read.get(table.file, 0) + refused
+        quarantined.append({table.file: refused})
         try:
-            df = _canonical(table, source, renames, notes)
+            df, header_problems = _canonical(table, source, renames, notes)
+            problem_parts.append(header_problems)
+            if name != "power_readings":
+                for col in source.columns:
+                    if col.required and col.name not in df.columns:
+                        problem_parts.append(missing_column(name, table.file, col, df.height))
             notes += date_order_notes(df, source, table.file, manifest.date_order)
             if name == "power_readings":
                 years = (cfg["min_year"], cfg["max_year"])
                 df = readings_layout(df, table, manifest.timezone, years, manifest.date_order)
         except ReadError as exc:
             problem_parts.append(file_problem(name, table.file, str(exc)))
+            read[table.file] -= refused  # a file not read at all has no rows read
+            quarantined[-1] = {}
             continue
-        rows_read += df.height
-        kept, problems = _stage_table(df, source, manifest, cfg)
+        read[table.file] += df.height
+        kept, problems = _stage_table(df, source, manifest, cfg, today)
+        quarantined.append({table.file: df.height - kept.height})
         kept_parts.append(kept)
         problem_parts.append(problems)
 
@@ -357,21 +532,26 @@ def stage_source(
             how="vertical_relaxed",
         )
     else:
-        frame = pl.DataFrame(
+        frame = pl.DataFrame(  # nothing read: an empty table of the contract's types
             schema={
                 "_file": pl.String,
                 "_row": pl.Int64,
                 "_part": pl.String,
-                **{c: pl.String for c in columns},
+                **{c.name: POLARS_TYPES[c.kind] for c in source.columns},
+                **({"interval_min": pl.Int32} if name == "power_readings" else {}),
             }
         )
-    if source.bulk:
+    at = _by_file(frame)
+    if source.bulk:  # exact duplicates collapse, clashing readings are all excluded
         frame, collapsed, clashes = collapse_series(frame, source)
         problem_parts.append(clashes)
+        collapsed_by.append(collapsed)
+        lost = _less(at, _by_file(frame))
+        quarantined.append({f: n - collapsed.get(f, 0) for f, n in lost.items()})
     else:
-        before = frame.height
         frame = frame.unique(subset=columns, keep="first", maintain_order=True)
-        collapsed = before - frame.height
+        collapsed_by.append(_less(at, _by_file(frame)))
+    at = _by_file(frame)
 
     if name in FILLABLE_IDS:
         id_col = FILLABLE_IDS[name]
@@ -413,10 +593,11 @@ def stage_source(
     elif source.key and not source.bulk:
         frame, clashes = key_conflicts(frame, source, list(source.key), keep_first=True)
         problem_parts.append(clashes)
+    quarantined.append(_less(at, _by_file(frame)))
 
     frame = convert_crs(frame, manifest.crs)
     if name == "idle_properties":
-        frame, geo_problems = geometries(frame, manifest.crs, name)
+        frame, geo_problems = geometries(frame, manifest.crs, name, cfg)
         problem_parts.append(geo_problems)
     if name == "vehicles":
         frame = frame.with_columns(
@@ -430,27 +611,44 @@ def stage_source(
         )
 
     problems = pl.concat(problem_parts, how="vertical_relaxed")
+    per_file = file_counts(files, read, quarantined, collapsed_by, _by_file(frame))
     frame = finish(frame, source)
-    rejected = problems.filter(pl.col("severity") == "rejected")
     seconds = time.perf_counter() - started
+    rows_read = sum(read.values())
     stats = {
         "source": name,
-        "files": len(tables),
+        "files": len(files),
         "rows_read": rows_read,
         "rows_kept": frame.height,
-        "quarantined": rejected.filter(pl.col("row").is_not_null())
-        .select("file", "row", "field")
-        .unique()
-        .height
-        if name == "power_readings"
-        else rejected.select("file", "row").unique().height,
-        "duplicates_collapsed": collapsed,
+        "quarantined": sum(r["quarantined"] for r in per_file),
+        "duplicates_collapsed": sum(r["duplicates_collapsed"] for r in per_file),
         "warnings": problems.filter(pl.col("severity") == "warning").height,
         "seconds": round(seconds, 3),
         "rows_per_s": int(rows_read / seconds) if seconds > 0 else 0,
         "files_reused": 0,
     }
-    return Staged(name, frame, problems, stats, notes)
+    return Staged(name, frame, problems, stats, notes, per_file)
+
+
+def missing_column(source: str, file: str, col: Column, rows: int) -> pl.DataFrame:
+    """A required field the header does not name: every row of the file lacks it."""
+    accepted = "、".join((col.name, *col.aliases))
+    return pl.DataFrame(
+        {
+            "source": [source],
+            "file": [file],
+            "row": [None],
+            "field": [col.name],
+            "severity": ["rejected"],
+            "reason": [
+                f"the header has no column for required {col.name} (accepted: {accepted}); "
+                f"all {rows:,} rows rejected"
+            ],
+            "value": [None],
+            "record": [None],
+        },
+        schema=empty_problems().schema,
+    )
 
 
 def finish(frame: pl.DataFrame, source: Source) -> pl.DataFrame:
@@ -461,7 +659,9 @@ def finish(frame: pl.DataFrame, source: Source) -> pl.DataFrame:
     )
     if source.bulk:  # already sorted by meter/plate and time (collapse_series)
         return frame.select(*source.names, *extra)
-    return frame.select(
+    # in file and row order, however the checks' joins returned them: later stages take the
+    # first of equals, and the same inputs must give the same list
+    return frame.sort("_file", "_row").select(
         *source.names,
         *extra,
         pl.col("_file").alias("source_file"),

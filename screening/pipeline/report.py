@@ -19,6 +19,8 @@ class SitesReport:
     seconds: dict[str, float]
     # "<source>.<field>" -> rules silent because no record fills the field
     empty_fields: dict[str, list[str]] = field(default_factory=dict)
+    # register records dated after as_of, left out of this screening (kept in the warehouse)
+    after_as_of: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -33,6 +35,38 @@ class RunReport:
     weights: dict[str, float] = field(default_factory=dict)
     # seconds per step of run_screening (the flow's steps are timed by Prefect)
     steps: dict[str, float] = field(default_factory=dict)
+
+
+def problem_lines(report: RunReport, reasons: int = 3) -> list[str]:
+    """What went wrong in the bundle, for the summary: files not read at all, sources lost,
+    the commonest reasons rows were quarantined, records dated after the screening date, and
+    the ingest's notes. Empty when there is nothing to say."""
+    ing = report.ingest
+    out: list[str] = []
+    for r in ing.unread.iter_rows(named=True):
+        out.append(f"- **{r['file']}** ({r['source']}) not read: {r['error']}")
+    for src, why in ing.lost.items():
+        out.append(f"- **{src}** lost: nothing usable ({why})")
+    q = ing.quarantined.filter(pl.col("row").is_not_null())
+    if q.height:
+        common = (
+            q.with_columns(pl.col("reason").str.replace(r":\s*'.*$", "").alias("why"))
+            .group_by("source", "why")
+            .len()
+            .sort(["source", "len", "why"], descending=[False, True, False])
+            .group_by("source", maintain_order=True)
+            .head(reasons)
+        )
+        for r in common.iter_rows(named=True):
+            out.append(f"- {r['source']}: {r['len']:,} × {r['why']}")
+    hidden = report.sites.after_as_of
+    if hidden:
+        out.append(
+            f"- dated after {ing.as_of}, left out of this screening (kept in the warehouse): "
+            + ", ".join(f"{n:,} {src}" for src, n in hidden.items())
+        )
+    out += [f"- note: {n}" for n in ing.notes]
+    return ["", "## Problems", "", *out] if out else []
 
 
 def summary_markdown(report: RunReport, top: int = 20) -> str:
@@ -51,18 +85,30 @@ def summary_markdown(report: RunReport, top: int = 20) -> str:
         "",
         "## Sources",
         "",
-        "| source | files | of which unchanged, not re-read | rows read | kept | quarantined "
-        "| duplicates | warnings |",
-        "|---|---|---|---|---|---|---|---|",
+        "| source | files | of which unchanged, not re-read | not read | rows read | kept "
+        "| quarantined | duplicates | warnings |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
+    # the rows of every file the bundle holds, those unchanged since the last night as they
+    # were read then: kept + quarantined + duplicates add up to what was read
+    counts = ["rows_read", "rows_kept", "quarantined", "duplicates_collapsed"]
+    per_file = ing.files.group_by("source").agg(pl.col(counts).sum())
+    totals = {r["source"]: r for r in per_file.iter_rows(named=True)}
     for r in ing.summary.iter_rows(named=True):
+        t = {**r, **totals.get(r["source"], {})}
         lines.append(
-            f"| {r['source']} | {r['files']} | {r['files_reused']} | {r['rows_read']:,} | "
-            f"{r['rows_kept']:,} | "
-            f"{r['quarantined']:,} | {r['duplicates_collapsed']:,} | {r['warnings']:,} |"
+            f"| {r['source']} | {r['files']} | {r['files_reused']} | "
+            f"{r.get('files_unread') or 0} | {t['rows_read']:,} | {t['rows_kept']:,} | "
+            f"{t['quarantined']:,} | {t['duplicates_collapsed']:,} | {r['warnings']:,} |"
         )
+    lines += [
+        "",
+        "Rows read = kept + quarantined + duplicates, for every source and file "
+        "(power_readings counts readings: a wide row holds 24 or 96).",
+    ]
     if ing.absent:
         lines += ["", "Absent optional sources: " + ", ".join(ing.absent) + "."]
+    lines += problem_lines(report)
     if report.merge:
         m = report.merge
         lines += [
@@ -77,7 +123,12 @@ def summary_markdown(report: RunReport, top: int = 20) -> str:
             ),
         ]
     for src, rules in report.silent_rules.items():
-        lines.append(f"Rules silent because {src} is absent: {', '.join(rules)}.")
+        if src in ing.lost:
+            lines.append(
+                f"Rules silent because {src} was lost ({ing.lost[src]}): {', '.join(rules)}."
+            )
+        else:
+            lines.append(f"Rules silent because {src} is absent: {', '.join(rules)}.")
     for col, rules in report.sites.empty_fields.items():
         lines.append(f"Rules silent because {col} has no values: {', '.join(rules)}.")
     if report.weights:

@@ -30,7 +30,12 @@ from screening.sites import collect as record_mod
 from screening.sites import features as feat
 from screening.sites import linking as link_mod
 from screening.store import catalog
-from screening.store.warehouse import Warehouse, parquet_memo, warehouse_dir
+from screening.store.warehouse import (
+    Warehouse,
+    parquet_memo,
+    replace_atomically,
+    warehouse_dir,
+)
 
 
 @contextmanager
@@ -67,13 +72,14 @@ def build_sites(
             if not meta.get("as_of"):
                 raise IngestError(f"{work_dir}: no as_of known; ingest a bundle first")
             as_of = dt.date.fromisoformat(meta["as_of"])
-        tables = {n: wh.table(n) for n in SOURCES if not SOURCES[n].bulk}
+        tables = {n: wh.register(n) for n in SOURCES if not SOURCES[n].bulk}
         if wh.has(WATCHED_TABLE):  # closed cases the ledger watches count as earlier cases
             watched = wh.table(WATCHED_TABLE)
             if watched.height:
                 tables["sanctioned_sites"] = pl.concat(
                     [tables["sanctioned_sites"], watched], how="vertical_relaxed"
                 )
+        tables, hidden = reg_mod.visible_at(tables, as_of)
         townships = wh.table("townships")
         if meters is None:
             with timer(timings, "power signals"):
@@ -119,7 +125,7 @@ def build_sites(
         "sites": table.height,
     }
     empty = reg_mod.silent_for_empty_fields(tables["registrations"])
-    return SitesReport(as_of, counts, timings, empty)
+    return SitesReport(as_of, counts, timings, empty_fields=empty, after_as_of=hidden)
 
 
 def rescore(
@@ -189,12 +195,14 @@ def csv_safe(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def write_leads(lead_list: pl.DataFrame, run_dir: Path) -> None:
-    """leads.csv (UTF-8 with BOM, so that Excel opens it; formula-like text neutralised)
-    and leads.parquet (as the data is)."""
+    """leads.csv (UTF-8 with BOM, so that Excel opens it; formula-like text neutralised) and
+    leads.parquet (as the data is), each written beside its place and renamed into it: a
+    reader never sees half a list, and a run that fails half-way leaves the previous list
+    whole."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    lead_list.write_parquet(catalog.leads_parquet(run_dir))
     flat = csv_safe(lead_list.with_columns(pl.col(pl.Date).dt.to_string("%Y-%m-%d")))
-    flat.write_csv(catalog.leads_csv(run_dir), include_bom=True)
+    replace_atomically(catalog.leads_parquet(run_dir), lead_list.write_parquet)
+    replace_atomically(catalog.leads_csv(run_dir), lambda p: flat.write_csv(p, include_bom=True))
 
 
 def finish_run(
@@ -215,8 +223,15 @@ def finish_run(
     write_leads(lead_list, run_dir)
     if work_dir is not None and Path(work_dir).resolve() != run_dir.resolve():
         pointer = {"work_dir": str(Path(work_dir).resolve()), "as_of": str(ingest.as_of)}
-        catalog.pointer(run_dir).write_text(json.dumps(pointer), encoding="utf-8")
-    silent = {src: RULES_NEEDING[src] for src in ingest.absent if src in RULES_NEEDING}
+        replace_atomically(
+            catalog.pointer(run_dir),
+            lambda p: p.write_text(json.dumps(pointer), encoding="utf-8"),
+        )
+    # an optional source absent, or present with nothing usable: the rules needing it
+    # cannot fire, and the run says so rather than screening as if nothing were there
+    silent = {
+        src: RULES_NEEDING[src] for src in [*ingest.absent, *ingest.lost] if src in RULES_NEEDING
+    }
     report = RunReport(
         run_dir,
         ingest,
@@ -228,7 +243,10 @@ def finish_run(
         weights,
         steps or {},
     )
-    catalog.run_summary(run_dir).write_text(summary_markdown(report), encoding="utf-8")
+    replace_atomically(
+        catalog.run_summary(run_dir),
+        lambda p: p.write_text(summary_markdown(report), encoding="utf-8"),
+    )
     return report
 
 

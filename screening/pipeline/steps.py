@@ -23,12 +23,13 @@ from typing import Any
 import polars as pl
 
 from screening.ingest import IngestError, IngestReport, ingest_bundle
-from screening.ledger.locking import run_lock
+from screening.ledger.locking import run_lock, work_lock
 from screening.ledger.merge import describe_merge, ledger_feedback, merge_into_ledger
 from screening.pipeline import partitions
 from screening.pipeline.report import RunReport, SitesReport
 from screening.pipeline.run import build_sites, export_run, finish_run, score_run, timer
 from screening.settings import Settings, settings_of
+from screening.store.warehouse import ensure_writable
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class Job:
     incremental: bool = False
     export_dir: Path | None = None
     partitions: int | None = None
+    force_as_of: bool = False  # screen a manifest as_of beyond the data's end or today
     started: float = field(default_factory=time.time)  # wall clock: steps may run elsewhere
     # seconds per step, filled by whoever walks the steps in this process
     timings: dict[str, float] = field(default_factory=dict, compare=False)
@@ -66,7 +68,20 @@ class Step:
 
 
 def ingest(job: Job) -> IngestReport:
-    return ingest_bundle(job.bundle, job.work_dir, job.settings, incremental=job.incremental)
+    """The bundle into the warehouse; a bundle unfit to screen (a required source with no
+    usable rows, an as_of out of bounds) stops here, in one line, after its problems are
+    stored for the agency to see."""
+    report = ingest_bundle(
+        job.bundle,
+        job.work_dir,
+        job.settings,
+        incremental=job.incremental,
+        force_as_of=job.force_as_of,
+    )
+    if report.blocking:
+        more = len(report.blocking) - 1
+        raise IngestError(report.blocking[0] + (f" (and {more} more)" if more else ""))
+    return report
 
 
 def feedback(job: Job) -> dict[str, float]:
@@ -111,6 +126,9 @@ def score(job: Job, weights: dict[str, float]) -> pl.DataFrame:
 def merge(
     job: Job, ingest: IngestReport, leads: pl.DataFrame
 ) -> tuple[pl.DataFrame, dict[str, int]]:
+    # the run's outputs must be writable before the ledger records it: a ledger that holds a
+    # run whose lead files were never written lies to the next night
+    ensure_writable(job.run_dir, job.export_dir)
     if job.ledger is None:
         return leads, {}
     return merge_into_ledger(job.ledger, ingest, leads, job.settings)
@@ -202,9 +220,13 @@ STEPS: tuple[Step, ...] = (
 
 @contextmanager
 def locked(job: Job) -> Iterator[None]:
-    """One run at a time on a ledger: a second one refuses (RunLocked) instead of racing."""
+    """One run at a time on a ledger and on a work directory: a second one refuses
+    (RunLocked) instead of racing. The run's folders are checked writable first, so that a
+    read-only or full disk stops the run in one line before any work."""
     with run_lock(job.ledger):
-        yield
+        ensure_writable(job.work_dir, job.run_dir, job.export_dir)
+        with work_lock(job.work_dir):
+            yield
 
 
 # told before each step (and each item of a mapped step): name, step number, steps, item
@@ -242,6 +264,7 @@ def run_screening(
     work_dir: Path | None = None,
     export_dir: Path | None = None,
     progress: Progress | None = None,
+    force_as_of: bool = False,
 ) -> RunReport:
     """One screening of a bundle: ingest, signals, sites, scoring, lead list, summary; with
     a ledger, the run is merged into it and the lead list reflects its outcomes.
@@ -256,6 +279,7 @@ def run_screening(
         ledger=Path(ledger_path) if ledger_path is not None else None,
         incremental=work_dir is not None,
         export_dir=Path(export_dir) if export_dir is not None else None,
+        force_as_of=force_as_of,
     )
     with locked(job):
         report: RunReport = walk(job, progress=progress)["report"]

@@ -75,7 +75,9 @@ def _matrix(features: pl.DataFrame, min_group: int) -> tuple[pl.DataFrame, list[
         if transform == "log":
             e = e.clip(lower_bound=0).log1p()
         cols.append(e.alias(name))
-    grouped = features.select("site_id", peer_groups(features).alias("peer"), *cols)
+    # in site order: an isolation forest draws its samples by row number, so the same
+    # sites in another order would grow other trees
+    grouped = features.select("site_id", peer_groups(features).alias("peer"), *cols).sort("site_id")
     small = grouped.group_by("peer").len().filter(pl.col("len") < min_group)["peer"]
     grouped = grouped.with_columns(
         pl.when(pl.col("peer").is_in(small.implode()))

@@ -139,8 +139,10 @@ def score_sites(
     )
     if not use_rules:
         reasons = reasons.head(0)
+    # stable: reasons of equal weight keep the rules' order in the config, whatever order
+    # the sites came in (an unstable sort on many threads shuffles equals run to run)
     reasons = pl.concat([reasons, anomaly_reasons]).sort(
-        ["site_id", "contribution"], descending=[False, True]
+        ["site_id", "contribution"], descending=[False, True], maintain_order=True
     )
     return scored.drop("_r", "_a"), reasons
 

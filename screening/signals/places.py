@@ -51,22 +51,44 @@ def night_flags(cfg: Mapping[str, Any]) -> list[pl.Expr]:
 
 def cluster(stays: pl.DataFrame, cfg: Mapping[str, Any]) -> pl.DataFrame:
     """Stays with the place_id of the place they belong to. A place id comes from the place's
-    position on a ~100 m grid (sha1, stable across library versions)."""
+    position on a ~100 m grid (sha1, stable across library versions); two places whose
+    positions fall in one cell (yards 60 m apart in a chemical park) are told apart by
+    their order in it, west to east, so that neither takes the other's trucks, whatever order
+    the stays came in."""
     comp = _components(stays["lon"].to_numpy(), stays["lat"].to_numpy(), cfg["place_radius_m"])
     out = stays.with_columns(pl.Series("_c", comp)).with_columns(
         pl.col("lon").median().over("_c").alias("place_lon"),
         pl.col("lat").median().over("_c").alias("place_lat"),
     )
-    cells = out.select(
-        pl.format(
-            "{}:{}",
-            (pl.col("place_lon") * 1000).round(0).cast(pl.Int64),
-            (pl.col("place_lat") * 1000).round(0).cast(pl.Int64),
+    cell = pl.format(
+        "{}:{}",
+        (pl.col("place_lon") * 1000).round(0).cast(pl.Int64),
+        (pl.col("place_lat") * 1000).round(0).cast(pl.Int64),
+    )
+    places = (
+        out.select("place_lon", "place_lat")
+        .unique()
+        .with_columns(cell.alias("_cell"))
+        .sort("_cell", "place_lon", "place_lat")
+        .with_columns(pl.int_range(pl.len()).over("_cell").alias("_k"))
+        .with_columns(
+            pl.when(pl.col("_k") == 0)
+            .then(pl.col("_cell"))
+            .otherwise(pl.format("{}#{}", "_cell", "_k"))
+            .alias("_cell")
         )
     )
-    return out.with_columns(
-        stable_ids("P", cells.to_series()).alias("place_id"), *night_flags(cfg)
-    ).drop("_c")
+    places = places.with_columns(stable_ids("P", places["_cell"]).alias("place_id"))
+    return (
+        out.join(
+            places.select("place_lon", "place_lat", "place_id"),
+            on=["place_lon", "place_lat"],
+            how="left",
+            maintain_order="left",
+        )
+        .with_columns(*night_flags(cfg))
+        .drop("_c")
+    )
 
 
 def depots(stays: pl.DataFrame, vehicles: pl.DataFrame, cfg: Mapping[str, Any]) -> pl.DataFrame:
@@ -93,9 +115,14 @@ def place_features(
 ) -> pl.DataFrame:
     """One row per place with what the trucks did there."""
     v = vehicles.select("plate", "carrier", "cargo_class", "is_fuel")
-    s = stays.join(v, on="plate", how="left")
-    depot = depots(stays, vehicles, cfg).select(
-        "place_id", pl.lit(True).alias("is_depot"), pl.col("carrier").alias("depot_of")
+    # in plate and time order whatever order the stays came in: dwell hours are float sums
+    s = stays.join(v, on="plate", how="left").sort("place_id", "plate", "start", "end")
+    # one row per place: a yard where two carriers' trucks sleep is the depot of both
+    depot = (
+        depots(stays, vehicles, cfg)
+        .group_by("place_id")
+        .agg(pl.col("carrier").unique().sort().str.join(";").alias("depot_of"))
+        .with_columns(pl.lit(True).alias("is_depot"))
     )
     feats = s.group_by("place_id").agg(
         pl.col("place_lon").first().alias("lon"),

@@ -108,14 +108,16 @@ def profile(readings: pl.LazyFrame, as_of: dt.date, cfg: Mapping[str, Any]) -> p
         readings.filter(
             pl.col("ts").is_between(recent, end, closed="left") & (pl.col("interval_min") <= 60)
         )
+        # whole micro-kWh (see daily_energy): every sum and mean below is then the same for
+        # any order the rows arrive in, any partitioning and any thread count
         .group_by("account_id", pl.col("ts").dt.truncate("1h").alias("hour"))
-        .agg(pl.col("kwh").sum())
+        .agg(_micro(pl.col("kwh")).sum().alias("kwh"))
         .with_columns(h=pl.col("hour").dt.hour(), wd=pl.col("hour").dt.weekday())
     )
     is_night = (pl.col("h") >= ns) | (pl.col("h") < ne)
     by_hour = (
         hourly.group_by("account_id", "h")
-        .agg(pl.col("kwh").mean().alias("m"))
+        .agg((pl.col("kwh").sum() / pl.len() / MICRO).alias("m"))
         .group_by("account_id")
         .agg(
             pl.when(pl.col("m").max() > 0)
@@ -129,8 +131,8 @@ def profile(readings: pl.LazyFrame, as_of: dt.date, cfg: Mapping[str, Any]) -> p
             pl.col("kwh").sum().alias("_total"),
             pl.col("kwh").filter(is_night).sum().alias("_night"),
             pl.col("kwh").filter(pl.col("wd") >= 6).sum().alias("_weekend"),
-            pl.col("kwh").mean().alias("_mean"),
-            pl.col("kwh").quantile(0.95).alias("peak_kwh_h"),
+            (pl.col("kwh").sum() / pl.len() / MICRO).alias("_mean"),
+            (pl.col("kwh").quantile(0.95) / MICRO).alias("peak_kwh_h"),
             pl.col("hour").dt.date().n_unique().alias("_days"),
             pl.col("kwh").alias("_all"),
         )

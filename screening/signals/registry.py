@@ -46,6 +46,39 @@ def _given(col: str) -> pl.Expr:
     return pl.when(text != "").then(text)
 
 
+# the date that brings each register's record into existence: before it, the record was not
+# there to be seen (a registration established, an account opened, a tip received, a case
+# closed, a permit issued, premises listed as idle)
+DATED = {
+    "registrations": "established",
+    "power_accounts": "opened",
+    "tips": "received",
+    "sanctioned_sites": "closed_on",
+    "permits": "valid_from",
+    "idle_properties": "since",
+}
+
+
+def visible_at(
+    tables: Mapping[str, pl.DataFrame], as_of: dt.date
+) -> tuple[dict[str, pl.DataFrame], dict[str, int]]:
+    """The registers as they stood on ``as_of``: records dated after it are left out (they
+    stay in the warehouse for a later screening). Screened on 2021-07-06, a registration
+    established on 2021-08-02 is not "new", it does not exist yet; nor does a tip received
+    later. Undated records are kept. Returns (tables, records left out per register)."""
+    out, hidden = {}, {}
+    for name, frame in tables.items():
+        col = DATED.get(name)
+        if col is None or col not in frame.columns:
+            out[name] = frame
+            continue
+        later = pl.col(col).is_not_null() & (pl.col(col) > as_of)
+        out[name] = frame.filter(~later)
+        if n := frame.height - out[name].height:
+            hidden[name] = n
+    return out, hidden
+
+
 def registration_signals(
     regs: pl.DataFrame, as_of: dt.date, cfg: Mapping[str, Any]
 ) -> pl.DataFrame:

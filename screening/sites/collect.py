@@ -66,12 +66,26 @@ def _anchor_registrations(regs: pl.DataFrame, anchors: Mapping[str, Any] | None)
     ).to_series()
 
 
+def in_file_order(t: pl.DataFrame) -> pl.DataFrame:
+    """A register in the order of its files and rows (then its first column: the ledger's
+    watched cases have no row), whatever order a join or a scan left it in: linking takes
+    the first of equals, so the order it sees must be the data's own."""
+    keys = [c for c in ("source_file", "source_row") if c in t.columns]
+    if not keys or t.height == 0:
+        return t
+    return t.sort([*keys, t.columns[0]], nulls_last=True, maintain_order=True)
+
+
 def records(
     tables: dict[str, pl.DataFrame],
     places: pl.DataFrame | None = None,
     anchors: Mapping[str, Any] | None = None,
 ) -> pl.DataFrame:
-    """All placeable records in one frame with their matching keys."""
+    """All placeable records in one frame with their matching keys, in an order that
+    depends on the data alone (registers in file order, places by id)."""
+    tables = {name: in_file_order(t) for name, t in tables.items()}
+    if places is not None:
+        places = places.sort("place_id")
 
     def pick(
         name: str,

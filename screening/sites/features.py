@@ -45,8 +45,11 @@ def linked_ids(links: pl.DataFrame) -> pl.DataFrame:
 
 
 def _members(links: pl.DataFrame, source: str, frame: pl.DataFrame, key: str) -> pl.DataFrame:
+    """The rows of ``frame`` linked to each site, in (site, record) order: a join returns its
+    rows in whatever order its threads finish, and a site's sums and first-of-ties must not
+    depend on that (the same inputs give the same bytes)."""
     ids = links.filter(pl.col("source") == source).select("site_id", pl.col("record_id").alias(key))
-    return ids.join(frame, on=key, how="inner")
+    return ids.join(frame, on=key, how="inner").sort("site_id", key, maintain_order=True)
 
 
 def entity_features(
@@ -182,15 +185,15 @@ def power_site_features(
         pl.col("level_ratio").max().alias("level_ratio"),
         pl.col("jump_ratio").max().alias("jump_ratio"),
         pl.col("jump_date")
-        .sort_by("jump_ratio", descending=True, nulls_last=True)
+        .sort_by("jump_ratio", "account_id", descending=[True, False], nulls_last=True)
         .first()
         .alias("jump_date"),
         pl.col("jump_before")
-        .sort_by("jump_ratio", descending=True, nulls_last=True)
+        .sort_by("jump_ratio", "account_id", descending=[True, False], nulls_last=True)
         .first()
         .alias("jump_before"),
         pl.col("jump_after")
-        .sort_by("jump_ratio", descending=True, nulls_last=True)
+        .sort_by("jump_ratio", "account_id", descending=[True, False], nulls_last=True)
         .first()
         .alias("jump_after"),
         pl.col("wake_date").min().alias("wake_date"),
@@ -201,7 +204,7 @@ def power_site_features(
         if "meter_faults" in power.columns
         else pl.lit(None, dtype=pl.Int64).alias("meter_faults"),
         pl.col("peer_group")
-        .sort_by("night_share", descending=True, nulls_last=True)
+        .sort_by("night_share", "account_id", descending=[True, False], nulls_last=True)
         .first()
         .alias("peer_group"),
         *[pl.col(c).max() for c in pct],
@@ -312,20 +315,42 @@ def surroundings(
     result = pl.DataFrame(out)
     tp = tips.filter(pl.col("lon").is_not_null())
     if tp.height:
-        # a tip describes one place: it counts for the nearest site within the radius only
+        # a tip describes one place: it counts for the nearest site within the radius only;
+        # between sites at the same distance (a meter and a shop geocoded to one point) the
+        # site the tip itself belongs to wins, else the lowest site id; never the one a
+        # search tree happens to meet first, which changes when any other site does
+        k = min(4, len(xy))
         d, j = tree.query(
             _xy(tp["lon"].to_numpy(), tp["lat"].to_numpy()),
-            k=1,
+            k=k,
             distance_upper_bound=cfg["tip_radius_m"],
         )
-        hit = np.isfinite(d)
+        d, j = d.reshape(tp.height, k), j.reshape(tp.height, k)
+        tied = np.isfinite(d) & (d <= d[:, :1] + 1e-6)
+        rows, cols = np.nonzero(tied)
+        linked = base.select("site_id", pl.col("tip_ids").str.split(";").alias("tip_id")).explode(
+            "tip_id"
+        )
         near = (
             pl.DataFrame(
                 {
-                    "site_id": placed["site_id"].gather(pl.Series(j[hit])),
-                    "tip_id": tp["tip_id"].filter(pl.Series(hit)),
+                    "tip_id": tp["tip_id"].gather(pl.Series(rows)),
+                    "site_id": placed["site_id"].gather(pl.Series(j[rows, cols])),
                 }
             )
+            .join(
+                linked.with_columns(pl.lit(True).alias("_own")),
+                on=["site_id", "tip_id"],
+                how="left",
+            )
+            .sort(
+                "tip_id",
+                pl.col("_own").fill_null(False),
+                "site_id",
+                descending=[False, True, False],
+            )
+            .group_by("tip_id", maintain_order=True)
+            .first()
             .group_by("site_id")
             .agg(_joined("tip_id").alias("tips_near"))
         )
@@ -348,6 +373,7 @@ def site_features(
     cfg: Mapping[str, Any],
 ) -> pl.DataFrame:
     """All signals per site (see module doc)."""
+    sites = sites.sort("site_id")  # nearest-site ties (a tip between two) go by site id
     base = sites.join(linked_ids(links), on="site_id", how="left")
     # a hazmat carrier's own registered premises: its trucks calling there are its fleet
     carriers = tables["vehicles"].select(name_key(pl.col("carrier")).alias("_k")).drop_nulls()

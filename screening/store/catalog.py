@@ -21,6 +21,7 @@ WAREHOUSE_DB = "warehouse.duckdb"
 BULK_DIR = "bulk"  # bulk/<series>/<sha16>[-NNNN].parquet
 CACHE_DIR = "cache"  # memos keyed by a digest of their inputs (distance edges)
 STAGING_PREFIX = ".staging-"  # an ingest's temporary folder inside the work directory
+WORK_LOCK = "warehouse.lock"  # held by the run writing the work directory
 
 DEFAULT_LEDGER = Path("ledger") / "ledger.duckdb"
 DEFAULT_WORK = Path("work")  # the nightly flow's kept warehouse
@@ -50,6 +51,10 @@ def warehouse_db(work_dir: Path) -> Path:
 def bulk_dir(work_dir: Path, series: str | None = None) -> Path:
     folder = Path(work_dir) / BULK_DIR
     return folder / series if series else folder
+
+
+def work_lock(work_dir: Path) -> Path:
+    return Path(work_dir) / WORK_LOCK
 
 
 def cache_dir(work_dir: Path) -> Path:

@@ -8,7 +8,10 @@ re-created on every open, so a work directory can be moved or copied whole.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,59 @@ import duckdb
 import polars as pl
 
 from screening.store import catalog
+
+PROBE_BYTES = 64 * 1024  # a lead list's worth: a disk that cannot take this is full
+
+
+class StoreError(RuntimeError):
+    """A folder or database the run needs cannot be written or opened (one line)."""
+
+
+def os_reason(exc: OSError) -> str:
+    """An OSError as an operator reads it: what and where, no traceback."""
+    what = {
+        errno.ENOSPC: "no space left on the disk",
+        errno.EDQUOT: "disk quota exceeded",
+        errno.EACCES: "permission denied",
+        errno.EPERM: "permission denied",
+        errno.EROFS: "the disk is read-only",
+        errno.ENAMETOOLONG: "file name too long",
+    }.get(exc.errno or 0, exc.strerror or str(exc))
+    return f"{what}: {exc.filename}" if exc.filename else what
+
+
+def ensure_writable(*folders: Path | None) -> None:
+    """Each folder exists (or can be made) and takes a small file: a read-only folder, a
+    full disk or a name too long for the file system stops the run before any work, not
+    half-way through or after the ledger has recorded it."""
+    for folder in folders:
+        if folder is None:
+            continue
+        folder = Path(folder)
+        probe = folder / f".write-test-{os.getpid()}"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with probe.open("wb") as fh:
+                fh.write(b"\0" * PROBE_BYTES)
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as exc:
+            raise StoreError(f"cannot write to {folder}: {os_reason(exc)}") from exc
+        finally:
+            probe.unlink(missing_ok=True)
+
+
+def replace_atomically(path: Path, write: Callable[[Path], object]) -> Path:
+    """``write`` the file beside its place and rename it there: a reader (Excel, the next
+    night, an inspector's sync) never sees half a file, and a failed write leaves the old one."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        write(tmp)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
 
 
 def warehouse_dir(run_dir: Path) -> Path:
@@ -69,6 +125,16 @@ def parquet_memo(
     return memo
 
 
+def lock_reason(exc: Exception) -> str:
+    """DuckDB's message, first line: another program holding the file, or the disk."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if "lock" in text.lower():
+        found = re.search(r"PID (\d+)", text)
+        pid = found.group(1) if found else "?"
+        return f"it is open in another program (PID {pid}); close it and run again"
+    return text
+
+
 def part_of(path: Path) -> str:
     """The input file a stored Parquet file belongs to (its content hash, or "all")."""
     return Path(path).stem.split("-")[0]
@@ -79,7 +145,10 @@ class Warehouse:
         self.work_dir = Path(work_dir)
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.path = catalog.warehouse_db(self.work_dir)
-        self.con = duckdb.connect(str(self.path), read_only=read_only)
+        try:
+            self.con = duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.IOException as exc:
+            raise StoreError(f"cannot open {self.path}: {lock_reason(exc)}") from exc
         if not read_only:
             self._bulk_views()
 
@@ -168,6 +237,11 @@ class Warehouse:
 
     def table(self, name: str) -> pl.DataFrame:
         return self.read(f"SELECT * FROM {name}")
+
+    def register(self, name: str) -> pl.DataFrame:
+        """A register in file and row order: the order the stages see must be the data's,
+        never a scan's (a table of several row groups may be read by several threads)."""
+        return self.read(f"SELECT * FROM {name} ORDER BY source_file, source_row")
 
     def has(self, name: str) -> bool:
         return bool(

@@ -1,0 +1,1 @@
+"""The bad-input corpus: faults generated from the committed sample at test time."""
