@@ -24,7 +24,7 @@ import polars as pl
 
 from screening.ingest import IngestError, IngestReport, ingest_bundle
 from screening.ledger.locking import run_lock
-from screening.ledger.merge import ledger_feedback, merge_into_ledger
+from screening.ledger.merge import Feedback, ledger_feedback, merge_into_ledger
 from screening.pipeline import partitions
 from screening.pipeline.report import RunReport, SitesReport
 from screening.pipeline.run import build_sites, export_run, finish_run, score_run, timer
@@ -69,7 +69,7 @@ def ingest(job: Job) -> IngestReport:
     return ingest_bundle(job.bundle, job.work_dir, job.settings, incremental=job.incremental)
 
 
-def feedback(job: Job) -> dict[str, float]:
+def feedback(job: Job) -> Feedback:
     return ledger_feedback(job.work_dir, job.ledger, job.settings)
 
 
@@ -104,8 +104,8 @@ def sites(job: Job, meters: list[pl.DataFrame], stays: list[pl.DataFrame]) -> Si
     )
 
 
-def score(job: Job, weights: dict[str, float]) -> pl.DataFrame:
-    return score_run(job.work_dir, job.settings, weights)[0]
+def score(job: Job, learnt: Feedback) -> pl.DataFrame:
+    return score_run(job.work_dir, job.settings, learnt.weights, learnt.labels)[0]
 
 
 def merge(
@@ -121,7 +121,7 @@ def lead_list(
     ingest: IngestReport,
     sites: SitesReport,
     merged: tuple[pl.DataFrame, dict[str, int]],
-    weights: dict[str, float],
+    learnt: Feedback,
 ) -> RunReport:
     leads, counts = merged
     return finish_run(
@@ -131,7 +131,7 @@ def lead_list(
         leads,
         time.time() - job.started,
         counts,
-        weights,
+        learnt.weights,
         dict(job.timings),
         job.work_dir,
     )
@@ -157,8 +157,11 @@ STEPS: tuple[Step, ...] = (
     Step(
         "ledger feedback",
         feedback,
-        "weights",
-        describe=lambda w: [f"rule weights from outcomes: {w or 'unchanged'}"],
+        "feedback",
+        describe=lambda f: [
+            f"rule weights from outcomes: {f.weights or 'unchanged'}",
+            f"labelled sites for the ranker: {f.labels.height}",
+        ],
     ),
     Step("plan meter partitions", meter_ranges, "meter_ranges"),
     Step("plan plate partitions", plate_ranges, "plate_ranges"),
@@ -175,7 +178,7 @@ STEPS: tuple[Step, ...] = (
         "scoring",
         score,
         "leads",
-        ("weights",),
+        ("feedback",),
         describe=lambda leads: [f"{leads.height} leads above the listing threshold"],
     ),
     Step(
@@ -185,7 +188,7 @@ STEPS: tuple[Step, ...] = (
         ("ingest", "leads"),
         describe=lambda m: [f"ledger: {m[1] or 'no ledger'}"],
     ),
-    Step("lead list", lead_list, "report", ("ingest", "sites", "merged", "weights")),
+    Step("lead list", lead_list, "report", ("ingest", "sites", "merged", "feedback")),
     Step(
         "forms and maps",
         forms,
