@@ -53,7 +53,7 @@ def _common_code(leads: pl.DataFrame) -> str:
 
 
 def test_without_enough_labels_the_list_is_the_rules_to_the_byte(county, tmp_path):
-    work, features, _, _, leads = county
+    _, features, _, _, leads = county
     write_leads(leads, tmp_path / "rules")
     code = _common_code(leads)
     top = leads.head(40)
@@ -75,13 +75,17 @@ def test_outcomes_move_sites_like_the_confirmed_ones_up(county):
     assert 5 < labels["label"].sum() < 35
     learnt, _, relisted = rescore(features, SETTINGS, labels=labels)
     assert "hit_chance" in learnt.columns and learnt["hit_chance"].is_between(0, 1).all()
-    # among the sites nobody visited, those showing the confirmed pattern gain on the rest
+    # among the listed sites nobody visited, those showing the confirmed pattern gain on the
+    # rest; what is listed stays what the rules list
     showing = reasons.filter((pl.col("code") == code) & (pl.col("contribution") != 0))["site_id"]
     before = scored.sort(["score", "site_id"], descending=[True, False]).with_row_index("was")
     after = learnt.sort(["score", "site_id"], descending=[True, False]).with_row_index("now")
     moved = (
         before.join(after.select("site_id", "now", "learned_factor"), on="site_id")
-        .filter(~pl.col("site_id").is_in(top["site_id"].implode()) & (pl.col("score") > 0))
+        .filter(
+            ~pl.col("site_id").is_in(top["site_id"].implode())
+            & (pl.col("score") >= SETTINGS.scoring.min_score)
+        )
         .with_columns(pl.col("site_id").is_in(showing.implode()).alias("like"))
     )
     like, unlike = moved.filter(pl.col("like")), moved.filter(~pl.col("like"))
@@ -90,6 +94,9 @@ def test_outcomes_move_sites_like_the_confirmed_ones_up(county):
     gain = moved.with_columns((pl.col("was").cast(pl.Int64) - pl.col("now")).alias("gain"))
     by = gain.group_by("like").agg(pl.col("gain").mean())
     assert dict(by.iter_rows())[True] > dict(by.iter_rows())[False]
+    listed = pl.col("score") >= SETTINGS.scoring.min_score
+    assert set(learnt.filter(listed)["site_id"]) == set(scored.filter(listed)["site_id"])
+    assert learnt.filter(~listed)["learned_factor"].eq(1.0).all()
     # each lead keeps its rules' reasons and evidence; the factor is a short note after them
     rules_text = dict(leads.select("site_id", "evidence").iter_rows())
     for site, reasons, evidence in relisted.select("site_id", "reasons", "evidence").iter_rows():

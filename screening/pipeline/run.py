@@ -201,6 +201,7 @@ def finish_run(
     weights: dict[str, float],
     steps: dict[str, float] | None = None,
     work_dir: Path | None = None,
+    labelled: int = 0,
 ) -> RunReport:
     """Write the lead files and the summary: the last step, after the ledger has the run.
     When the warehouse is kept elsewhere (``work_dir``), the run folder names it in
@@ -221,6 +222,7 @@ def finish_run(
         merge_counts,
         weights,
         steps or {},
+        labelled,
     )
     catalog.run_summary(run_dir).write_text(summary_markdown(report), encoding="utf-8")
     return report

@@ -134,6 +134,7 @@ def lead_list(
         learnt.weights,
         dict(job.timings),
         job.work_dir,
+        learnt.labels.height,
     )
 
 

@@ -16,12 +16,14 @@ thresholds). Why this model:
   the teams actually had (``hit_chance``), not a balanced-class score;
 - it is deterministic (lbfgs, a fixed design-column order, rows sorted by site id).
 
-The model re-orders the rules' list, it does not replace it: each site's score is multiplied
-by ``factor = (odds(hit_chance) / odds(labelled hit rate)) ** weight``, bounded by
-``min_factor``/``max_factor``. A site the rules and the anomaly model leave at zero stays at
-zero, and every lead keeps its rules' reasons and evidence, with a short note of the factor
-(据已核查结果调整×1.8). With fewer than ``min_labels`` labels, or fewer than
-``min_per_class`` of either outcome, nothing is fitted and the list is exactly the rules'.
+The model re-orders the rules' list, it does not replace it: what each site scores above
+the listing threshold (``scoring.min_score``) is multiplied by ``factor = (odds(hit_chance)
+/ odds(labelled hit rate)) ** weight``, bounded by ``min_factor``/``max_factor``. So the sites
+the rules list are the sites listed (the cap then takes the best of them in the new order),
+a site below the threshold keeps its score (factor 1), and every lead keeps its rules'
+reasons and evidence, with a short note of the factor (据已核查结果调整×1.8). With fewer than
+``min_labels`` labels, or fewer than ``min_per_class`` of either outcome, nothing is fitted
+and the list is exactly the rules'.
 
 Labels are keyed by the ledger's site ids; tonight's sites are found by the run site id the
 ledger recorded for them, by the ledger id itself, or within ``ledger.match_m`` of the
@@ -31,7 +33,7 @@ ledger's position, the same way a merge ties a run's site to a ledger site.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -230,12 +232,18 @@ def learn(
     result = fit(design(scored, reasons, features, cfg), train, cfg)
     if result is None:
         return scored, None
+    floor = config["scoring"]["min_score"]
+    listed = pl.col("score") >= floor
     out = (
         scored.join(result.adjust, on="site_id", how="left")
-        .with_columns(pl.col("learned_factor").fill_null(1.0))
-        .with_columns((pl.col("score") * pl.col("learned_factor")).round(3).alias("score"))
+        .with_columns(
+            pl.when(listed).then(pl.col("learned_factor")).otherwise(1.0).alias("learned_factor")
+        )
+        .with_columns(
+            (floor + (pl.col("score") - floor) * pl.col("learned_factor")).round(3).alias("score")
+        )
     )
-    return out, result
+    return out, replace(result, adjust=out.select(result.adjust.columns).sort("site_id"))
 
 
 def annotate(listed: pl.DataFrame, result: Fit | None) -> pl.DataFrame:
