@@ -132,3 +132,17 @@ def test_a_site_whose_anchor_changed_keeps_its_ledger_id(ledger):
     r2 = _merge(ledger, "R2", _leads(("SNEW", 5.0, "NIGHT_LOAD"), moved={"SNEW": "S5"}), day=1)
     row = r2.leads.row(0, named=True)
     assert (row["site_id"], row["run_site_id"], row["merge"]) == ("S5", "SNEW", "repeated")
+
+
+def test_two_new_sites_near_one_ledger_site_merge_as_two(ledger):
+    """Tonight two sites, neither known by id, lie within match_m of one ledger site (two
+    plots side by side): the nearer takes its id, the other stays a site of its own. Before,
+    both took it and the merge failed on the duplicate key."""
+    _merge(ledger, "R1", _leads(("S5", 5.0, "NIGHT_LOAD")))
+    pair = _leads(
+        ("SA", 5.0, "NIGHT_LOAD"), ("SB", 4.0, "NIGHT_LOAD"), moved={"SA": "S5", "SB": "S5"}
+    )
+    pair = pair.with_columns(pl.Series("lon", [117.05 + 30 / 93_000, 117.05 + 10 / 93_000]))
+    r2 = _merge(ledger, "R2", pair, day=1)
+    got = dict(r2.leads.select("run_site_id", "site_id").iter_rows())
+    assert got == {"SA": "SA", "SB": "S5"}

@@ -407,17 +407,23 @@ class Ledger:
             placed["lat"].to_numpy()[None, :],
         )
         best = np.argmin(d, axis=1)
-        ok = d[np.arange(len(todo)), best] <= cfg["match_m"]
-        mapping = dict(
-            zip(
-                todo["site_id"].filter(pl.Series(ok)).to_list(),
-                placed["site_id"].gather(best[ok]).to_list(),
-                strict=True,
-            )
+        near = pl.DataFrame(
+            {
+                "run": todo["site_id"],
+                "to": placed["site_id"].gather(best),
+                "d": d[np.arange(len(todo)), best],
+            }
         )
-        taken = set(leads["site_id"])
-        mapping = {k: v for k, v in mapping.items() if v not in taken}
-        return leads.with_columns(pl.col("site_id").replace(mapping))
+        # a ledger site the run lists under its own id keeps it; one that two of tonight's
+        # sites lie near goes to the nearer (the other stays a site of its own)
+        mapping = (
+            near.filter((pl.col("d") <= cfg["match_m"]) & ~pl.col("to").is_in(leads["site_id"]))
+            .sort("to", "d", "run")
+            .unique("to", keep="first", maintain_order=True)
+        )
+        return leads.with_columns(
+            pl.col("site_id").replace(dict(mapping.select("run", "to").iter_rows()))
+        )
 
     def _plan(self, leads: pl.DataFrame, cfg: Mapping[str, Any]) -> pl.DataFrame:
         """What each lead means for the ledger, without writing anything."""

@@ -3,12 +3,14 @@ ledger teaches tonight's run (watched closed cases, rule weights from outcomes).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import polars as pl
 
 from screening.ingest import IngestReport
+from screening.scoring.ranker import LABELS_SCHEMA
 from screening.settings import Settings
 from screening.store.warehouse import Warehouse
 
@@ -167,20 +169,33 @@ def describe_merge(counts: dict[str, int]) -> str:
     return "ledger: " + (", ".join(parts) if parts else "no leads to record")
 
 
-def ledger_feedback(
-    work_dir: Path, ledger_path: Path | None, settings: Settings
-) -> dict[str, float]:
+@dataclass(frozen=True)
+class Feedback:
+    """What the ledger teaches tonight's run: rule weight multipliers and the labelled sites
+    (``ranker.LABELS_SCHEMA``) the ranker learns from."""
+
+    weights: dict[str, float] = field(default_factory=dict)
+    labels: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=LABELS_SCHEMA))
+
+
+def ledger_feedback(work_dir: Path, ledger_path: Path | None, settings: Settings) -> Feedback:
     """What the ledger teaches tonight's run: closed cases under watch become earlier cases
-    (renewed activity there is a recurrence), and outcomes re-weight the rules. Without a
-    ledger nothing is learnt, and watched cases a kept warehouse holds from an earlier run
-    with a ledger are cleared, so that they cannot leak into this one."""
+    (renewed activity there is a recurrence), outcomes re-weight the rules and are the
+    ranker's labels. Without a ledger nothing is learnt, and watched cases a kept warehouse
+    holds from an earlier run with a ledger are cleared, so that they cannot leak into this
+    one."""
     from screening.ledger.ledger import Ledger
-    from screening.scoring import learning
+    from screening.scoring import learning, ranker
 
     if ledger_path is None:
         watched_as_cases(work_dir, pl.DataFrame(schema=WATCHED_INPUT))
-        return {}
+        return Feedback()
     with Ledger(ledger_path) as lg:
         watched_as_cases(work_dir, lg.watched())
-        labelled = learning.labels(lg.history(), lg.run_leads(), lg.runs())
-    return learning.multipliers(labelled, settings.learning)
+        history, run_leads, runs = lg.history(), lg.run_leads(), lg.runs()
+        sites = lg.status()
+    labelled = learning.labels(history, run_leads, runs)
+    return Feedback(
+        learning.multipliers(labelled, settings.learning),
+        ranker.ledger_labels(labelled, run_leads, runs, sites),
+    )

@@ -10,6 +10,7 @@ from pathlib import Path
 import polars as pl
 
 from screening.ingest import IngestReport
+from screening.scoring.ranker import NOTE
 
 
 @dataclass
@@ -35,6 +36,8 @@ class RunReport:
     weights: dict[str, float] = field(default_factory=dict)
     # seconds per step of run_screening (the flow's steps are timed by Prefect)
     steps: dict[str, float] = field(default_factory=dict)
+    # confirmed or cleared sites in the ledger: the ranker's labels
+    labelled: int = 0
 
 
 def problem_lines(report: RunReport, reasons: int = 3) -> list[str]:
@@ -137,6 +140,18 @@ def summary_markdown(report: RunReport, top: int = 20) -> str:
             "Rule weights re-estimated from inspection outcomes: "
             + ", ".join(f"{k} ×{v:.2f}" for k, v in sorted(report.weights.items()))
             + ".",
+        ]
+    if report.labelled:
+        moved = int(report.leads["evidence"].str.contains(NOTE.format("")).sum())
+        lines += [
+            "",
+            f"Inspection outcomes in the ledger: {report.labelled} confirmed or cleared sites; "
+            + (
+                f"the ranker learnt from them re-ordered the list ({moved} leads carry "
+                f"{NOTE.format('…')} in their evidence)."
+                if moved
+                else "too few for the ranker, the list is the rules' own."
+            ),
         ]
     lines += [
         "",

@@ -20,7 +20,7 @@ from screening.ledger.merge import WATCHED_TABLE
 from screening.pipeline import partitions
 from screening.pipeline.report import RunReport, SitesReport, summary_markdown
 from screening.schema import SOURCES, TIMEZONE
-from screening.scoring import ranking
+from screening.scoring import ranker, ranking
 from screening.scoring.rules import RULES_NEEDING, RuleSet, load_rules
 from screening.settings import Settings, settings_of
 from screening.signals import places as place_mod
@@ -132,10 +132,13 @@ def rescore(
     features: pl.DataFrame,
     settings: Settings | Path | None = None,
     weights: dict[str, float] | None = None,
+    labels: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Rules and the anomaly model over a site feature table, nothing read or written:
     (site scores, reasons, lead list). What an analyst re-runs after changing a rule; the
-    signals behind the features stay as they are."""
+    signals behind the features stay as they are. ``labels`` (the ledger's outcomes,
+    ``ranker.ledger_labels``) let the ranker re-order the list; the scores then carry
+    ``hit_chance`` and ``learned_factor``."""
     config = settings_of(settings)
     ruleset = load_rules(config)
     if weights:
@@ -144,19 +147,25 @@ def rescore(
             ruleset.activity_gate,
         )
     scored, reasons = ranking.score_sites(features, ruleset, config)
-    return scored, reasons, ranking.leads(scored, reasons, config)
+    scored, fit = ranker.learn(scored, reasons, features, labels, config)
+    return scored, reasons, ranker.annotate(ranking.leads(scored, reasons, config), fit)
 
 
 def score_run(
-    work_dir: Path, settings: Settings | Path | None = None, weights: dict[str, float] | None = None
+    work_dir: Path,
+    settings: Settings | Path | None = None,
+    weights: dict[str, float] | None = None,
+    labels: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Rules and the anomaly model over the site feature table in ``work_dir``: writes the
     tables site_scores, reasons and leads to the warehouse and returns (leads, reasons).
-    ``weights`` multiplies rule weights (re-estimated from inspection outcomes)."""
+    ``weights`` multiplies rule weights and ``labels`` feed the ranker (both learnt from
+    inspection outcomes)."""
     config = settings_of(settings)
     with Warehouse(work_dir) as wh:
         features = wh.table("site_features")
-        scored, reasons, lead_list = rescore(features, config, weights)
+        scored, reasons, lead_list = rescore(features, config, weights, labels)
+        learnt = [c for c in ("hit_chance", "learned_factor") if c in scored.columns]
         wh.write_table(
             "site_scores",
             scored.select(
@@ -168,6 +177,7 @@ def score_run(
                 "anomaly_pct",
                 "anomaly_features",
                 "score",
+                *learnt,
             ),
         )
         wh.write_table("reasons", reasons)
@@ -215,6 +225,7 @@ def finish_run(
     weights: dict[str, float],
     steps: dict[str, float] | None = None,
     work_dir: Path | None = None,
+    labelled: int = 0,
 ) -> RunReport:
     """Write the lead files and the summary: the last step, after the ledger has the run.
     When the warehouse is kept elsewhere (``work_dir``), the run folder names it in
@@ -242,6 +253,7 @@ def finish_run(
         merge_counts,
         weights,
         steps or {},
+        labelled,
     )
     replace_atomically(
         catalog.run_summary(run_dir),

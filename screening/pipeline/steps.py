@@ -24,7 +24,7 @@ import polars as pl
 
 from screening.ingest import IngestError, IngestReport, ingest_bundle
 from screening.ledger.locking import run_lock, work_lock
-from screening.ledger.merge import describe_merge, ledger_feedback, merge_into_ledger
+from screening.ledger.merge import Feedback, describe_merge, ledger_feedback, merge_into_ledger
 from screening.pipeline import partitions
 from screening.pipeline.report import RunReport, SitesReport
 from screening.pipeline.run import build_sites, export_run, finish_run, score_run, timer
@@ -84,7 +84,7 @@ def ingest(job: Job) -> IngestReport:
     return report
 
 
-def feedback(job: Job) -> dict[str, float]:
+def feedback(job: Job) -> Feedback:
     return ledger_feedback(job.work_dir, job.ledger, job.settings)
 
 
@@ -119,8 +119,8 @@ def sites(job: Job, meters: list[pl.DataFrame], stays: list[pl.DataFrame]) -> Si
     )
 
 
-def score(job: Job, weights: dict[str, float]) -> pl.DataFrame:
-    return score_run(job.work_dir, job.settings, weights)[0]
+def score(job: Job, learnt: Feedback) -> pl.DataFrame:
+    return score_run(job.work_dir, job.settings, learnt.weights, learnt.labels)[0]
 
 
 def merge(
@@ -139,7 +139,7 @@ def lead_list(
     ingest: IngestReport,
     sites: SitesReport,
     merged: tuple[pl.DataFrame, dict[str, int]],
-    weights: dict[str, float],
+    learnt: Feedback,
 ) -> RunReport:
     leads, counts = merged
     return finish_run(
@@ -149,9 +149,10 @@ def lead_list(
         leads,
         time.time() - job.started,
         counts,
-        weights,
+        learnt.weights,
         dict(job.timings),
         job.work_dir,
+        learnt.labels.height,
     )
 
 
@@ -176,8 +177,11 @@ STEPS: tuple[Step, ...] = (
     Step(
         "ledger feedback",
         feedback,
-        "weights",
-        describe=lambda w: [f"rule weights from outcomes: {w or 'unchanged'}"],
+        "feedback",
+        describe=lambda f: [
+            f"rule weights from outcomes: {f.weights or 'unchanged'}",
+            f"labelled sites for the ranker: {f.labels.height}",
+        ],
     ),
     Step("plan meter partitions", meter_ranges, "meter_ranges"),
     Step("plan plate partitions", plate_ranges, "plate_ranges"),
@@ -194,7 +198,7 @@ STEPS: tuple[Step, ...] = (
         "scoring",
         score,
         "leads",
-        ("weights",),
+        ("feedback",),
         describe=lambda leads: [f"{leads.height} leads above the listing threshold"],
     ),
     Step(
@@ -204,7 +208,7 @@ STEPS: tuple[Step, ...] = (
         ("ingest", "leads"),
         describe=lambda m: [describe_merge(m[1]) if m[1] else "ledger: no ledger"],
     ),
-    Step("lead list", lead_list, "report", ("ingest", "sites", "merged", "weights")),
+    Step("lead list", lead_list, "report", ("ingest", "sites", "merged", "feedback")),
     Step(
         "forms and maps",
         forms,
