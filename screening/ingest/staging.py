@@ -24,6 +24,15 @@ from typing import Any
 import polars as pl
 
 from screening.ingest import parse, uscc
+from screening.ingest.columns import (
+    DUP,
+    by_file,
+    canonical,
+    date_order_notes,
+    file_counts,
+    less,
+    missing_column,
+)
 from screening.ingest.geo import convert_crs, coordinate_checks, geometries
 from screening.ingest.headers import positions
 from screening.ingest.manifest import Manifest
@@ -90,93 +99,7 @@ class Staged:
 # ---------------------------------------------------------------- per-file: headers, layout
 
 
-DUP = "_dup_"  # a second column giving the same canonical field: compared row by row
-
-
-def _canonical(
-    table: RawTable, source: Source, renames: dict[str, str] | None, notes: list[str]
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The table's columns under their canonical names, judged on the header as written.
-    A field given by two columns (名称 twice, or 企业名称 beside 名称) keeps the first and
-    the second beside it: rows where the two disagree are quarantined (which one is right
-    cannot be known), and the header itself is reported. Returns (frame, header problems)."""
-    columns = [c for c in table.frame.columns if c not in ("_row", "_file")]
-    headers = table.headers
-    canon = positions(headers, source, renames)
-    unknown = [h for h, c in zip(headers, canon, strict=True) if c is None]
-    if unknown:
-        notes.append(f"{table.file}: columns not in the contract, ignored: {', '.join(unknown)}")
-    first: dict[str, int] = {}
-    twice: set[str] = set()
-    select = [pl.col("_file"), pl.col("_row")]
-    problems = []
-    for i, (col, raw, c) in enumerate(zip(columns, headers, canon, strict=True)):
-        if c is None:
-            continue
-        if c not in first:
-            first[c] = i
-            select.append(pl.col(col).alias(c))
-            continue
-        j = first[c]
-        if c in twice:
-            notes.append(f"{table.file}: {c} given a third time (column {i + 1}); ignored")
-            continue
-        twice.add(c)
-        select.append(pl.col(col).alias(f"{DUP}{c}"))
-        what = (
-            f"header gives {c} twice (column {j + 1} {headers[j]!r} and column {i + 1} "
-            f"{raw!r}); rows where the two disagree are quarantined"
-        )
-        notes.append(f"{table.file}: {what}")
-        problems.append(header_problem(source.name, table.file, c, what))
-    return table.frame.select(select), pl.concat([empty_problems(), *problems])
-
-
-def header_problem(source: str, file: str, field_name: str, reason: str) -> pl.DataFrame:
-    """A problem of a file's header, not of one row (row is empty)."""
-    return pl.DataFrame(
-        {
-            "source": [source],
-            "file": [file],
-            "row": [None],
-            "field": [field_name],
-            "severity": ["warning"],
-            "reason": [reason],
-            "value": [None],
-            "record": [None],
-        },
-        schema=empty_problems().schema,
-    )
-
-
 # ---------------------------------------------------------------- per-file: parse and check
-
-
-def date_order_notes(df: pl.DataFrame, source: Source, file: str, date_order: str) -> list[str]:
-    """One line per date column whose year-last dates (1/2/2018) the file's own values cannot
-    settle as day/month or month/day: those values are quarantined, not guessed, and the line
-    says how to decide (parse.year_last_order)."""
-    if date_order != "auto":
-        return []
-    notes = []
-    # "date": the day of a wide reading row
-    dated = [c.name for c in source.columns if c.kind in ("date", "datetime")] + ["date"]
-    for col in dated:
-        if df.schema.get(col) != pl.String:
-            continue
-        order, example = parse.year_last_order(df[col])
-        if order in ("ambiguous", "mixed") and example is not None:
-            what = (
-                "no value shows a day above 12"
-                if order == "ambiguous"
-                else "values prove both day/month and month/day"
-            )
-            notes.append(
-                f"{file}: {col} is written with the year last and {what} (e.g. "
-                f"'{example}'): such dates are quarantined, not guessed; set date_order = "
-                '"dmy" or "mdy" in manifest.toml'
-            )
-    return notes
 
 
 def _parser(
@@ -437,39 +360,6 @@ def _stage_table(
 # ---------------------------------------------------------------- per-source, after concat
 
 
-def _by_file(frame: pl.DataFrame) -> dict[str, int]:
-    """Rows per input file (registers keep their file in _file to the end)."""
-    if frame.height == 0:
-        return {}
-    counts = frame.group_by("_file").len()
-    return dict(zip(counts["_file"].to_list(), counts["len"].to_list(), strict=True))
-
-
-def _less(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
-    return {f: n - after.get(f, 0) for f, n in before.items() if n - after.get(f, 0)}
-
-
-def file_counts(
-    files: list[str],
-    read: dict[str, int],
-    quarantined: list[dict[str, int]],
-    collapsed: list[dict[str, int]],
-    kept: dict[str, int],
-) -> list[dict[str, Any]]:
-    """One row per file: rows read, kept, quarantined and collapsed, each counted where it
-    happened (so that read = kept + quarantined + collapsed is a check, not a definition)."""
-    return [
-        {
-            "file": f,
-            "rows_read": read.get(f, 0),
-            "rows_kept": kept.get(f, 0),
-            "quarantined": sum(q.get(f, 0) for q in quarantined),
-            "duplicates_collapsed": sum(c.get(f, 0) for c in collapsed),
-        }
-        for f in files
-    ]
-
-
 def _value_columns(table: RawTable, source: Source, renames: dict[str, str] | None) -> int:
     """Readings one row of this table holds (24 or 96 in the wide layouts, else 1)."""
     names = [c for c in positions(table.headers, source, renames) if c]
@@ -504,7 +394,7 @@ def stage_source(
         read[table.file] = read.get(table.file, 0) + refused
         quarantined.append({table.file: refused})
         try:
-            df, header_problems = _canonical(table, source, renames, notes)
+            df, header_problems = canonical(table, source, renames, notes)
             problem_parts.append(header_problems)
             if name != "power_readings":
                 for col in source.columns:
@@ -541,17 +431,17 @@ def stage_source(
                 **({"interval_min": pl.Int32} if name == "power_readings" else {}),
             }
         )
-    at = _by_file(frame)
+    at = by_file(frame)
     if source.bulk:  # exact duplicates collapse, clashing readings are all excluded
         frame, collapsed, clashes = collapse_series(frame, source)
         problem_parts.append(clashes)
         collapsed_by.append(collapsed)
-        lost = _less(at, _by_file(frame))
+        lost = less(at, by_file(frame))
         quarantined.append({f: n - collapsed.get(f, 0) for f, n in lost.items()})
     else:
         frame = frame.unique(subset=columns, keep="first", maintain_order=True)
-        collapsed_by.append(_less(at, _by_file(frame)))
-    at = _by_file(frame)
+        collapsed_by.append(less(at, by_file(frame)))
+    at = by_file(frame)
 
     if name in FILLABLE_IDS:
         id_col = FILLABLE_IDS[name]
@@ -593,7 +483,7 @@ def stage_source(
     elif source.key and not source.bulk:
         frame, clashes = key_conflicts(frame, source, list(source.key), keep_first=True)
         problem_parts.append(clashes)
-    quarantined.append(_less(at, _by_file(frame)))
+    quarantined.append(less(at, by_file(frame)))
 
     frame = convert_crs(frame, manifest.crs)
     if name == "idle_properties":
@@ -611,7 +501,7 @@ def stage_source(
         )
 
     problems = pl.concat(problem_parts, how="vertical_relaxed")
-    per_file = file_counts(files, read, quarantined, collapsed_by, _by_file(frame))
+    per_file = file_counts(files, read, quarantined, collapsed_by, by_file(frame))
     frame = finish(frame, source)
     seconds = time.perf_counter() - started
     rows_read = sum(read.values())
@@ -628,27 +518,6 @@ def stage_source(
         "files_reused": 0,
     }
     return Staged(name, frame, problems, stats, notes, per_file)
-
-
-def missing_column(source: str, file: str, col: Column, rows: int) -> pl.DataFrame:
-    """A required field the header does not name: every row of the file lacks it."""
-    accepted = "、".join((col.name, *col.aliases))
-    return pl.DataFrame(
-        {
-            "source": [source],
-            "file": [file],
-            "row": [None],
-            "field": [col.name],
-            "severity": ["rejected"],
-            "reason": [
-                f"the header has no column for required {col.name} (accepted: {accepted}); "
-                f"all {rows:,} rows rejected"
-            ],
-            "value": [None],
-            "record": [None],
-        },
-        schema=empty_problems().schema,
-    )
 
 
 def finish(frame: pl.DataFrame, source: Source) -> pl.DataFrame:
