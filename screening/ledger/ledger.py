@@ -417,7 +417,9 @@ class Ledger:
         # a ledger site the run lists under its own id keeps it; one that two of tonight's
         # sites lie near goes to the nearer (the other stays a site of its own)
         mapping = (
-            near.filter((pl.col("d") <= cfg["match_m"]) & ~pl.col("to").is_in(leads["site_id"]))
+            near.filter(
+                (pl.col("d") <= cfg["match_m"]) & ~pl.col("to").is_in(leads["site_id"].implode())
+            )
             .sort("to", "d", "run")
             .unique("to", keep="first", maintain_order=True)
         )
