@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import os
+import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -180,3 +182,33 @@ def annex3_values(path: Path) -> dict[str, object]:
     ws = openpyxl.load_workbook(path).active
     heads = {ws.cell(row=r, column=c).value: c for r in (3, 4) for c in range(1, 17)}
     return {h: ws.cell(row=5, column=c).value for h, c in heads.items() if h}
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def dump_dom(page: Path, profile: Path) -> str:
+    """The page's DOM after its scripts ran, in Debian's headless Chromium, offline (no
+    background networking, a fresh profile): what the map tests read."""
+    assert CHROMIUM is not None
+    return subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout

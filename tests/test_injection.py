@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
-import subprocess
 import zipfile
 
 import openpyxl
@@ -20,7 +18,8 @@ from screening.export.mapping import html_map
 from screening.ledger.ledger import Ledger
 from screening.pipeline.run import write_leads
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+from .conftest import CHROMIUM, dump_dom
+
 FORMULA = '=HYPERLINK("http://evil.example/?q=1","点此查看")'
 DDE = "-2+3+cmd|' /C calc'!A0"
 XSS = "<img src=x onerror=\"document.body.setAttribute('data-pwned','1')\">"
@@ -129,27 +128,7 @@ def test_map_page_carries_names_as_data_not_markup():
 def _render(page_text: str, tmp_path) -> str:
     page = tmp_path / "map.html"
     page.write_text(page_text, encoding="utf-8")
-    return subprocess.run(
-        [
-            CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--virtual-time-budget=5000",
-            "--dump-dom",
-            page.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    ).stdout
+    return dump_dom(page, tmp_path / "profile")
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is installed by .ci/run")

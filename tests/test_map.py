@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
 
 import polars as pl
 import pytest
@@ -14,7 +12,7 @@ import pytest
 from screening.export.mapping import html_map, leads_geojson
 from screening.store.warehouse import Warehouse
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+from .conftest import CHROMIUM, dump_dom
 
 
 @pytest.fixture(scope="module")
@@ -54,27 +52,7 @@ def test_page_renders_markers_in_headless_chromium(sample_run, tmp_path):
     leads, townships = sample_run
     page = tmp_path / "map.html"
     page.write_text(html_map(leads, townships, "全县线索"), encoding="utf-8")
-    dom = subprocess.run(
-        [
-            CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--virtual-time-budget=5000",
-            "--dump-dom",
-            page.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    ).stdout
+    dom = dump_dom(page, tmp_path / "profile")
     placed = leads.filter(pl.col("lon").is_not_null()).height
     assert f'data-leads="{placed}"' in dom
     # every marker and every township outline is an interactive SVG path
@@ -95,25 +73,7 @@ def test_a_team_can_drive_with_the_map(sample_run, tmp_path):
         mine = pl.concat([mine, unplaced.head(1)])
     page = tmp_path / "map.html"
     page.write_text(html_map(mine, townships, "测试单位"), encoding="utf-8")
-    dom = subprocess.run(
-        [
-            CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--virtual-time-budget=5000",
-            "--dump-dom",
-            page.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    ).stdout
+    dom = dump_dom(page, tmp_path / "profile")
     placed = mine.filter(pl.col("lon").is_not_null()).height
     assert f'data-leads="{placed}"' in dom and f'data-listed="{mine.height}"' in dom
     assert dom.count('class="item') == mine.height
