@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import xlsxwriter
 from xlsxwriter.format import Format
 from xlsxwriter.worksheet import Worksheet
@@ -106,6 +107,16 @@ class Book:
     ) -> None:
         for j, v in enumerate(values):
             self.put(ws, row, start + j, v, fmt)
+
+    def body(self, ws: Worksheet, first: int, rows: pl.DataFrame, empty: str) -> int:
+        """The form's rows from ``first`` on, or one line saying there are none (a blank form
+        must say it was filled in, not look unfinished); returns the row after them."""
+        for i, values in enumerate(rows.iter_rows()):
+            self.row(ws, first + i, values)
+        if rows.height == 0:
+            ws.write_string(first, 0, empty, self.plain)
+            return first + 1
+        return first + rows.height
 
     def footer(self, ws: Worksheet, row: int, reminder: bool = True) -> None:
         ws.write_string(row, 0, FOOTER, self.plain)

@@ -147,12 +147,7 @@ def annex2(path: Path, confirmed: pl.DataFrame, unit: str, filled: dt.date) -> P
         "site_id",
         "confirmed_on",
     )
-    for i, values in enumerate(rows.iter_rows()):
-        book.row(ws, 3 + i, values)
-    end = 3 + rows.height
-    if rows.height == 0:
-        ws.write_string(3, 0, "（截至填报日期无经核查确认的非法违法“小化工”）", book.plain)
-        end += 1
+    end = book.body(ws, 3, rows, "（截至填报日期无经核查确认的非法违法“小化工”）")
     book.footer(ws, end + 1)
     for col, width in enumerate([6, 28, 10, 30, 14, 14, 22, 22, 26, 14, 11]):
         ws.set_column(col, col, width)
@@ -302,12 +297,7 @@ def annex4(path: Path, confirmed: pl.DataFrame, unit: str, filled: dt.date) -> P
         "petrol_t",
         "phone",
     )
-    for i, values in enumerate(rows.iter_rows()):
-        book.row(ws, 4 + i, values)
-    end = 4 + rows.height
-    if rows.height == 0:
-        ws.write_string(4, 0, "（截至填报日期无经核查确认的自备、撬装加油站）", book.plain)
-        end += 1
+    end = book.body(ws, 4, rows, "（截至填报日期无经核查确认的自备、撬装加油站）")
     book.footer(ws, end + 1)
     ws.repeat_rows(0, 3)
     book.close()
