@@ -93,6 +93,15 @@ def _features(**sites: dict) -> pl.DataFrame:
         "legal_reps": None,
         "position": "given",
         "as_of": dt.date(2021, 8, 31),
+        # ordinary explanations (screening/sites/innocence.py)
+        "ordinary_new": False,
+        "new_established": None,
+        "meter_holder_new": False,
+        "holder_established": None,
+        "continuous_trade": False,
+        "load_fits_trade": False,
+        "relet": False,
+        "opening": False,
     }
     rows = [{"site_id": sid, **base, **over} for sid, over in sites.items()]
     frame = pl.DataFrame(rows, infer_schema_length=None)
@@ -108,6 +117,8 @@ def _features(**sites: dict) -> pl.DataFrame:
             "idle_since",
             "case_closed_on",
             "latest_established",
+            "new_established",
+            "holder_established",
         ).cast(pl.Date)
     )
 
@@ -143,7 +154,8 @@ def test_rule_with_unknown_column_names_the_rule():
     [
         ({"kind": "vibes"}, "kind must be one of"),
         ({"category": "arson"}, "category must be one of"),
-        ({"offsets": ["NO_REGISTRATION"]}, "offsets name no activity rule"),
+        ({"offsets": ["GAS_STATION"]}, "offsets name no activity or context rule"),
+        ({"offsets": ["NO_SUCH_RULE"]}, "offsets name no activity or context rule"),
         ({"colour": "red"}, "unknown keys"),
     ],
 )
@@ -242,3 +254,89 @@ def test_context_needs_activity():
 def test_ties_are_broken_by_site_id():
     f = _features(b={"tips": 1, "tip_ids": "T1"}, a={"tips": 1, "tip_ids": "T2"})
     assert _ranked(f)["site_id"].to_list() == ["a", "b"]
+
+
+# a meter asleep for months that woke and jumped forty-fold
+WOKE = {
+    "jump_ratio": 40.0,
+    "jump_after": 300.0,
+    "jump_before": 5.0,
+    "jump_date": dt.date(2021, 7, 12),
+    "wake_date": dt.date(2021, 7, 10),
+    "daily_kwh_recent": 300.0,
+}
+
+
+def test_a_relet_idle_property_is_explained_power_and_listing_alike():
+    """An idle factory with a new furniture tenant and a day-shaped load: the meter's wake
+    and jump and the listing itself are explained; a tip there still counts in full."""
+    woke = {
+        **WOKE,
+        "idle_kinds": "idle_factory",
+        "idle_since": dt.date(2018, 5, 1),
+        "idle_activity": True,
+    }
+    f = _features(
+        workshop=woke,
+        relet={**woke, "relet": True, "new_established": dt.date(2021, 6, 20)},
+        relet_tip={**woke, "relet": True, "tips": 1, "new_established": dt.date(2021, 6, 20)},
+    )
+    scores, reasons = apply(f, RULES)
+    by = dict(zip(scores["site_id"], scores["rule_score"], strict=True))
+    assert by["relet"] < 0.25 * by["workshop"]
+    shown = reasons.filter(pl.col("site_id") == "relet")
+    assert "RELET" in shown["code"].to_list()
+    assert "6月20日在此登记普通企业" in shown.filter(pl.col("code") == "RELET")["evidence"][0]
+    tip = RULES.by_code["PUBLIC_TIP"].weight
+    assert by["relet_tip"] >= by["relet"] + tip
+
+
+def test_an_opening_explains_the_jump_and_a_holder_elsewhere_the_missing_registration():
+    jump = {
+        "jump_ratio": 12.0,
+        "jump_after": 200.0,
+        "jump_before": 10.0,
+        "jump_date": dt.date(2021, 7, 20),
+        "daily_kwh_recent": 200.0,
+    }
+    f = _features(
+        jump=jump,
+        opening={
+            **jump,
+            "opening": True,
+            "ordinary_new": True,
+            "new_established": dt.date(2021, 6, 1),
+            "industry_codes": "C2110",
+        },
+        elsewhere={  # a tip keeps activity above the gate, so the paperwork is judged
+            **jump,
+            "tips": 1,
+            "entities": 0,
+            "opening": True,
+            "meter_holder_new": True,
+            "holder_established": dt.date(2021, 6, 1),
+            "meter_names": "某家具有限公司",
+        },
+    )
+    scores, reasons = apply(f, RULES)
+    by = dict(zip(scores["site_id"], scores["rule_score"], strict=True))
+    assert by["opening"] < 0.25 * by["jump"]
+    codes = set(reasons.filter(pl.col("site_id") == "elsewhere")["code"])
+    assert {"OPENING", "HOLDER_REGISTERED"} <= codes
+    assert "NO_REGISTRATION" not in {
+        r["code"]
+        for r in reasons.filter(pl.col("site_id") == "elsewhere").iter_rows(named=True)
+        if r["contribution"] >= RULES.by_code["NO_REGISTRATION"].weight
+    }
+
+
+def test_rules_of_one_line_count_once_in_full_the_rest_damped():
+    cfg = {**CONFIG, "scoring": {**CONFIG["scoring"], "same_line_factor": 0.5}}
+    rules = load_rules(cfg)
+    f = _features(woke={**WOKE, "tips": 1})
+    scores, reasons = apply(f, rules)
+    got = dict(zip(reasons["code"], reasons["contribution"], strict=True))
+    jump, wake = RULES.by_code["POWER_JUMP"].weight, RULES.by_code["DORMANT_WAKE"].weight
+    assert sorted([got["POWER_JUMP"], got["DORMANT_WAKE"]]) == sorted([jump, 0.5 * wake])
+    assert got["PUBLIC_TIP"] == RULES.by_code["PUBLIC_TIP"].weight  # another line: in full
+    assert scores["evidence_lines"][0] == 2  # power and tips

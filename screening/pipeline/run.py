@@ -145,9 +145,12 @@ def rescore(
         ruleset = RuleSet(
             [replace(r, weight=r.weight * weights.get(r.code, 1.0)) for r in ruleset.rules],
             ruleset.activity_gate,
+            ruleset.same_line_factor,
         )
     scored, reasons = ranking.score_sites(features, ruleset, config)
     scored, fit = ranker.learn(scored, reasons, features, labels, config)
+    if "hit_chance" in scored.columns:  # this county's outcomes outrank the generated prior
+        scored = scored.with_columns(pl.coalesce("hit_chance", "chance").alias("chance"))
     return scored, reasons, ranker.annotate(ranking.leads(scored, reasons, config), fit)
 
 
@@ -177,6 +180,8 @@ def score_run(
                 "anomaly_pct",
                 "anomaly_features",
                 "score",
+                "chance",
+                "evidence_lines",
                 *learnt,
             ),
         )

@@ -19,7 +19,7 @@ from typing import Any
 import polars as pl
 
 from screening.schema import LEAD_COLUMNS as CONTRACT_LEAD_COLUMNS
-from screening.scoring import anomaly
+from screening.scoring import anomaly, calibration
 from screening.scoring.rules import ANOMALY_ZH, CATEGORY_ZH, RuleSet, apply, stated_features
 
 LEAD_COLUMNS = [
@@ -33,6 +33,8 @@ LEAD_COLUMNS = [
     "tip_ids",
     "permit_ids",
     "rule_score",
+    "chance",
+    "evidence_lines",
     "anomaly_score",
     "anomaly_pct",
     "anomaly_features",
@@ -120,7 +122,21 @@ def score_sites(
                 else pl.lit(0.0)
             ).alias("_a"),
         )
-        .with_columns((pl.col("_r") + pl.col("_a")).round(3).alias("score"))
+        .with_columns(
+            (
+                pl.col("_r")
+                + pl.col("_a")
+                + (
+                    scoring["corroboration_weight"]
+                    * (pl.col("evidence_lines").fill_null(0) - 1).clip(lower_bound=0)
+                    if use_rules
+                    else pl.lit(0.0)
+                )
+            )
+            .round(3)
+            .alias("score")
+        )
+        .with_columns(calibration.chance(scoring["calibration"]).alias("chance"))
     )
     anomaly_reasons = scored.filter(pl.col("_a") > 0).select(
         "site_id",

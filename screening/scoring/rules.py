@@ -58,6 +58,9 @@ class Rule:
     factor: float = 0.0
     note: str = ""
     name_zh: str = ""  # the reason's name for inspectors (线索理由)
+    # the independent line of evidence it belongs to (power, trucks, tips, paperwork, place,
+    # history): rules of one line see the same facts, so they are not counted as corroboration
+    line: str = ""
 
     def condition(self) -> pl.Expr:
         return pl.sql_expr(self.when).fill_null(False)
@@ -67,6 +70,8 @@ class Rule:
 class RuleSet:
     rules: list[Rule]
     activity_gate: float
+    # a line's second and further rules count at this share of their weight
+    same_line_factor: float = 1.0
     by_code: dict[str, Rule] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -99,6 +104,7 @@ def load_rules(config: Mapping[str, Any]) -> RuleSet:
             "factor",
             "note",
             "name_zh",
+            "line",
         }
         if unknown:
             raise RuleError(f"{where}: unknown keys {sorted(unknown)}")
@@ -114,6 +120,7 @@ def load_rules(config: Mapping[str, Any]) -> RuleSet:
                 factor=float(r.get("factor", 0.0)),
                 note=r.get("note", ""),
                 name_zh=r.get("name_zh", ""),
+                line=r.get("line", ""),
             )
         except KeyError as exc:
             raise RuleError(f"{where}: missing {exc}") from exc
@@ -125,12 +132,18 @@ def load_rules(config: Mapping[str, Any]) -> RuleSet:
     codes = [r.code for r in rules]
     if len(set(codes)) != len(codes):
         raise RuleError("rule codes must be unique")
-    activity = {r.code for r in rules if r.kind == "activity"}
+    explainable = {r.code for r in rules if r.kind != "innocent"}
     for r in rules:
-        bad = set(r.offsets) - activity
+        bad = set(r.offsets) - explainable
         if bad:
-            raise RuleError(f"rule {r.code}: offsets name no activity rule: {sorted(bad)}")
-    return RuleSet(rules, float(config["scoring"]["activity_gate"]))
+            raise RuleError(
+                f"rule {r.code}: offsets name no activity or context rule: {sorted(bad)}"
+            )
+    return RuleSet(
+        rules,
+        float(config["scoring"]["activity_gate"]),
+        float(config["scoring"].get("same_line_factor", 1.0)),
+    )
 
 
 def check(ruleset: RuleSet, schema: pl.Schema) -> None:
@@ -148,8 +161,9 @@ def apply(features: pl.DataFrame, ruleset: RuleSet) -> tuple[pl.DataFrame, pl.Da
     evidence sentence). Vectorised: one boolean column per rule over all sites."""
     check(ruleset, features.schema)
     fired = features.select("site_id", *[r.condition().alias(r.code) for r in ruleset.rules])
-    # weight kept by each activity rule after the innocent explanations that fired
-    keep = {a.code: pl.lit(1.0) for a in ruleset.of_kind("activity")}
+    # weight kept by each activity (and context) rule after the innocent explanations that
+    # fired: a re-let idle property explains its meter waking and its being listed idle
+    keep = {a.code: pl.lit(1.0) for a in ruleset.rules if a.kind != "innocent"}
     for inn in ruleset.of_kind("innocent"):
         for code in inn.offsets:
             keep[code] = keep[code] * pl.when(pl.col(inn.code)).then(inn.factor).otherwise(1.0)
@@ -158,12 +172,15 @@ def apply(features: pl.DataFrame, ruleset: RuleSet) -> tuple[pl.DataFrame, pl.Da
         for a in ruleset.of_kind("activity")
     ]
     scored = fired.with_columns(activity)
+    scored = scored.with_columns(_damped(ruleset.of_kind("activity"), ruleset.same_line_factor))
     act_sum = pl.sum_horizontal([f"w_{a.code}" for a in ruleset.of_kind("activity")])
     scored = scored.with_columns(act_sum.alias("activity_score"))
     gate = pl.col("activity_score") >= ruleset.activity_gate
     scored = scored.with_columns(
         [
-            (pl.col(c.code) & gate).cast(pl.Float64).mul(c.weight).alias(f"w_{c.code}")
+            ((pl.col(c.code) & gate).cast(pl.Float64) * c.weight * keep[c.code]).alias(
+                f"w_{c.code}"
+            )
             for c in ruleset.of_kind("context")
         ]
         # what each innocent explanation took away, shown as a negative contribution
@@ -172,7 +189,11 @@ def apply(features: pl.DataFrame, ruleset: RuleSet) -> tuple[pl.DataFrame, pl.Da
                 -pl.sum_horizontal(
                     [
                         pl.col(inn.code).cast(pl.Float64)
-                        * pl.col(a).cast(pl.Float64)
+                        * (
+                            (pl.col(a) & gate)
+                            if ruleset.by_code[a].kind == "context"
+                            else pl.col(a)
+                        ).cast(pl.Float64)
                         * ruleset.by_code[a].weight
                         * (1 - inn.factor)
                         for a in inn.offsets
@@ -182,6 +203,23 @@ def apply(features: pl.DataFrame, ruleset: RuleSet) -> tuple[pl.DataFrame, pl.Da
             ).alias(f"w_{inn.code}")
             for inn in ruleset.of_kind("innocent")
         ]
+    )
+    scored = scored.with_columns(_damped(ruleset.of_kind("context"), ruleset.same_line_factor))
+    lines = sorted({r.line or r.code for r in ruleset.rules if r.kind != "innocent"})
+    scored = scored.with_columns(
+        pl.sum_horizontal(
+            [
+                pl.any_horizontal(
+                    [
+                        pl.col(f"w_{r.code}") > 0
+                        for r in ruleset.rules
+                        if r.kind != "innocent" and (r.line or r.code) == line
+                    ]
+                ).cast(pl.Int32)
+                for line in lines
+            ]
+            or [pl.lit(0)]
+        ).alias("evidence_lines")
     )
     context_sum = pl.sum_horizontal(
         [f"w_{c.code}" for c in ruleset.of_kind("context")] or [pl.lit(0.0)]
@@ -196,8 +234,30 @@ def apply(features: pl.DataFrame, ruleset: RuleSet) -> tuple[pl.DataFrame, pl.Da
     )
     reasons = _reasons(features, scored, ruleset)
     return scored.select(
-        "site_id", "activity_score", "context_score", "rule_score", "explained"
+        "site_id", "activity_score", "context_score", "rule_score", "explained", "evidence_lines"
     ), reasons
+
+
+def _damped(rules: list[Rule], factor: float) -> list[pl.Expr]:
+    """Each rule's weight within its line: the line's strongest rule (the earlier one on a
+    tie) counts in full, the others at ``factor``. A meter that jumped has also woken and
+    also runs at night: three readings of one fact are not three witnesses."""
+    out: list[pl.Expr] = []
+    by_line: dict[str, list[Rule]] = {}
+    for r in rules:
+        if r.line:
+            by_line.setdefault(r.line, []).append(r)
+    for members in by_line.values():
+        if len(members) < 2 or factor == 1.0:
+            continue
+        top = pl.max_horizontal([pl.col(f"w_{r.code}") for r in members])
+        for i, r in enumerate(members):
+            w = pl.col(f"w_{r.code}")
+            first = (w == top) & ~pl.any_horizontal(
+                [pl.col(f"w_{e.code}") == top for e in members[:i]] or [pl.lit(False)]
+            )
+            out.append(pl.when(first).then(w).otherwise(w * factor).alias(f"w_{r.code}"))
+    return out
 
 
 def _shown(r: Rule) -> pl.Expr:

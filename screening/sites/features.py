@@ -18,6 +18,7 @@ from scipy.spatial import cKDTree
 from screening.coords import project_m
 from screening.schema import LINKED_IDS
 from screening.signals.registry import permit_figures
+from screening.sites import innocence
 from screening.sites.addresses import name_key
 
 ID_COLUMNS = LINKED_IDS
@@ -385,6 +386,7 @@ def site_features(
         power_site_features(links, power, tables["power_accounts"]),
         vehicle_site_features(links, places),
         premises_features(links, tables["idle_properties"], tables["sanctioned_sites"]),
+        innocence.trade_facts(links, regs, tables["power_accounts"], cfg),
     ):
         base = base.join(part, on="site_id", how="left")
     base = base.join(surroundings(sites, base, tables["tips"], cfg), on="site_id", how="left")
@@ -423,6 +425,7 @@ def site_features(
             pl.lit(as_of).alias("as_of"),
         )
         .drop("tips_near")
+        .pipe(innocence.explanations, cfg)
         .pipe(_tip_quotes, tables["tips"], cfg["tip_quote_chars"])
         .with_columns(pl.col(pl.Float64).round(6))  # see power_features: stable figures
         .sort("site_id")

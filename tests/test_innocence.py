@@ -1,0 +1,137 @@
+"""The ordinary explanations read from the records (screening/sites/innocence.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from screening.settings import load_config
+from screening.sites import innocence
+
+CFG = load_config()["features"]
+
+
+def _regs() -> pl.DataFrame:
+    rows = [
+        # record, name, industry, chemical, cover, established
+        ("R1", "宿州市联益家具有限公司", "C2110", False, False, dt.date(2021, 6, 20)),
+        ("R2", "宿州市丰和新材料科技有限公司", "C2110", False, True, dt.date(2021, 6, 20)),
+        ("R3", "宿州市佳隆精细化工有限公司", "C2661", True, False, dt.date(2021, 6, 20)),
+        ("R4", "埇桥区灰古镇万汇养殖场", "A0321", False, False, dt.date(2021, 5, 1)),
+        ("R5", "宿州市润盈金属结构有限公司", "C3311", False, False, dt.date(2021, 6, 1)),
+        ("R6", "宿州市老字号家具有限公司", "C2110", False, False, dt.date(2009, 3, 1)),
+    ]
+    return pl.DataFrame(
+        rows,
+        schema=[
+            "record_id",
+            "name",
+            "industry_code",
+            "is_chemical_industry",
+            "cover_name",
+            "established",
+        ],
+        orient="row",
+    ).with_columns(
+        pl.lit("active").alias("status_class"),
+        pl.lit(False).alias("hides_chemistry"),
+        pl.lit(False).alias("is_gas_station"),
+        (pl.col("established") >= dt.date(2020, 9, 1)).alias("is_new"),
+    )
+
+
+def _links() -> pl.DataFrame:
+    pairs = [
+        ("S_furniture", "registrations", "R1"),
+        ("S_cover", "registrations", "R2"),
+        ("S_chem", "registrations", "R3"),
+        ("S_farm", "registrations", "R4"),
+        ("S_old", "registrations", "R6"),
+        # a meter in the name of a new firm whose papers were filed in town
+        ("S_meter_only", "power_accounts", "A9"),
+    ]
+    return pl.DataFrame(pairs, schema=["site_id", "source", "record_id"], orient="row")
+
+
+def _site(site: str, **over: object) -> dict[str, object]:
+    return {
+        "site_id": site,
+        "idle_kinds": "idle_factory",
+        "idle_since": dt.date(2018, 5, 1),
+        "night_share": 0.08,
+        "jump_date": dt.date(2021, 7, 12),
+        **over,
+    }
+
+
+def _explained(sites: list[dict[str, object]]) -> dict[str, dict[str, object]]:
+    accounts = pl.DataFrame({"account_id": ["A9"], "name": ["宿州市润盈金属结构有限公司"]})
+    facts = innocence.trade_facts(_links(), _regs(), accounts, CFG)
+    frame = pl.DataFrame(sites).join(facts, on="site_id", how="left")
+    out = innocence.explanations(frame, CFG)
+    return {r["site_id"]: r for r in out.iter_rows(named=True)}
+
+
+def test_a_new_ordinary_tenant_with_a_day_load_has_relet_the_idle_factory():
+    got = _explained(
+        [
+            _site("S_furniture"),
+            _site("S_cover"),  # a 新材料 name: chemistry is not ruled out
+            _site("S_chem"),  # a chemical division
+            _site("S_old"),  # registered long before: no newcomer
+            _site("S_furniture_night", night_share=0.55),
+        ]
+    )
+    assert got["S_furniture"]["relet"] and got["S_furniture"]["load_fits_trade"]
+    assert not got["S_cover"]["relet"] and not got["S_chem"]["relet"]
+    assert not got["S_old"]["relet"] and not got["S_old"]["ordinary_new"]
+    # the same site id without a tenant linked: nothing to explain it
+    assert not got["S_furniture_night"]["relet"]
+
+
+def test_a_night_load_does_not_fit_a_day_trade_but_fits_livestock():
+    got = _explained(
+        [
+            _site("S_furniture", night_share=0.55),
+            _site("S_farm", idle_kinds="abandoned_farm", night_share=0.45),
+        ]
+    )
+    assert not got["S_furniture"]["relet"]
+    assert got["S_farm"]["relet"] and got["S_farm"]["continuous_trade"]
+
+
+def test_an_opening_is_a_jump_soon_after_a_newcomer_registered():
+    got = _explained(
+        [
+            _site("S_furniture", idle_kinds=None, idle_since=None),
+            _site("S_old", idle_kinds=None, idle_since=None, jump_date=dt.date(2021, 7, 12)),
+            _site("S_meter_only", idle_kinds=None, idle_since=None),
+        ]
+    )
+    assert got["S_furniture"]["opening"] and not got["S_furniture"]["relet"]
+    assert not got["S_old"]["opening"]
+    # the meter bears a newcomer's name, registered elsewhere
+    assert got["S_meter_only"]["meter_holder_new"]
+    assert got["S_meter_only"]["holder_established"] == dt.date(2021, 6, 1)
+    assert got["S_meter_only"]["opening"]
+
+
+def test_a_jump_long_after_registration_is_no_opening():
+    got = _explained(
+        [_site("S_furniture", idle_kinds=None, idle_since=None, jump_date=dt.date(2022, 6, 1))]
+    )
+    assert not got["S_furniture"]["opening"]
+
+
+def test_the_chance_rises_with_the_score_and_bands_compare_prediction_with_outcome():
+    from screening.scoring import calibration
+
+    cfg = load_config()["scoring"]["calibration"]
+    frame = pl.DataFrame({"score": [0.0, 5.0, 10.0, 20.0], "evidence_lines": [0, 1, 2, 3]})
+    chance = frame.select(calibration.chance(cfg))["literal"].to_list()
+    assert chance == sorted(chance) and 0 < chance[0] < 0.01 and chance[-1] > 0.5
+    table = calibration.reliability(
+        pl.DataFrame({"chance": [0.01, 0.01, 0.6, 0.65], "hit": [0, 0, 1, 0]})
+    )
+    assert table.rows() == [("0%-2%", 2, 0.01, 0.0), ("50%-70%", 2, 0.625, 0.5)]
