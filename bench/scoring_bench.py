@@ -110,6 +110,56 @@ def labelled_sites(work: Path, truth: pl.DataFrame) -> pl.DataFrame:
     return scores.join(hits, on="site_id", how="left").with_columns(pl.col("hit").fill_null(0))
 
 
+def fired_design(work: Path, truth: pl.DataFrame, config: dict) -> pl.DataFrame:
+    """One row per site: 1 for each activity or context rule that counted, the anomaly
+    part's share of its full weight, and hit (a planted workshop is here)."""
+    with Warehouse(work) as wh:
+        features = wh.table("site_features")
+    ruleset = load_rules(config)
+    scored, reasons = scoring.score_sites(features, ruleset, config)
+    kinds = {r.code for r in ruleset.rules if r.kind in ("activity", "context")}
+    wide = (
+        reasons.filter(pl.col("code").is_in(list(kinds)) & (pl.col("contribution") > 0))
+        .select("site_id", "code", pl.lit(1).alias("v"))
+        .unique(["site_id", "code"])
+        .pivot("code", index="site_id", values="v")
+    )
+    found = match_sites(truth.filter(pl.col("role") == "workshop"), features)
+    hits = found.select("site_id").unique().with_columns(pl.lit(1).alias("hit"))
+    start = config["scoring"]["anomaly_from"]
+    return (
+        scored.select(
+            "site_id",
+            ((pl.col("anomaly_pct").fill_null(0) - start) / (1 - start))
+            .clip(0, 1)
+            .alias("ANOMALY"),
+        )
+        .join(wide, on="site_id", how="left")
+        .join(hits, on="site_id", how="left")
+        .fill_null(0)
+    )
+
+
+def fit_weights(designs: list[pl.DataFrame], config: dict) -> dict[str, float]:
+    """A logistic regression of hit on the rules that counted (C = 1, unweighted): each
+    coefficient is how much a rule's firing moves the log-odds of a workshop, other rules
+    held fixed. Printed beside the configured weights, and blended half and half with the
+    analysts' (halved) weights to give the weights config.toml carries."""
+    from sklearn.linear_model import LogisticRegression
+
+    codes = sorted({c for d in designs for c in d.columns} - {"site_id", "hit"})
+    frame = pl.concat(
+        [
+            d.select([pl.col(c) if c in d.columns else pl.lit(0).alias(c) for c in [*codes, "hit"]])
+            for d in designs
+        ]
+    )
+    model = LogisticRegression(C=1.0, max_iter=2000).fit(
+        frame.select(codes).to_numpy(), frame["hit"].to_numpy()
+    )
+    return dict(zip(codes, (round(float(c), 2) for c in model.coef_[0]), strict=True))
+
+
 def _print(table: pl.DataFrame) -> None:
     with pl.Config(
         tbl_rows=200,
@@ -133,11 +183,13 @@ def main() -> None:
         "--keep", action="store_true", help="reuse generated bundles, and runs with a lead list"
     )
     ap.add_argument("--fit-calibration", action="store_true")
+    ap.add_argument("--fit-weights", action="store_true")
     args = ap.parse_args()
     config = load_config()
     rows: list[dict[str, object]] = []
     labelled: dict[str, list[pl.DataFrame]] = {}
     kinds: dict[str, Counter[str]] = {}
+    designs: list[pl.DataFrame] = []
     for style in [*args.tune, *args.held_out]:
         kinds[style] = Counter()
         for seed in args.seeds:
@@ -161,6 +213,8 @@ def main() -> None:
             for label, ranked in rankings(base / "run", config).items():
                 rows.append(_row(style, seed, label, evaluate(truth, ranked), n))
             labelled.setdefault(style, []).append(labelled_sites(base / "run", truth))
+            if args.fit_weights and style in args.tune:
+                designs.append(fired_design(base / "run", truth, config))
     table = pl.DataFrame(rows)
     tuned = table.filter(pl.col("style").is_in(args.tune))
     held = table.filter(pl.col("style").is_in(args.held_out))
@@ -191,6 +245,13 @@ def main() -> None:
             frame["score"].to_numpy(), frame["evidence_lines"].to_numpy(), frame["hit"].to_numpy()
         )
         print("\n[scoring.calibration] fitted on", ", ".join(args.tune), ":", fitted)
+    if args.fit_weights:
+        fitted_w = fit_weights(designs, config)
+        now = {r.code: r.weight for r in load_rules(config).rules}
+        now["ANOMALY"] = config["scoring"]["anomaly_weight"]
+        print("\nrule: configured weight, fitted coefficient (tuning styles only)")
+        for code, coef in fitted_w.items():
+            print(f"  {code}: {now.get(code)}, {coef}")
 
 
 if __name__ == "__main__":

@@ -49,7 +49,8 @@ def _common_code(leads: pl.DataFrame) -> str:
     """An activity seen at about half of the top leads: the synthetic outcome's pattern."""
     top = leads.head(40).with_columns(pl.col("reasons").str.split(";").alias("code"))
     counts = top.explode("code").group_by("code").len().filter(pl.col("code") != "ANOMALY")
-    return counts.sort((pl.col("len") - 20).abs(), "code")["code"][0]
+    # signed: counts are unsigned, and 17 - 20 would wrap round to four billion
+    return counts.sort((pl.col("len").cast(pl.Int64) - 20).abs(), "code")["code"][0]
 
 
 def test_without_enough_labels_the_list_is_the_rules_to_the_byte(county, tmp_path):

@@ -246,7 +246,11 @@ def test_context_needs_activity():
     scores, _ = apply(f, RULES)
     s = dict(scores.select("site_id", "rule_score").iter_rows())
     assert s["idle_and_quiet"] == 0
-    assert s["idle_and_busy"] >= 2.5 + 3.0 + 2.0
+    w = RULES.by_code
+    # the meter waking, the listing and the missing registration all count
+    assert s["idle_and_busy"] == pytest.approx(
+        w["DORMANT_WAKE"].weight + w["IDLE_PREMISES_ACTIVE"].weight + w["NO_REGISTRATION"].weight
+    )
     cats = _ranked(f).filter(pl.col("site_id") == "idle_and_busy")["category"].item()
     assert cats == "idle_premises"
 

@@ -48,18 +48,23 @@ def anomaly_part(pct: pl.Expr, scoring: Mapping[str, Any]) -> pl.Expr:
     return scoring["anomaly_weight"] * ((pct - start) / (1 - start)).clip(0, 1)
 
 
-def _category(reasons: pl.DataFrame, features: pl.DataFrame) -> pl.DataFrame:
-    """The dominant campaign category per site: the one its rules weigh most for; with no
-    category-bearing rule, no registration means no_licence and otherwise the entity works
-    without the licence its activity needs (unlicensed_production)."""
+def _category(reasons: pl.DataFrame, features: pl.DataFrame, order: list[str]) -> pl.DataFrame:
+    """The campaign category per site: the most specific (first in ``order``) that its
+    context rules support, else its activity rules; with no category-bearing rule, no
+    registration means no_licence and otherwise the entity works without the licence its
+    activity needs (unlicensed_production). Specificity, not weight, decides: weights are
+    for finding workshops (and are re-fitted), while an idle factory without papers is
+    利用闲置厂房 first and 无证无照 second whatever the weights say."""
+    rank = {c: i for i, c in enumerate(order)}
     best = (
         reasons.filter((pl.col("category") != "") & (pl.col("contribution") > 0))
         # what kind of place it is (context) decides before what is seen there (activity)
         .group_by("site_id", "category")
         .agg((pl.col("kind") == "context").any().alias("_context"), pl.col("contribution").sum())
+        .with_columns(pl.col("category").replace_strict(rank, default=len(rank)).alias("_specific"))
         .sort(
-            ["site_id", "_context", "contribution", "category"],
-            descending=[False, True, True, False],
+            ["site_id", "_context", "_specific", "contribution", "category"],
+            descending=[False, True, False, True, False],
         )
         .group_by("site_id", maintain_order=True)
         .first()
@@ -187,7 +192,11 @@ def ranked(scored: pl.DataFrame, reasons: pl.DataFrame, config: Mapping[str, Any
     listed = scored.filter(pl.col("score") >= config["scoring"]["min_score"])
     out = (
         listed.join(text, on="site_id", how="left")
-        .join(_category(reasons, listed), on="site_id", how="left")
+        .join(
+            _category(reasons, listed, config["scoring"]["category_order"]),
+            on="site_id",
+            how="left",
+        )
         .with_columns(pl.col("category").replace_strict(CATEGORY_ZH).alias("category_zh"))
         .sort(["score", "site_id"], descending=[True, False])
         .with_row_index("rank", offset=1)
