@@ -139,6 +139,7 @@ VEHICLES = Source(
         Column("capacity_t", "float", ("核定载质量", "载重", "吨位")),
     ),
     key=("plate",),
+    required=False,
 )
 
 VEHICLE_TRACKS = Source(
@@ -152,6 +153,7 @@ VEHICLE_TRACKS = Source(
         Column("speed_kmh", "float", ("速度", "车速")),
     ),
     bulk=True,
+    required=False,
 )
 
 IDLE_PROPERTIES = Source(
@@ -168,6 +170,7 @@ IDLE_PROPERTIES = Source(
         Column("geometry", "str", ("范围", "边界", "wkt")),
     ),
     key=("property_id",),
+    required=False,
 )
 
 SANCTIONED_SITES = Source(

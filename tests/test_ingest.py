@@ -388,9 +388,9 @@ def test_unreadable_file_is_reported_and_others_go_on(tmp_path):
 
 
 def test_required_source_wholly_unreadable_is_fatal(tmp_path):
-    bundle = make_bundle(tmp_path / "b", skip=("vehicles",))
-    (bundle / "vehicles.xlsx").write_bytes(b"PK\x03\x04 broken zip")
-    with pytest.raises(IngestError, match="required source vehicles unreadable"):
+    bundle = make_bundle(tmp_path / "b", skip=("permits",))
+    (bundle / "permits.xlsx").write_bytes(b"PK\x03\x04 broken zip")
+    with pytest.raises(IngestError, match="required source permits unreadable"):
         ingest_bundle(bundle, tmp_path / "w")
 
 

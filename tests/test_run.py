@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 
 import polars as pl
 import pytest
@@ -99,12 +100,41 @@ def test_absent_optional_sources_are_named_with_their_silent_rules(tmp_path):
     assert (out / "leads.csv").exists()
 
 
+def test_a_county_without_trucks_tips_cases_or_idle_list_still_ranks(tmp_path):
+    """The sample county with only its registrations, permits and meters: the list is
+    ranked by those lines, still finds most workshops, and says what it could not see."""
+    bundle = tmp_path / "b"
+    shutil.copytree(SAMPLE, bundle)
+    for name in (
+        "vehicle_tracks",
+        "vehicles.csv",
+        "tips.csv",
+        "sanctioned_sites.csv",
+        "idle_properties.xlsx",
+    ):
+        path = bundle / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, ["run", "--input", str(bundle), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    summary = (out / "run_summary.md").read_text(encoding="utf-8")
+    assert (
+        "Lines of evidence missing: trucks (hazmat-truck stops); place (the idle-premises "
+        "list); history (earlier cases); tips (public reports)."
+    ) in summary
+    leads = pl.read_csv(out / "leads.csv")
+    assert leads.height >= 50
+    assert not leads["reasons"].str.contains("HAZMAT|FUEL_DELIVERIES|PUBLIC_TIP").any()
+    found = evaluate(read_truth(REPO / "data" / "sample_truth.csv"), leads)
+    assert found["recall@40"] >= 0.6
+
+
 def test_missing_required_source_fails_in_one_line(tmp_path):
     bundle = make_bundle(tmp_path / "b")
-    (bundle / "vehicles.csv").unlink()
+    (bundle / "power_accounts.csv").unlink()
     result = CliRunner().invoke(app, ["run", "--input", str(bundle), "--out", str(tmp_path / "r")])
     assert result.exit_code == 2
-    assert result.output.count("\n") == 1 and "vehicles" in result.output
+    assert result.output.count("\n") == 1 and "power_accounts" in result.output
 
 
 def test_rescore_after_a_rule_change_leaves_the_run_alone(run_dir, tmp_path):

@@ -28,7 +28,7 @@ from screening.ingest.readers import (
     read_file,
     sha256,
 )
-from screening.ingest.staging import Staged, finish, stage_source
+from screening.ingest.staging import Staged, cargo_columns, finish, stage_source
 from screening.ingest.townships import read_townships
 from screening.schema import POLARS_TYPES, SOURCES
 from screening.settings import Settings, settings_of
@@ -199,7 +199,9 @@ def ingest_bundle(
                 else:
                     wh.write_table(name, result.frame)
             for name in absent:
-                if name in SOURCES and not SOURCES[name].bulk:
+                if name in SOURCES and SOURCES[name].bulk:
+                    wh.store_absent(name, _empty(name))
+                elif name in SOURCES:
                     wh.write_table(name, _empty(name))
             wh.write_table("townships", townships)
             wh.write_table("ingest_problems", problems)
@@ -433,6 +435,8 @@ def _empty(name: str) -> pl.DataFrame:
     frame = frame.with_columns(
         pl.lit(None, dtype=pl.String).alias("_file"), pl.lit(None, dtype=pl.Int64).alias("_row")
     )
+    if name == "vehicles":
+        frame = cargo_columns(frame)
     return finish(frame, source)
 
 

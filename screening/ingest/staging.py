@@ -490,15 +490,7 @@ def stage_source(
         frame, geo_problems = geometries(frame, manifest.crs, name, cfg)
         problem_parts.append(geo_problems)
     if name == "vehicles":
-        frame = frame.with_columns(
-            parse.to_cargo_class(pl.col("cargo"), CARGO_CLASSES).alias("cargo_class"),
-            # a bare "3" on a tanker's register is read as fuel: it is what most class-3
-            # tankers carry, and the campaign asks about fuel
-            (
-                pl.col("cargo").fill_null("").str.to_lowercase().str.contains("|".join(FUEL_CARGO))
-                | (parse.clean_text(pl.col("cargo")) == "3")
-            ).alias("is_fuel"),
-        )
+        frame = cargo_columns(frame)
 
     problems = pl.concat(problem_parts, how="vertical_relaxed")
     per_file = file_counts(files, read, quarantined, collapsed_by, by_file(frame))
@@ -518,6 +510,19 @@ def stage_source(
         "files_reused": 0,
     }
     return Staged(name, frame, problems, stats, notes, per_file)
+
+
+def cargo_columns(vehicles: pl.DataFrame) -> pl.DataFrame:
+    """The vehicle register's cargo read as a UN hazard class and as fuel or not."""
+    return vehicles.with_columns(
+        parse.to_cargo_class(pl.col("cargo"), CARGO_CLASSES).alias("cargo_class"),
+        # a bare "3" on a tanker's register is read as fuel: it is what most class-3
+        # tankers carry, and the campaign asks about fuel
+        (
+            pl.col("cargo").fill_null("").str.to_lowercase().str.contains("|".join(FUEL_CARGO))
+            | (parse.clean_text(pl.col("cargo")) == "3")
+        ).alias("is_fuel"),
+    )
 
 
 def finish(frame: pl.DataFrame, source: Source) -> pl.DataFrame:

@@ -11,6 +11,7 @@ import polars as pl
 
 from screening.ingest import IngestReport
 from screening.scoring.ranker import NOTE
+from screening.scoring.rules import SOURCE_LINES
 
 
 @dataclass
@@ -132,6 +133,13 @@ def summary_markdown(report: RunReport, top: int = 20) -> str:
             )
         else:
             lines.append(f"Rules silent because {src} is absent: {', '.join(rules)}.")
+    missing = [SOURCE_LINES[src] for src in report.silent_rules if src in SOURCE_LINES]
+    if missing:
+        lines.append(
+            "Lines of evidence missing: "
+            + "; ".join(missing)
+            + ". The leads are ranked by the lines the bundle holds."
+        )
     for col, rules in report.sites.empty_fields.items():
         lines.append(f"Rules silent because {col} has no values: {', '.join(rules)}.")
     if report.weights:

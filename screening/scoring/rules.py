@@ -351,8 +351,20 @@ def stated_features(reasons: pl.DataFrame, ruleset: RuleSet) -> pl.DataFrame:
 
 
 # rules that need an optional source: named in the run summary when it is absent
+TRUCK_RULES = ["HAZMAT_NIGHT_STOPS", "HAZMAT_VISITS", "OUTSIDE_TRUCKS", "FUEL_DELIVERIES"]
 RULES_NEEDING = {
     "tips": ["PUBLIC_TIP"],
     "sanctioned_sites": ["CASE_REVIVED"],
     "idle_properties": ["IDLE_PREMISES_ACTIVE", "REMOTE_PREMISES"],
+    "vehicle_tracks": TRUCK_RULES,
+    "vehicles": ["OUTSIDE_TRUCKS"],
+}
+# the line of evidence an optional source is the only witness for: named in the run summary
+# as missing when the source is absent or lost, so that a reader knows what the list could
+# not see (a county without GPS tracks is ranked by its meters, papers and lists alone)
+SOURCE_LINES = {
+    "vehicle_tracks": "trucks (hazmat-truck stops)",
+    "tips": "tips (public reports)",
+    "sanctioned_sites": "history (earlier cases)",
+    "idle_properties": "place (the idle-premises list)",
 }

@@ -205,6 +205,15 @@ class Warehouse:
         if self.parts(name):
             self._view(name, folder)
 
+    def store_absent(self, name: str, empty: pl.DataFrame) -> None:
+        """An absent optional series: its stored parts dropped and one empty part written in
+        their place, with the series' columns, so that every scan of it works and finds no
+        rows (a county whose transport office sends no tracks still ranks by what it has).
+        The part belongs to no input file, so the next bundle that holds the series drops it."""
+        self.store_parts(name, [], set())
+        write_parquet(empty, self.bulk_dir(name) / "absent.parquet")
+        self._view(name, self.bulk_dir(name))
+
     def _drop(self, name: str) -> None:
         """Drop a table or view of that name, whichever it is (DuckDB's DROP VIEW IF EXISTS
         fails on a table)."""
