@@ -99,11 +99,14 @@ def _row(style: str, seed: int, label: str, r: dict[str, object], n: int) -> dic
     }
 
 
-def labelled_sites(work: Path, truth: pl.DataFrame) -> pl.DataFrame:
-    """Every site's score, evidence lines and chance, with hit = 1 where a planted workshop
-    is (a truth site matched by a shared record or within 150 m)."""
+def labelled_sites(work: Path, truth: pl.DataFrame, config: dict) -> pl.DataFrame:
+    """Every site's score, evidence lines and chance (from the configured curve, so that a
+    re-fitted curve is judged without re-running), with hit = 1 where a planted workshop is
+    (a truth site matched by a shared record or within 150 m)."""
     with Warehouse(work) as wh:
-        scores = wh.table("site_scores")
+        scores = wh.table("site_scores").with_columns(
+            calibration.chance(config["scoring"]["calibration"]).alias("chance")
+        )
         sites = wh.table("site_features")
     found = match_sites(truth.filter(pl.col("role") == "workshop"), sites)
     hits = found.select("site_id").unique().with_columns(pl.lit(1).alias("hit"))
@@ -212,7 +215,7 @@ def main() -> None:
                 kinds[style][s.split()[1]] += 1
             for label, ranked in rankings(base / "run", config).items():
                 rows.append(_row(style, seed, label, evaluate(truth, ranked), n))
-            labelled.setdefault(style, []).append(labelled_sites(base / "run", truth))
+            labelled.setdefault(style, []).append(labelled_sites(base / "run", truth, config))
             if args.fit_weights and style in args.tune:
                 designs.append(fired_design(base / "run", truth, config))
     table = pl.DataFrame(rows)
