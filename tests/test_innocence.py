@@ -119,7 +119,7 @@ def test_an_opening_is_a_jump_soon_after_a_newcomer_registered():
 
 def test_a_jump_long_after_registration_is_no_opening():
     got = _explained(
-        [_site("S_furniture", idle_kinds=None, idle_since=None, jump_date=dt.date(2022, 6, 1))]
+        [_site("S_furniture", idle_kinds=None, idle_since=None, jump_date=dt.date(2022, 9, 1))]
     )
     assert not got["S_furniture"]["opening"]
 
