@@ -161,7 +161,10 @@ def test_a_workbook_above_the_size_limit_is_refused_in_one_line(tmp_path):
     config.write_text("[ingest]\nmax_workbook_mb = 0.001\n", encoding="utf-8")
     args = ["run", "--input", str(SAMPLE), "--out", str(tmp_path / "run"), "--config", str(config)]
     result = CliRunner().invoke(app, args)
-    assert result.exit_code == 2
+    # the idle-premises list is optional: refused, it is lost with its reason, the rest is
+    # screened and the summary names the line of evidence the list would have given
+    assert result.exit_code == 0, result.output
     assert "idle_properties" in result.output and "max_workbook_mb" in result.output
-    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1  # one line (progress lines may come before it on a slow machine)
+    summary = (tmp_path / "run" / "run_summary.md").read_text(encoding="utf-8")
+    assert "max_workbook_mb" in summary
+    assert "Lines of evidence missing: place (the idle-premises list)" in summary
