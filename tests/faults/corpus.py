@@ -459,10 +459,10 @@ FAULTS: list[Fault] = [
     ),
     Fault(
         "required_empty_file",
-        (VEH,),
-        write(VEH, b""),
+        (PERMITS,),
+        write(PERMITS, b""),
         exit=2,
-        message="required source vehicles unreadable: vehicles.csv: empty file",
+        message="required source permits unreadable: permits.csv: empty file",
     ),
     Fault(
         "required_rows_mostly_refused",
@@ -479,12 +479,10 @@ FAULTS: list[Fault] = [
     ),
     Fault(
         "required_shift_jis",
-        (VEH,),
+        (PERMITS,),
         write(
-            VEH,
-            ("plate,carrier,cargo,capacity_t\n" + "A1,テスト運送,ガソリン,10\n" * 30).encode(
-                "shift_jis"
-            ),
+            PERMITS,
+            ("permit_id,holder,kind\n" + "P1,テスト運送株式会社,ガソリン\n" * 30).encode("shift_jis"),
         ),
         exit=2,
         message="Shift-JIS",
@@ -503,11 +501,11 @@ FAULTS: list[Fault] = [
         lost=("sanctioned_sites",),
     ),
     Fault(
-        "required_workbook_corrupt",
+        "optional_workbook_corrupt",  # the idle-premises list is optional
         (IDLE,),
         write(IDLE, b"PK\x03\x04 not a workbook"),
-        exit=2,
-        message="required source idle_properties unreadable: idle_properties.xlsx",
+        unread=(IDLE,),
+        lost=("idle_properties",),
     ),
     Fault(
         "optional_file_not_a_table",
