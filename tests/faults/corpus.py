@@ -482,7 +482,9 @@ FAULTS: list[Fault] = [
         (PERMITS,),
         write(
             PERMITS,
-            ("permit_id,holder,kind\n" + "P1,テスト運送株式会社,ガソリン\n" * 30).encode("shift_jis"),
+            ("permit_id,holder,kind\n" + "P1,テスト運送株式会社,ガソリン\n" * 30).encode(
+                "shift_jis"
+            ),
         ),
         exit=2,
         message="Shift-JIS",
