@@ -161,6 +161,17 @@ def make_bundle(folder: Path, skip: tuple[str, ...] = (), **overrides: object) -
     return folder
 
 
+@pytest.fixture(autouse=True)
+def _quiet_progress(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A CLI step slower than PLAIN_AFTER_S logs its progress on stderr, and the CLI runner
+    mixes stderr into the output that tests count lines of: on a loaded machine the one-line
+    error became two. The progress log is not what any test reads."""
+    import importlib
+
+    # the module, not the package's `main` command of the same name
+    monkeypatch.setattr(importlib.import_module("screening.cli.main"), "PLAIN_AFTER_S", 1e9)
+
+
 @pytest.fixture
 def bundle(tmp_path: Path) -> Path:
     return make_bundle(tmp_path / "bundle")

@@ -61,6 +61,7 @@ def _site(site: str, **over: object) -> dict[str, object]:
         "idle_since": dt.date(2018, 5, 1),
         "night_share": 0.08,
         "jump_date": dt.date(2021, 7, 12),
+        "case_closed_on": None,
         **over,
     }
 
@@ -88,6 +89,22 @@ def test_a_new_ordinary_tenant_with_a_day_load_has_relet_the_idle_factory():
     assert not got["S_old"]["relet"] and not got["S_old"]["ordinary_new"]
     # the same site id without a tenant linked: nothing to explain it
     assert not got["S_furniture_night"]["relet"]
+
+
+def test_a_new_ordinary_tenant_after_the_case_closed_is_a_lawful_reuse():
+    case = {"idle_kinds": None, "idle_since": None}
+    got = _explained(
+        [
+            _site("S_furniture", **case, case_closed_on=dt.date(2021, 3, 1)),
+            # the tenant was there before the case closed: the case was about its own work
+            _site("S_old", **case, case_closed_on=dt.date(2019, 3, 1)),
+            _site("S_chem", **case, case_closed_on=dt.date(2021, 3, 1)),
+            _site("S_cover", **case, case_closed_on=dt.date(2021, 3, 1), night_share=0.6),
+        ]
+    )
+    assert got["S_furniture"]["reused"] and not got["S_furniture"]["relet"]
+    assert not got["S_old"]["reused"] and not got["S_chem"]["reused"]
+    assert not got["S_cover"]["reused"]
 
 
 def test_a_night_load_does_not_fit_a_day_trade_but_fits_livestock():
@@ -135,3 +152,57 @@ def test_the_chance_rises_with_the_score_and_bands_compare_prediction_with_outco
         pl.DataFrame({"chance": [0.01, 0.01, 0.6, 0.65], "hit": [0, 0, 1, 0]})
     )
     assert table.rows() == [("0%-2%", 2, 0.01, 0.0), ("50%-70%", 2, 0.625, 0.5)]
+
+
+def _plant_with(other_rep: str, other_scope: str) -> dict[str, object]:
+    """A permitted paint plant and a second firm registered at the same site."""
+    from screening.signals import registry
+    from screening.sites.features import entity_features
+
+    as_of = dt.date(2021, 8, 31)
+    regs = pl.DataFrame(
+        {
+            "uscc": ["91341302BTC68KT586", "91341302UYRU45THY7"],
+            "name": ["安徽汇祥化工有限公司", "安徽汇祥化工销售有限公司"],
+            "industry_code": ["C2641", "F5162"],
+            "status": ["存续", "存续"],
+            "scope": ["涂料、稀释剂生产、销售", other_scope],
+            "established": [dt.date(2012, 3, 1), dt.date(2016, 5, 1)],
+            "legal_rep": ["周建国", other_rep],
+        }
+    )
+    regs = registry.registration_signals(regs, as_of, load_config()["registry"]).with_columns(
+        pl.col("uscc").alias("record_id"), pl.lit(False).alias("is_carrier")
+    )
+    permits = registry.permit_state(
+        pl.DataFrame(
+            {
+                "permit_id": ["(皖)WH安许证字[2020]4125"],
+                "uscc": ["91341302BTC68KT586"],
+                "kind": ["production"],
+                "valid_from": [dt.date(2020, 1, 1)],
+                "valid_to": [dt.date(2023, 1, 1)],
+            }
+        ),
+        as_of,
+    )
+    links = pl.DataFrame(
+        {
+            "site_id": ["S1", "S1"],
+            "source": ["registrations", "registrations"],
+            "record_id": ["91341302BTC68KT586", "91341302UYRU45THY7"],
+        }
+    )
+    out = entity_features(links, regs, permits, registry.permits_by_holder(permits))
+    return out.row(0, named=True)
+
+
+def test_a_licensed_plant_s_own_sales_company_is_its_arm_not_a_tenant():
+    arm = _plant_with("周建国", "化工产品（不含危险化学品）销售")
+    assert arm["unpermitted_beside_permitted"] and arm["permit_holder_arms"] == 1
+    # another person's firm inside the plant is the 厂中厂 pattern, whatever it sells
+    tenant = _plant_with("李明", "化工产品（不含危险化学品）销售")
+    assert tenant["unpermitted_beside_permitted"] and tenant["permit_holder_arms"] == 0
+    # the same person's second firm that makes chemistry itself needs its own permit
+    maker = _plant_with("周建国", "胶粘剂生产、销售")
+    assert maker["permit_holder_arms"] == 0

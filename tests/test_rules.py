@@ -37,6 +37,7 @@ def _features(**sites: dict) -> pl.DataFrame:
         "has_fuel_permit": False,
         "unpermitted_beside_permitted": False,
         "unpermitted_active_entities": 0,
+        "permit_holder_arms": 0,
         "new_registration": False,
         "latest_established": dt.date(2015, 1, 1),
         "residential_power_supply": False,
@@ -101,6 +102,7 @@ def _features(**sites: dict) -> pl.DataFrame:
         "continuous_trade": False,
         "load_fits_trade": False,
         "relet": False,
+        "reused": False,
         "opening": False,
     }
     rows = [{"site_id": sid, **base, **over} for sid, over in sites.items()]
@@ -293,6 +295,50 @@ def test_a_relet_idle_property_is_explained_power_and_listing_alike():
     assert "6月20日在此登记普通企业" in shown.filter(pl.col("code") == "RELET")["evidence"][0]
     tip = RULES.by_code["PUBLIC_TIP"].weight
     assert by["relet_tip"] >= by["relet"] + tip
+
+
+def test_a_permit_holder_s_own_arm_is_no_plant_within_the_plant():
+    shared = {
+        **WOKE,  # activity, without which no context counts
+        "entities": 2,
+        "has_valid_permit": True,
+        "unpermitted_beside_permitted": True,
+        "unpermitted_active_entities": 1,
+        "names": "安徽汇祥化工有限公司;安徽汇祥化工销售有限公司",
+        "legal_reps": "周建国",
+    }
+    f = _features(tenant=shared, arm={**shared, "permit_holder_arms": 1})
+    _, reasons = apply(f, RULES)
+    shown = {
+        s: dict(zip(g["code"], g["contribution"], strict=True))
+        for (s,), g in reasons.group_by("site_id")
+    }
+    assert shown["tenant"].get("SHARED_ADDRESS", 0) > 0 and "HOLDER_ARM" not in shown["tenant"]
+    assert "HOLDER_ARM" in shown["arm"]
+    assert (
+        shown["arm"]["SHARED_ADDRESS"] + shown["arm"]["HOLDER_ARM"]
+        < 0.25 * (shown["tenant"]["SHARED_ADDRESS"])
+    )
+
+
+def test_a_lawful_reuse_of_a_sanctioned_site_explains_its_revival():
+    """A case closed in March, a furniture maker registered there in June with a day load: the
+    revival and the meter's wake are what the tenant explains; a tip there still counts."""
+    revived = {
+        **WOKE,
+        "case_ids": "C1",
+        "case_closed_on": dt.date(2021, 3, 1),
+        "case_measures": "取缔",
+        "case_activity": True,
+    }
+    reuse = {**revived, "reused": True, "new_established": dt.date(2021, 6, 20)}
+    f = _features(revived=revived, reused=reuse, reused_tip={**reuse, "tips": 1})
+    scores, reasons = apply(f, RULES)
+    by = dict(zip(scores["site_id"], scores["rule_score"], strict=True))
+    assert by["reused"] < 0.25 * by["revived"]
+    shown = reasons.filter((pl.col("site_id") == "reused") & (pl.col("code") == "REUSED"))
+    assert "查处（3月1日）后6月20日在此登记普通企业" in shown["evidence"][0]
+    assert by["reused_tip"] >= by["reused"] + RULES.by_code["PUBLIC_TIP"].weight
 
 
 def test_an_opening_explains_the_jump_and_a_holder_elsewhere_the_missing_registration():

@@ -236,3 +236,64 @@ def test_distance_edges_are_reused_only_for_the_same_records(tmp_path, monkeypat
     moved, _ = link(records(tables), CFG, memo)
     assert calls == [1] and len(list(cache.glob("distance_edges-*.parquet"))) == 1
     assert moved.equals(link(records(tables), CFG)[0])
+
+
+def _coded(reg_east_m: float, permit_east_m: float | None) -> dict[str, pl.DataFrame]:
+    """A paint maker's registration, its permit and the account the grid opened under its
+    credit code, geocoded apart, with addresses written so that no text agrees (纬五路 and
+    纬5路), beside an unrelated shop near the registration."""
+    code = "91341302XWYTHPKUG4"
+    reg, shop, meter = _at(reg_east_m), _at(reg_east_m + 20), _at(0)
+    permit = _at(permit_east_m, -150) if permit_east_m is not None else (None, None)
+    return {
+        "registrations": pl.DataFrame(
+            {
+                "uscc": [code, "913413020000000009"],
+                "name": ["宿州市诚茂涂料有限公司", "宿州市某某五金店"],
+                "address": ["灰古镇化工集中区纬五路5号", "灰古镇化工集中区纬五路7号"],
+                "lon": [reg[0], shop[0]],
+                "lat": [reg[1], shop[1]],
+                "township": ["灰古镇", "灰古镇"],
+            }
+        ),
+        "permits": pl.DataFrame(
+            {
+                "permit_id": ["(皖)WH安许证字[2021]2147"],
+                "uscc": [code],
+                "kind": ["production"],
+                "address": ["埇桥区灰古镇化工园"],
+                "lon": [permit[0]],
+                "lat": [permit[1]],
+            },
+            schema_overrides={"lon": pl.Float64, "lat": pl.Float64},
+        ),
+        "power_accounts": pl.DataFrame(
+            {
+                "account_id": ["3441348184"],
+                "name": ["诚茂涂料"],
+                "address": ["埇桥区灰古镇化工集中区纬5路5号"],
+                "lon": [meter[0]],
+                "lat": [meter[1]],
+                "uscc": [code],
+            }
+        ),
+    }
+
+
+def test_records_filed_under_one_credit_code_are_one_site_placed_at_the_meter():
+    links, sites = link(records(_coded(320, 40)), CFG)
+    site = _site_of(links, "3441348184")
+    assert _site_of(links, "91341302XWYTHPKUG4") == site
+    assert _site_of(links, "(皖)WH安许证字[2021]2147") == site
+    assert set(links.filter(pl.col("site_id") == site)["method"]) == {"id"}
+    # the code ties the firm's own records, not its neighbour at the registered address
+    assert _site_of(links, "913413020000000009") != site
+    placed = sites.filter(pl.col("site_id") == site).row(0, named=True)
+    assert (placed["lon"], placed["lat"]) == pytest.approx(_at(0))
+
+
+def test_one_code_kilometres_apart_is_two_premises():
+    links, _ = link(records(_coded(3000, None)), CFG)
+    assert _site_of(links, "3441348184") != _site_of(links, "91341302XWYTHPKUG4")
+    # a record of that code without a position still joins the code's registration
+    assert _site_of(links, "(皖)WH安许证字[2021]2147") == _site_of(links, "91341302XWYTHPKUG4")

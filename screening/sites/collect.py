@@ -110,10 +110,21 @@ def records(
             .alias("township_hint"),
         )
 
+    def credit_code(name: str) -> pl.Series:
+        """The legal entity a record names by its credit code: the strongest shared key
+        agencies have (an account or a permit filed under a firm's code is that firm's)."""
+        t = tables[name]
+        if "uscc" not in t.columns:
+            return pl.Series("entity", [None] * t.height, dtype=pl.String)
+        return t.get_column("uscc").cast(pl.String).alias("entity")
+
     parts = [
         pick(
             "registrations", pl.lit(registration_ids(tables["registrations"])), township=True
-        ).with_columns(_anchor_registrations(tables["registrations"], anchors))
+        ).with_columns(
+            _anchor_registrations(tables["registrations"], anchors),
+            pl.lit(credit_code("registrations")),
+        )
         if "registrations" in tables and tables["registrations"].height
         else pl.DataFrame(schema=RECORD_SCHEMA),
         pick("permits", pl.col("permit_id"), label=None).with_columns(
@@ -121,13 +132,15 @@ def records(
                 tables["permits"]
                 .select(pl.when(pl.col("kind") == "fuel").then(pl.lit("fuel")).alias("anchor"))
                 .to_series()
-            )
+            ),
+            pl.lit(credit_code("permits")),
         )
         if tables.get("permits") is not None and tables["permits"].height
         else pl.DataFrame(schema=RECORD_SCHEMA),
         pick("power_accounts", pl.col("account_id")).with_columns(
             # a household meter: trucks rarely call there, so it anchors truck places weakly
-            pl.lit(_is_household(tables.get("power_accounts"))).alias("household")
+            pl.lit(_is_household(tables.get("power_accounts"))).alias("household"),
+            pl.lit(credit_code("power_accounts")),
         )
         if tables.get("power_accounts") is not None and tables["power_accounts"].height
         else pl.DataFrame(schema=RECORD_SCHEMA),
@@ -161,7 +174,7 @@ def records(
     )
     if "household" not in out.columns:  # absent when there are no meters
         out = out.with_columns(pl.lit(False).alias("household"))
-    for col in ("anchor", "wants"):
+    for col in ("anchor", "wants", "entity"):
         if col not in out.columns:
             out = out.with_columns(pl.lit(None, dtype=pl.String).alias(col))
     return out.with_columns(

@@ -61,6 +61,17 @@ def entity_features(
     r = _members(links, "registrations", regs, "record_id").join(holders, on="uscc", how="left")
     r = r.with_columns(
         pl.col("has_valid_permit").fill_null(False), pl.col("has_fuel_permit").fill_null(False)
+    ).with_columns(
+        # the permit holder's own arm: an unpermitted firm run by the same legal representative
+        # as a permitted one at the site, whose scope neither makes nor keeps chemistry (the
+        # plant's sales company in its office block) -- not a tenant working inside the plant
+        (
+            (pl.col("status_class") == "active")
+            & ~pl.col("has_valid_permit")
+            & ~pl.col("has_chemistry_scope").fill_null(False)
+            & pl.col("legal_rep").is_not_null()
+            & pl.col("has_valid_permit").any().over("site_id", "legal_rep")
+        ).alias("_affiliate")
     )
     ent = r.group_by("site_id").agg(
         pl.len().alias("entities"),
@@ -69,6 +80,7 @@ def entity_features(
         ((pl.col("status_class") == "active") & ~pl.col("has_valid_permit"))
         .sum()
         .alias("unpermitted_active_entities"),
+        pl.col("_affiliate").sum().alias("permit_holder_arms"),
         pl.col("hides_chemistry").any().alias("hides_chemistry"),
         (pl.col("cover_name") & (pl.col("status_class") == "active")).any().alias("cover_name"),
         pl.col("is_chemical_industry").any().alias("chemical_industry"),

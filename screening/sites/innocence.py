@@ -15,6 +15,9 @@ before driving out. These columns say it first, from the records alone:
   most ``day_trade_night_share_max``), or round the clock for a trade that runs so
   (``continuous_trades``: livestock, cold stores, food);
 - ``relet``: a listed idle property with such a newcomer, registered after it was listed;
+- ``reused``: the same at an earlier case's premises, the newcomer registered after the case
+  was closed: a sanctioned site let lawfully to an ordinary business (the campaign's notices
+  ask for closed sites to be watched, not for every later tenant to be raided);
 - ``opening``: a level jump within ``opening_days`` after such a newcomer was registered
   (or up to ``opening_lead_days`` before: papers often follow the first month's work).
 
@@ -123,7 +126,7 @@ def trade_facts(
 
 
 def explanations(frame: pl.DataFrame, cfg: Mapping[str, Any]) -> pl.DataFrame:
-    """relet, opening and load_fits_trade on the site feature table (which already holds
+    """relet, reused, opening and load_fits_trade on the site feature table (which already holds
     the trade facts, the power figures and the premises list)."""
     newcomer = pl.col("ordinary_new").fill_null(False) | pl.col("meter_holder_new").fill_null(False)
     since = pl.max_horizontal("new_established", "holder_established")
@@ -144,6 +147,14 @@ def explanations(frame: pl.DataFrame, cfg: Mapping[str, Any]) -> pl.DataFrame:
         )
         .fill_null(False)
         .alias("relet"),
+        (
+            pl.col("case_closed_on").is_not_null()
+            & pl.col("ordinary_new")
+            & (pl.col("new_established") > pl.col("case_closed_on"))
+            & fits
+        )
+        .fill_null(False)
+        .alias("reused"),
         (
             newcomer
             & fits

@@ -6,6 +6,8 @@ Agencies share no key, so records are tied by geography first and by words secon
 - up to ``far_m`` apart they are one place when their address keys agree (exactly or by
   rapidfuzz similarity), since agencies geocode one gate differently;
 - a point inside an idle-premises polygon belongs to that premises;
+- records filed under one credit code (a registration, an account opened in the firm's
+  code, its permit) are one place up to ``id_m`` apart, however each was geocoded;
 - a record without a position joins records with the same specific address key, or failing
   that the same distinctive name (a meter in the company's name);
 - the groups are the connected components of those links.
@@ -47,7 +49,7 @@ PRIORITY = {
     "places": 5,
     "tips": 6,
 }
-METHOD_RANK = {"polygon": 1, "distance": 2, "address": 3, "name": 4}
+METHOD_RANK = {"polygon": 1, "id": 2, "distance": 3, "address": 4, "name": 5}
 
 
 def _place_edges(
@@ -241,6 +243,43 @@ def _polygon_edges(rec: pl.DataFrame, x: np.ndarray, y: np.ndarray) -> pl.DataFr
     )
 
 
+def _id_edges(
+    rec: pl.DataFrame, x: np.ndarray, y: np.ndarray, cfg: Mapping[str, Any]
+) -> pl.DataFrame:
+    """Records filed under one credit code (a registration, the account the grid opened in
+    the firm's code, its permit) are one place when they lie within ``id_m`` of each other or
+    one of them has no position: the agencies geocoded one gate three ways (rural addresses
+    land hundreds of metres apart, 纬五路 and 纬5路 never agree as text). Farther apart, one
+    firm has two premises, which stay two sites. Each record is tied to the code's hub (its
+    registration, else its first record), so that one code never chains two clusters."""
+    empty = pl.DataFrame(
+        schema={"a": pl.Int64, "b": pl.Int64, "method": pl.String, "distance_m": pl.Float64}
+    )
+    coded = (
+        rec.select(pl.col("entity"), pl.col("source"))
+        .with_row_index("i")
+        .filter(pl.col("entity").str.len_chars() == 18)
+    )
+    if coded.height < 2:
+        return empty
+    hub = (
+        coded.sort(pl.col("source") != "registrations", "i")
+        .group_by("entity", maintain_order=True)
+        .first()
+        .select("entity", pl.col("i").alias("hub"))
+    )
+    pairs = coded.join(hub, on="entity").filter(pl.col("i") != pl.col("hub"))
+    if pairs.height == 0:
+        return empty
+    a = pairs["hub"].cast(pl.Int64).to_numpy()
+    b = pairs["i"].cast(pl.Int64).to_numpy()
+    dist = np.hypot(x[a] - x[b], y[a] - y[b])
+    keep = np.isnan(dist) | (dist <= cfg["id_m"])
+    return pl.DataFrame(
+        {"a": a[keep], "b": b[keep], "method": "id", "distance_m": dist[keep]}
+    ).with_columns(pl.col("distance_m").fill_nan(None))
+
+
 def _word_edges(rec: pl.DataFrame) -> pl.DataFrame:
     """Records without a position join one with the same specific address key that names its
     township (preferring a positioned record), else a registration with the same distinctive
@@ -357,6 +396,7 @@ def link(
             _polygon_edges(rec, x, y),
             _cached_distance_edges(rec, x, y, cfg, memo),
             _place_edges(rec, x, y, cfg),
+            _id_edges(rec, x, y, cfg),
             _word_edges(rec),
         ],
         how="vertical_relaxed",
@@ -400,7 +440,12 @@ def link(
         .group_by("component")
         .agg(pl.col("lon").first().alias("_plon"), pl.col("lat").first().alias("_plat"))
     )
-    given = pl.col("position") == "given"
+    # a record tied by its credit code alone was geocoded elsewhere: the records tied by
+    # place (and the meter: the grid surveys where the power is drawn) place the site
+    placing = (pl.col("position") == "given") & (
+        (pl.col("method") != "id").fill_null(True) | (pl.col("source") == "power_accounts")
+    )
+    given = pl.when(placing.any()).then(placing).otherwise(pl.col("position") == "given")
     sites = (
         members.group_by("component")
         .agg(
