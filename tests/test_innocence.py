@@ -206,3 +206,35 @@ def test_a_licensed_plant_s_own_sales_company_is_its_arm_not_a_tenant():
     # the same person's second firm that makes chemistry itself needs its own permit
     maker = _plant_with("周建国", "胶粘剂生产、销售")
     assert maker["permit_holder_arms"] == 0
+
+
+def test_stray_night_stops_count_for_the_sites_around_them_not_for_businesses_stops():
+    from screening.sites.features import _stray_night_stops
+
+    east = 1 / (111_320 * 0.8329)  # degrees of longitude per metre at 33.6 N
+    sites = pl.DataFrame(
+        {
+            "site_id": ["lane", "house", "far", "shop"],
+            "lon": [117.0, 117.0 + 180 * east, 117.0 + 900 * east, 117.0 + 100 * east],
+            "lat": [33.6] * 4,
+        }
+    )
+    base = pl.DataFrame(
+        {
+            "site_id": ["lane", "house", "far", "shop"],
+            "entities": [0, 0, 0, 1],
+            "tariffs": [None, "residential", "residential", "commercial"],
+            "driver_home": [False] * 4,
+            "carrier_depot": [False] * 4,
+            "property_ids": [None] * 4,
+            "case_ids": [None] * 4,
+            # the shop's own night stops are explained by the shop: they count for nobody
+            "truck_night_stops": [2, 0, 0, 3],
+        },
+        schema_overrides={"property_ids": pl.String, "case_ids": pl.String},
+    )
+    got = {r["site_id"]: r for r in _stray_night_stops(sites, base, CFG).iter_rows(named=True)}
+    assert got["house"]["night_stops_near"] == 2
+    assert abs(got["house"]["night_stops_near_m"] - 180) < 2
+    assert "far" not in got and "lane" not in got
+    assert got["shop"]["night_stops_near"] == 2

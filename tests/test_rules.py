@@ -59,6 +59,8 @@ def _features(**sites: dict) -> pl.DataFrame:
         "truck_overnights": 0,
         "fuel_visits": 0,
         "unregistered_plates": 0,
+        "night_stops_near": 0,
+        "night_stops_near_m": 0.0,
         "truck_plates": 0,
         "plates": None,
         "night_plates": None,
@@ -390,3 +392,27 @@ def test_rules_of_one_line_count_once_in_full_the_rest_damped():
     assert sorted([got["POWER_JUMP"], got["DORMANT_WAKE"]]) == sorted([jump, 0.5 * wake])
     assert got["PUBLIC_TIP"] == RULES.by_code["PUBLIC_TIP"].weight  # another line: in full
     assert scores["evidence_lines"][0] == 2  # power and tips
+
+
+def test_a_tripled_house_meter_near_stray_night_stops_is_one_story():
+    """A house whose use doubled (too little to be a jump by itself), 180 m from where hazmat
+    trucks stopped at night with no record to receive them: the trucks count for it, at half a
+    stop at the door; the same house without them, or trucks at its own door, do not."""
+    house = {
+        "tariffs": "residential",
+        "entities": 0,
+        "jump_ratio": 3.5,
+        "jump_before": 5.0,
+        "jump_after": 17.5,
+        "jump_date": dt.date(2021, 8, 2),
+    }
+    f = _features(
+        quiet=house,
+        lane={**house, "night_stops_near": 2, "night_stops_near_m": 180.0},
+        door={**house, "night_stops_near": 2, "night_stops_near_m": 180.0, "truck_night_stops": 1},
+        steady={**house, "jump_ratio": 1.4, "night_stops_near": 2, "night_stops_near_m": 180.0},
+    )
+    _, reasons = apply(f, RULES)
+    fired = reasons.filter(pl.col("code") == "NIGHT_TRUCKS_NEARBY")
+    assert fired["site_id"].to_list() == ["lane"]
+    assert "180米外无登记场所有危险货物运输车辆夜间停靠2次" in fired["evidence"][0]

@@ -351,7 +351,13 @@ def stated_features(reasons: pl.DataFrame, ruleset: RuleSet) -> pl.DataFrame:
 
 
 # rules that need an optional source: named in the run summary when it is absent
-TRUCK_RULES = ["HAZMAT_NIGHT_STOPS", "HAZMAT_VISITS", "OUTSIDE_TRUCKS", "FUEL_DELIVERIES"]
+TRUCK_RULES = [
+    "HAZMAT_NIGHT_STOPS",
+    "HAZMAT_VISITS",
+    "OUTSIDE_TRUCKS",
+    "FUEL_DELIVERIES",
+    "NIGHT_TRUCKS_NEARBY",
+]
 RULES_NEEDING = {
     "tips": ["PUBLIC_TIP"],
     "sanctioned_sites": ["CASE_REVIVED"],

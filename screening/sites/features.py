@@ -298,8 +298,10 @@ def surroundings(
     sites: pl.DataFrame, base: pl.DataFrame, tips: pl.DataFrame, cfg: Mapping[str, Any]
 ) -> pl.DataFrame:
     """Tips near each site, other businesses within the remote radius, distance to the
-    nearest settlement (a site with household meters)."""
+    nearest settlement (a site with household meters), and night stops of hazmat trucks
+    nearby at places no record explains."""
     s = sites.join(base.select("site_id", "entities", "tariffs"), on="site_id", how="left")
+    stray = _stray_night_stops(sites, base, cfg)
     placed = s.filter(pl.col("lon").is_not_null())
     if placed.height == 0:
         return sites.select("site_id")
@@ -370,7 +372,70 @@ def surroundings(
         result = result.join(near, on="site_id", how="left")
     else:
         result = result.with_columns(pl.lit(None, dtype=pl.String).alias("tips_near"))
-    return result.with_columns(pl.col("settlement_distance_m").fill_nan(None))
+    return result.join(stray, on="site_id", how="left").with_columns(
+        pl.col("settlement_distance_m").fill_nan(None)
+    )
+
+
+def _stray_night_stops(
+    sites: pl.DataFrame, base: pl.DataFrame, cfg: Mapping[str, Any]
+) -> pl.DataFrame:
+    """Per site, the night stops of hazmat trucks within ``trucks_near_m`` at places that no
+    business, premises or case record explains (alone, or by a household meter the place was
+    nearest to; not a driver's home or a carrier's depot), and how far the nearest is. A
+    village workshop's trucks wait on the lane, not at the house's door, and the house meter
+    is rarely positioned: the stop becomes another site, and the house's doubled meter nearby
+    is what ties the two together."""
+    schema = {"site_id": pl.String, "night_stops_near": pl.Int64, "night_stops_near_m": pl.Float64}
+    f = sites.select("site_id", "lon", "lat").join(
+        base.select(
+            "site_id",
+            "entities",
+            "tariffs",
+            "property_ids",
+            "case_ids",
+            "truck_night_stops",
+            "driver_home",
+            "carrier_depot",
+        ),
+        on="site_id",
+        how="left",
+    )
+    f = f.filter(pl.col("lon").is_not_null())
+    stray = (
+        (pl.col("truck_night_stops").fill_null(0) > 0)
+        & (pl.col("entities").fill_null(0) == 0)
+        # a household meter nearby may have drawn the place (the nearest record), not its
+        # trucks: only a business meter explains them
+        & ~pl.col("tariffs").fill_null("").str.contains("industrial|commercial|agricultural")
+        & ~pl.col("driver_home").fill_null(False)
+        & ~pl.col("carrier_depot").fill_null(False)
+        & pl.col("property_ids").is_null()
+        & pl.col("case_ids").is_null()
+    )
+    stops = f.filter(stray)
+    if stops.height == 0 or f.height == 0:
+        return pl.DataFrame(schema=schema)
+    xy = _xy(f["lon"].to_numpy(), f["lat"].to_numpy())
+    pairs = cKDTree(_xy(stops["lon"].to_numpy(), stops["lat"].to_numpy())).sparse_distance_matrix(
+        cKDTree(xy), cfg["trucks_near_m"], output_type="ndarray"
+    )
+    near = pl.DataFrame(
+        {
+            "stop": stops["site_id"].gather(pl.Series(pairs["i"])),
+            "site_id": f["site_id"].gather(pl.Series(pairs["j"])),
+            "n": stops["truck_night_stops"].gather(pl.Series(pairs["i"])).cast(pl.Int64),
+            "d": pairs["v"],
+        }
+    ).filter(pl.col("stop") != pl.col("site_id"))
+    return (
+        near.group_by("site_id")
+        .agg(
+            pl.col("n").sum().alias("night_stops_near"),
+            pl.col("d").min().alias("night_stops_near_m"),
+        )
+        .cast(schema)  # type: ignore[arg-type]
+    )
 
 
 def site_features(
