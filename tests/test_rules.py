@@ -67,6 +67,7 @@ def _features(**sites: dict) -> pl.DataFrame:
         "cargo_classes": None,
         "carrier_depot": False,
         "carrier_home": False,
+        "carrier_meter": False,
         "depot_of": None,
         "driver_home": False,
         "tips": 0,
@@ -416,3 +417,20 @@ def test_a_tripled_house_meter_near_stray_night_stops_is_one_story():
     fired = reasons.filter(pl.col("code") == "NIGHT_TRUCKS_NEARBY")
     assert fired["site_id"].to_list() == ["lane"]
     assert "180米外无登记场所有危险货物运输车辆夜间停靠2次" in fired["evidence"][0]
+
+
+def test_a_meter_in_a_hazmat_carrier_s_name_is_its_yard():
+    yard = {
+        "entities": 0,
+        "meter_names": "宿州市新诚危险货物运输有限公司",
+        "truck_night_stops": 2,
+        "truck_visits": 4,
+        "fuel_visits": 3,
+    }
+    f = _features(unknown=yard, carrier={**yard, "carrier_meter": True})
+    scores, reasons = apply(f, RULES)
+    by = dict(zip(scores["site_id"], scores["rule_score"], strict=True))
+    assert by["carrier"] < 0.25 * by["unknown"]
+    shown = reasons.filter((pl.col("site_id") == "carrier") & (pl.col("code") == "CARRIER_DEPOT"))
+    yard_of = "电表户名为危货运输企业（宿州市新诚危险货物运输有限公司）"
+    assert shown["evidence"][0].startswith(yard_of)

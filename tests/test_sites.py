@@ -297,3 +297,33 @@ def test_one_code_kilometres_apart_is_two_premises():
     assert _site_of(links, "3441348184") != _site_of(links, "91341302XWYTHPKUG4")
     # a record of that code without a position still joins the code's registration
     assert _site_of(links, "(皖)WH安许证字[2021]2147") == _site_of(links, "91341302XWYTHPKUG4")
+
+
+def test_a_fuel_delivery_belongs_to_the_station_a_little_beyond_place_m():
+    """Tankers unload on the forecourt, 190 m from where the station was geocoded: the
+    station counts place_anchor_bonus_m nearer, so the place is its; a shop as far away is
+    not anyone's."""
+    station, shop, spot = _at(0), _at(5000), _at(190)
+    regs = pl.DataFrame(
+        {
+            "uscc": ["91341302N7YHRAKXNN", "913413020000000010"],
+            "name": ["安徽万隆加油站", "宿州市某某五金店"],
+            "industry_code": ["F5265", "F5174"],
+            "address": ["朱仙庄镇解放路162号", "朱仙庄镇解放路999号"],
+            "lon": [station[0], shop[0]],
+            "lat": [station[1], shop[1]],
+            "township": ["朱仙庄镇", "朱仙庄镇"],
+        }
+    )
+    places = pl.DataFrame(
+        {
+            "place_id": ["P1", "P2"],
+            "lon": [spot[0], _at(5190)[0]],
+            "lat": [spot[1], _at(5190)[1]],
+            "fuel_visits": [3, 3],
+            "is_depot": [False, False],
+        }
+    )
+    links, _ = link(records({"registrations": regs}, places, CFG), CFG)
+    assert _site_of(links, "P1") == _site_of(links, "91341302N7YHRAKXNN")
+    assert _site_of(links, "P2") != _site_of(links, "913413020000000010")

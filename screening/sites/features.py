@@ -290,6 +290,20 @@ def premises_features(
     return p.join(c, on="site_id", how="full", coalesce=True)
 
 
+def _carrier_meters(
+    links: pl.DataFrame, accounts: pl.DataFrame, carriers: pl.Series
+) -> pl.DataFrame:
+    """Sites whose power account bears the name of a hazmat carrier that has trucks on the
+    vehicle register: the carrier's yard, registered at another address (the account says
+    who uses the power), where its own trucks sleep and refuel."""
+    return (
+        _members(links, "power_accounts", accounts.select("account_id", "name"), "account_id")
+        .filter(name_key(pl.col("name")).is_in(carriers.unique().implode()))
+        .group_by("site_id")
+        .agg(pl.lit(True).alias("carrier_meter"))
+    )
+
+
 def _xy(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     return np.column_stack(project_m(lon, lat))
 
@@ -464,6 +478,7 @@ def site_features(
         vehicle_site_features(links, places),
         premises_features(links, tables["idle_properties"], tables["sanctioned_sites"]),
         innocence.trade_facts(links, regs, tables["power_accounts"], cfg),
+        _carrier_meters(links, tables["power_accounts"], carriers["_k"]),
     ):
         base = base.join(part, on="site_id", how="left")
     base = base.join(surroundings(sites, base, tables["tips"], cfg), on="site_id", how="left")

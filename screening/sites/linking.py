@@ -72,9 +72,10 @@ def _place_edges(
     penalty = np.where(household[others], cfg["place_meter_penalty_m"], 0.0)
     tree = cKDTree(np.column_stack([x[others], y[others]]))
     k = min(8, len(others))
-    d, j = tree.query(
-        np.column_stack([x[places], y[places]]), k=k, distance_upper_bound=cfg["place_m"]
-    )
+    # an anchor counts place_anchor_bonus_m nearer, so one that far beyond place_m still
+    # qualifies (a station's meter geocoded 170 m off its forecourt)
+    reach = cfg["place_m"] + cfg["place_anchor_bonus_m"]
+    d, j = tree.query(np.column_stack([x[places], y[places]]), k=k, distance_upper_bound=reach)
     d, j = d.reshape(len(places), k), j.reshape(len(places), k)
     found = np.isfinite(d)
     jj = np.where(found, j, 0)
@@ -86,6 +87,7 @@ def _place_edges(
     effective = np.where(
         found & (anchor == want), effective - cfg["place_anchor_bonus_m"], effective
     )
+    effective = np.where(effective <= cfg["place_m"], effective, np.inf)
     best = np.argmin(effective, axis=1)
     rows = np.arange(len(places))
     hit = np.isfinite(effective[rows, best])
