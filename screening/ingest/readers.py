@@ -27,7 +27,7 @@ from screening.schema import SOURCES, TOWNSHIPS_FILE, Source
 
 FORMATS = (".csv.gz", ".csv", ".parquet", ".xlsx", ".xls")
 CHUNK = 1 << 20
-BLOCK_MB = 32.0  # CSV text is read in blocks of this many MB (ingest.csv_block_mb)
+BLOCK_MB = 8.0  # CSV text is read in blocks of this many MB (ingest.csv_block_mb)
 
 
 class ReadError(Exception):

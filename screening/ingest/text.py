@@ -40,7 +40,7 @@ from screening.ingest.blocks import record_blocks
 from screening.ingest.problems import PROBLEM_SCHEMA, empty_problems
 
 CHUNK = 1 << 20
-BLOCK_BYTES = 32 << 20  # the default block (ingest.csv_block_mb sets it)
+BLOCK_BYTES = 8 << 20  # the default block (ingest.csv_block_mb sets it)
 SEPARATORS = (",", "\t", ";", "|")
 HEADER_SEARCH = 10  # a header is looked for in this many first lines (title lines above it)
 REPLACEMENT = "\ufffd"
@@ -150,7 +150,7 @@ def _survey(
             c[0] += text.count(REPLACEMENT)
             c[1] += text.count("\r")
             c[2] += text.count("\n")
-        if len(encodings) > 1:
+        if len(encodings) > 1 and not block.isascii():  # (a reading's digits hold none)
             pairs += len(_GBK_PAIR.findall(block))
             gb2312 += len(_GB2312_PAIR.findall(block))
         if stop and counts[0][0]:
