@@ -111,6 +111,18 @@ def duckdb_scan(files: list[Path]) -> float:
     return time.perf_counter() - t0
 
 
+def _peak_gb() -> float:
+    """This process's peak resident memory. VmHWM, not ru_maxrss: Linux carries ru_maxrss
+    over fork and exec, so a child started by a parent that generated the county (4 GB)
+    would report the parent's peak as its own."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
 def child(bundle: Path, work: Path) -> None:
     from screening.ingest import ingest_bundle
 
@@ -119,7 +131,7 @@ def child(bundle: Path, work: Path) -> None:
     report = ingest_bundle(bundle, work)
     seconds = time.perf_counter() - t0
     readings = report.summary.filter(pl.col("source") == "power_readings").row(0, named=True)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    peak = _peak_gb()
     print(json.dumps({"seconds": seconds, "peak_gb": peak, "readings": readings["rows_kept"]}))
 
 

@@ -170,3 +170,17 @@ def test_year_last_dates_without_evidence_are_not_guessed():
     assert parse.year_last_order(pl.Series(mixed)) == ("mixed", "5/6/2018")
     got = _one(to_date, mixed)
     assert got == [dt.date(2018, 1, 13), dt.date(2018, 1, 13), None]
+
+
+def test_plain_numbers_cast_at_once_read_as_the_full_reading_does():
+    """to_float casts plain ASCII numbers directly and reads only the others in full: the
+    two agree on every value, in any order and mix."""
+    from screening.ingest.parse import _slow_float, to_float
+
+    values = ["327.5", "１２3", "1,234.5 kWh", "", " 7 ", None, "abc", "+5", "-3.", ".5"]
+    values += ["1e5", "nan", "inf", "3.2度", "\x007", "٣", "0x10", "-0", "12.50"]
+    s = pl.Series("v", values * 4, dtype=pl.String).shuffle(seed=3)
+    fast = pl.select(to_float(pl.lit(s), pl.String)).to_series()
+    full = pl.select(_slow_float(pl.lit(s))).to_series()
+    assert fast.to_list() == full.to_list()
+    assert fast.null_count() == full.null_count() > 0

@@ -149,9 +149,7 @@ def ingest_bundle(
                     name, paths, bundle, work_dir, Path(tmp), manifest, config, prior, today
                 )
             else:
-                staged[name], rows = _stage_register(
-                    name, paths, bundle, Path(tmp), manifest, config, today
-                )
+                staged[name], rows = _stage_register(name, paths, bundle, manifest, config, today)
             file_rows += rows
             notes += staged[name].notes
             staged[name].stats["files_unread"] = sum(1 for r in rows if r["error"])
@@ -240,7 +238,6 @@ def _stage_register(
     name: str,
     paths: list[Path],
     bundle: Path,
-    tmp: Path,
     manifest: Manifest,
     config: Mapping[str, Any],
     today: dt.date,
@@ -265,9 +262,9 @@ def _stage_register(
                 path,
                 bundle,
                 SOURCES[name],
-                tmp,
                 manifest.columns.get(name),
                 config["max_workbook_mb"],
+                config["csv_block_mb"],
             )
             tables += got
             info["encoding"] = next((t.encoding for t in got if t.encoding), None)

@@ -236,10 +236,10 @@ def stage_increment(
                 path,
                 bundle,
                 SOURCES[name],
-                tmp,
                 manifest.columns.get(name),
                 config["batch_rows"],
                 config["max_workbook_mb"],
+                config["csv_block_mb"],
             )
             for k, tables in enumerate(batches):
                 info["encoding"] = info["encoding"] or next(

@@ -22,6 +22,7 @@ _DATE_RE = (
     r"\s*(Z|[+-]\d{2}:?\d{2})?$"
 )
 _NUMBER_RE = r"^([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*[a-zA-Z千伏安瓦时度吨公里/]*$"
+_PLAIN_NUMBER_RE = r"^[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)$"  # ASCII digits only
 _EXCEL_EPOCH = pl.datetime(1899, 12, 30)
 
 
@@ -48,8 +49,26 @@ def clean_code(e: pl.Expr) -> pl.Expr:
 def to_float(e: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     if dtype.is_numeric():
         return e.cast(pl.Float64)
+    return e.cast(pl.String).map_batches(_floats, return_dtype=pl.Float64)
+
+
+def _slow_float(e: pl.Expr) -> pl.Expr:
+    """Any number as people write it: full-width digits, thousands commas, a unit after it."""
     s = clean_text(e).str.replace_all(r"[,\s]", "")
     return s.str.extract(_NUMBER_RE, 1).cast(pl.Float64, strict=False)
+
+
+def _floats(values: pl.Series) -> pl.Series:
+    """Plain numbers ("327.5", a CSV export's 10^8 readings) cast at once; only the others go
+    through the full reading (six string passes over 5 M readings took 4 s a batch). A
+    plain number reads the same either way."""
+    plain = values.str.contains(_PLAIN_NUMBER_RE).fill_null(False)
+    out = values.cast(pl.Float64, strict=False)
+    other = (~plain & values.is_not_null()).arg_true()
+    if other.len():
+        slow = pl.select(_slow_float(pl.lit(values.gather(other)))).to_series()
+        out = out.scatter(other, slow)
+    return out
 
 
 def _norm_date_text(e: pl.Expr) -> pl.Expr:

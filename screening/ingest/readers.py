@@ -22,11 +22,12 @@ import polars as pl
 
 from screening.ingest.headers import canonical_name, map_headers, score
 from screening.ingest.problems import PROBLEM_SCHEMA, empty_problems
-from screening.ingest.text import TextError, decode, read_csv_rows, unique_names
+from screening.ingest.text import TextError, csv_blocks, decode, unique_names
 from screening.schema import SOURCES, TOWNSHIPS_FILE, Source
 
 FORMATS = (".csv.gz", ".csv", ".parquet", ".xlsx", ".xls")
 CHUNK = 1 << 20
+BLOCK_MB = 8.0  # CSV text is read in blocks of this many MB (ingest.csv_block_mb)
 
 
 class ReadError(Exception):
@@ -144,33 +145,61 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _read_csv(
-    path: Path, rel: str, source: Source, staging: Path, renames: dict[str, str] | None
-) -> RawTable:
+def _csv_tables(
+    path: Path, rel: str, source: Source, renames: dict[str, str] | None, block_mb: float
+) -> Iterator[RawTable]:
+    """A CSV file's rows, one table a block of about ``block_mb`` of text, rows numbered as
+    in the file. The first table comes once the header is known: a header naming none of
+    the source's columns is a ReadError before any row is staged."""
     try:
-        decoded = decode(path, staging)
-        table = read_csv_rows(
-            decoded, rel, source.name, lambda cells: score(cells, source, renames)
+        decoded = decode(path)
+        blocks = csv_blocks(
+            decoded,
+            rel,
+            source.name,
+            lambda cells: score(cells, source, renames),
+            max(1, int(block_mb * 2**20)),
         )
+        names: dict[str, str] | None = None
+        for table in blocks:
+            if names is None:
+                if not map_headers(table.header, source, renames).mapping:
+                    raise ReadError(_none_known(source, table.header))
+                names = {h: canonical_name(h, source, renames) for h in set(table.header)}
+            yield RawTable(
+                source.name,
+                rel,
+                table.frame.with_columns(pl.lit(rel).alias("_file")),
+                file_format(path) or ".csv",
+                decoded.encoding,
+                table.header,
+                table.problems.with_columns(pl.col("field").replace(names)),
+                table.notes,
+            )
     except TextError as exc:
         raise ReadError(str(exc)) from exc
     except (pl.exceptions.ComputeError, pl.exceptions.NoDataError) as exc:
         raise ReadError(f"not a readable CSV table: {str(exc).splitlines()[0]}") from exc
     except OSError as exc:
         raise ReadError(f"cannot read: {exc}") from exc
-    names = {h: canonical_name(h, source, renames) for h in set(table.header)}
-    problems = table.problems.with_columns(pl.col("field").replace(names))
-    frame = table.frame.with_columns(pl.lit(rel).alias("_file"))
-    return RawTable(
-        source.name,
-        rel,
-        frame,
-        file_format(path) or ".csv",
-        decoded.encoding,
-        table.header,
-        problems,
-        table.notes,
+
+
+def _read_csv(
+    path: Path, rel: str, source: Source, renames: dict[str, str] | None, block_mb: float
+) -> RawTable:
+    """A CSV file whole (a register's): its blocks put together."""
+    parts = list(_csv_tables(path, rel, source, renames, block_mb))
+    return dataclasses.replace(
+        parts[0],
+        frame=pl.concat([t.frame for t in parts], how="vertical_relaxed"),
+        problems=pl.concat([t.problems for t in parts], how="vertical_relaxed"),
+        notes=[n for t in parts for n in t.notes],
     )
+
+
+def _none_known(source: Source, headers: list[str]) -> str:
+    found = ", ".join(headers[:8]) if headers else "nothing"
+    return f"the header names none of the columns of {source.name} (found: {found})"
 
 
 def _header_row(rows: pl.DataFrame, source: Source, renames: dict[str, str] | None) -> int:
@@ -277,40 +306,28 @@ def read_file_batches(
     path: Path,
     bundle: Path,
     source: Source,
-    staging: Path,
     renames: dict[str, str] | None = None,
     batch_rows: int = 0,
     max_workbook_mb: float | None = None,
+    csv_block_mb: float = BLOCK_MB,
 ) -> Iterator[list[RawTable]]:
-    """A file's tables in batches of about ``batch_rows`` readings (a wide row counts as the
-    24 or 96 readings it holds), rows numbered on from batch to batch. A city's readings
-    arrive as files of 10^8 rows: staging one needs several times its size in memory, staging
-    it a batch at a time needs a batch's worth. Parquet is read batch by batch; a CSV file is
-    read whole as text rows (so that a broken row costs only that row) and staged in
-    batches; a workbook is read and staged whole (the ingest refuses big ones).
+    """A file's tables in batches of ``batch_rows`` readings (a wide row counts as the 24 or
+    96 readings it holds), rows numbered on from batch to batch. A city's readings arrive as
+    files of 10^8 rows: staging one needs several times its size in memory, staging it a
+    batch at a time needs a batch's worth. Parquet is read batch by batch; CSV text a block
+    of ``csv_block_mb`` at a time, record by record (so that a broken row costs only that
+    row), its good rows gathered into batches; a workbook is read and staged whole (the
+    ingest refuses big ones).
 
     A ReadError may come at any batch (a file truncated half-way); the caller must then drop
     what it kept of the earlier batches, since a file is read whole or not at all."""
     fmt = file_format(path)
     if fmt in (".csv", ".csv.gz") and batch_rows > 0:
-        for table in read_file(path, bundle, source, staging, renames, max_workbook_mb):
-            rows = max(1, batch_rows // _readings_per_row(table.headers))
-            if table.frame.height <= rows:
-                yield [table]
-                continue
-            for start in range(0, table.frame.height, rows):
-                first = start == 0
-                yield [
-                    dataclasses.replace(
-                        table,
-                        frame=table.frame.slice(start, rows),
-                        problems=table.problems if first else table.problems.head(0),
-                        notes=table.notes if first else [],
-                    )
-                ]
+        rel = path.relative_to(bundle).as_posix()
+        yield from _csv_batches(_csv_tables(path, rel, source, renames, csv_block_mb), batch_rows)
         return
     if fmt != ".parquet" or batch_rows <= 0:
-        yield read_file(path, bundle, source, staging, renames, max_workbook_mb)
+        yield read_file(path, bundle, source, renames, max_workbook_mb, csv_block_mb)
         return
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -325,7 +342,7 @@ def read_file_batches(
             )
         rows = max(1, batch_rows // _readings_per_row(pf.schema_arrow.names))
         if pf.metadata.num_rows <= rows:
-            yield read_file(path, bundle, source, staging, renames)
+            yield read_file(path, bundle, source, renames)
             return
         done = 0
         pending: list[pa.RecordBatch] = []
@@ -341,6 +358,49 @@ def read_file_batches(
             yield [_numbered(RawTable(source.name, rel, _arrow(pending), ".parquet"), done)]
     except (OSError, ValueError, pa.ArrowException) as exc:
         raise ReadError(f"not a readable Parquet file: {str(exc).splitlines()[0]}") from exc
+
+
+def _csv_batches(tables: Iterator[RawTable], batch_rows: int) -> Iterator[list[RawTable]]:
+    """A CSV file's blocks regrouped into batches of exactly ``batch_rows`` readings (the
+    last one the rest); the reader's problems and notes go with the batch being filled when
+    their block was read. Memory holds a batch and a block. At least one batch comes, so a
+    file of only bad rows is still counted."""
+    held: list[pl.DataFrame] = []
+    count = 0
+    problems: list[pl.DataFrame] = []
+    notes: list[str] = []
+    first: RawTable | None = None
+    rows = 1
+    sent = 0
+
+    def batch(frame: pl.DataFrame) -> list[RawTable]:
+        assert first is not None
+        out = dataclasses.replace(
+            first,
+            frame=frame,
+            problems=pl.concat(problems, how="vertical_relaxed") if problems else empty_problems(),
+            notes=list(notes),
+        )
+        problems.clear()
+        notes.clear()
+        return [out]
+
+    for table in tables:
+        if first is None:
+            first = table
+            rows = max(1, batch_rows // _readings_per_row(table.headers))
+        held.append(table.frame)
+        count += table.frame.height
+        problems.append(table.problems)
+        notes.extend(table.notes)
+        while count >= rows:
+            frame = pl.concat(held, how="vertical_relaxed", rechunk=False)
+            yield batch(frame.slice(0, rows))
+            sent += 1
+            rest = frame.slice(rows)
+            held, count = [rest], rest.height
+    if first is not None and (count or not sent or notes or any(p.height for p in problems)):
+        yield batch(pl.concat(held, how="vertical_relaxed", rechunk=False))
 
 
 def _arrow(batches: list) -> pl.DataFrame:  # type: ignore[type-arg]
@@ -362,9 +422,9 @@ def read_file(
     path: Path,
     bundle: Path,
     source: Source,
-    staging: Path,
     renames: dict[str, str] | None = None,
     max_workbook_mb: float | None = None,
+    csv_block_mb: float = BLOCK_MB,
 ) -> list[RawTable]:
     """Every table in one file (a workbook may hold several sheets), rows numbered from 1.
     A table whose header names none of the source's columns is not this source's table: a
@@ -382,7 +442,7 @@ def read_file(
             )
     tables: list[RawTable] = []
     if fmt in (".csv", ".csv.gz"):
-        tables.append(_read_csv(path, rel, source, staging, renames))
+        tables.append(_read_csv(path, rel, source, renames, csv_block_mb))
     elif fmt == ".parquet":
         try:
             frame = pl.read_parquet(path)

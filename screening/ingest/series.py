@@ -34,22 +34,29 @@ def readings_layout(
         )
     if "account_id" in cols and "date" in cols and (hours or points):
         step, value_cols = (60, hours) if len(hours) >= len(points) else (15, points)
-        long = df.unpivot(
-            index=["_file", "_row", "account_id", "date"],
+        # the date is read once a row, before the row becomes its 24 or 96 readings
+        day = parse.to_date(pl.col("date"), df.schema["date"], years, date_order).cast(
+            pl.Datetime("us")
+        )
+        long = df.with_columns(day.alias("_day")).unpivot(
+            index=["_file", "_row", "account_id", "date", "_day"],
             on=value_cols,
             variable_name="_part",
             value_name="kwh",
         )
+        # an unpivot gives every row's h00, then every row's h01...: taken back row by row
+        # (a gather, not a sort), a file in meter and date order is in meter and time order
+        # and the series needs no sort
+        n, width = df.height, len(value_cols)
+        j = pl.int_range(n * width, dtype=pl.Int64)
+        long = long.select(pl.all().gather((j % width) * n + j // width))
         offset = pl.col("_part").str.slice(1).cast(pl.Int32)
         minutes = offset * 60 if step == 60 else (offset - 1) * 15
-        day = parse.to_date(pl.col("date"), long.schema["date"], years, date_order).cast(
-            pl.Datetime("us")
-        )
         return long.with_columns(
-            (day + pl.duration(minutes=minutes)).alias("ts"),
+            (pl.col("_day") + pl.duration(minutes=minutes)).alias("ts"),
             pl.col("date").cast(pl.String).alias("_raw_ts"),
             pl.lit(step, dtype=pl.Int32).alias("interval_min"),
-        ).drop("date")
+        ).drop("date", "_day")
     raise ReadError(
         "readings need columns account_id, ts, kwh (long) or account_id, date and h00..h23 "
         f"or p01..p96 (wide); found {', '.join(sorted(cols - {'_file', '_row'}))}"

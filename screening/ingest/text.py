@@ -1,29 +1,31 @@
-"""CSV text as agencies really send it, read row by row so that one broken row costs that
-row and nothing else.
+"""CSV text as agencies really send it, read record by record so that one broken row costs
+that row and nothing else, and a block at a time so that memory holds one block, not the
+file (blocks.py).
 
-A file is first decoded to UTF-8 (once, streaming, into the staging folder when it is not
-UTF-8 already): UTF-8 with or without BOM, GB18030/GBK, or UTF-16 (Excel's "Unicode text").
-Bytes that are valid in neither UTF-8 nor GB18030 (a stray 0xFF, a cp1252 "é", a file cut
-in the middle of a character) become U+FFFD in the encoding that needs fewest of them, and
-only the rows holding them are quarantined. Text that decodes as GB18030 but reads as
-Shift-JIS (Japanese kana through a Chinese code page: garbage that would pass every check)
-is refused as a whole. A compressed file cut short keeps every row before the cut. Files
-with CR-only line ends (old Mac exports) are read line by line like any other.
+A file is first surveyed (streaming, once, or twice when it is not UTF-8) to find its
+encoding: UTF-8 with or without BOM, GB18030/GBK, or UTF-16 (Excel's "Unicode text"). Bytes
+that are valid in neither UTF-8 nor GB18030 (a stray 0xFF, a cp1252 "é", a file cut in the
+middle of a character) become U+FFFD in the encoding that needs fewest of them, and only
+the rows holding them are quarantined. Text that decodes as GB18030 but reads as Shift-JIS
+(Japanese kana through a Chinese code page: garbage that would pass every check) is refused
+as a whole. The text is then decoded to UTF-8 as it is read, never written out or held
+whole. A compressed file cut short keeps every row before the cut. Files with CR-only line
+ends (old Mac exports) are read line by line like any other.
 
-The text is then split into records (physical lines, joined where a quoted value holds a
-line break) with polars string expressions, and each record's fields are counted: a record
-with more or fewer fields than its header is quarantined with its row number and the field
-where it goes wrong, instead of failing the file (polars would) or being padded with nulls
-(it would too). The header is the line among the first ten that names most contract
-columns, so a title line above it is skipped, and it is read as written: a duplicated
-header is seen as such before any reader renames it.
+The text is split into records (physical lines, joined where a quoted value holds a line
+break) with polars string expressions, and each record's fields are counted: a record with
+more or fewer fields than its header is quarantined with its row number and the field where
+it goes wrong, instead of failing the file (polars would) or being padded with nulls (it
+would too). The header is the line among the first ten that names most contract columns, so
+a title line above it is skipped, and it is read as written: a duplicated header is seen as
+such before any reader renames it. Rows are numbered on from block to block: a problem row
+names the file's own row.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
-import hashlib
 import io
 import itertools
 import re
@@ -34,16 +36,15 @@ from pathlib import Path
 
 import polars as pl
 
+from screening.ingest.blocks import record_blocks
 from screening.ingest.problems import PROBLEM_SCHEMA, empty_problems
 
 CHUNK = 1 << 20
+BLOCK_BYTES = 8 << 20  # the default block (ingest.csv_block_mb sets it)
 SEPARATORS = (",", "\t", ";", "|")
 HEADER_SEARCH = 10  # a header is looked for in this many first lines (title lines above it)
-# a quoted value holding more line breaks than this is a quote that never closes (a stray
-# '"' in an unquoted export), not a long text: its lines are read one by one again
-MAX_RECORD_LINES = 20
-STRAY = "\ue000"  # a private-use character: marks a stray quote while records are joined
 REPLACEMENT = "\ufffd"
+BOM = "\ufeff"
 _QUOTED = r'"(?:[^"]|"")*"'
 # two-byte GBK sequences, and those inside GB2312 (the characters of Chinese text)
 _GBK_PAIR = re.compile(rb"[\x81-\xfe][\x40-\x7e\x80-\xfe]")
@@ -56,18 +57,19 @@ class TextError(Exception):
 
 @dataclass
 class Decoded:
-    """A CSV file as UTF-8 text on disk, and what its decoding found."""
+    """A CSV file, what its survey found, and its text as a stream of UTF-8 bytes."""
 
-    path: Path  # UTF-8 text (the original file when it needed nothing)
+    path: Path  # the file as sent
     encoding: str
     replaced: int = 0  # bytes that were not text in ``encoding``, now U+FFFD
     truncated: str | None = None  # why the file ends early (a cut compressed stream)
+    utf8: Callable[[], Iterator[bytes]] = field(default=lambda: iter(()), repr=False)
 
 
 @dataclass
 class CsvTable:
-    """A CSV file's rows as text columns (positional names), with the header as written and
-    the records that could not be rows."""
+    """A CSV file's rows (or one block's) as text columns (positional names), with the
+    header as written and the records that could not be rows."""
 
     frame: pl.DataFrame  # columns named by position-unique headers, plus _row
     header: list[str]  # as written, duplicates and all
@@ -132,17 +134,28 @@ def _utf16(head: bytes) -> str | None:
     return None
 
 
-def _survey(chunks: Callable[[], Iterator[bytes]], encoding: str) -> tuple[int, int, int]:
-    """Decoding with ``encoding``: (U+FFFD it has to insert, CRs, LFs). No replacement
-    means the text is valid in that encoding."""
-    decoder = codecs.getincrementaldecoder(encoding)("replace")
-    bad = cr = lf = 0
+def _survey(
+    chunks: Callable[[], Iterator[bytes]], encodings: tuple[str, ...], stop: bool = False
+) -> tuple[list[tuple[int, int, int]], tuple[int, int]]:
+    """Decoding with each of ``encodings``, in one pass: (U+FFFD it has to insert, CRs, LFs)
+    for each (no replacement means the text is valid in that encoding), and the GBK and
+    GB2312 byte pairs seen (only when more than one encoding is tried). ``stop``: at the
+    first replacement (the caller then surveys again with more encodings)."""
+    decoders = [codecs.getincrementaldecoder(e)("replace") for e in encodings]
+    counts = [[0, 0, 0] for _ in encodings]
+    pairs = gb2312 = 0
     for block in itertools.chain(chunks(), [b""]):
-        text = decoder.decode(block, final=not block)
-        bad += text.count(REPLACEMENT)
-        cr += text.count("\r")
-        lf += text.count("\n")
-    return bad, cr, lf
+        for decoder, c in zip(decoders, counts, strict=True):
+            text = decoder.decode(block, final=not block)
+            c[0] += text.count(REPLACEMENT)
+            c[1] += text.count("\r")
+            c[2] += text.count("\n")
+        if len(encodings) > 1 and not block.isascii():  # (a reading's digits hold none)
+            pairs += len(_GBK_PAIR.findall(block))
+            gb2312 += len(_GB2312_PAIR.findall(block))
+        if stop and counts[0][0]:
+            break
+    return [(c[0], c[1], c[2]) for c in counts], (pairs, gb2312)
 
 
 def _strict(chunks: Callable[[], Iterator[bytes]], encoding: str) -> bool:
@@ -156,123 +169,69 @@ def _strict(chunks: Callable[[], Iterator[bytes]], encoding: str) -> bool:
     return True
 
 
-def _looks_japanese(chunks: Callable[[], Iterator[bytes]]) -> bool:
+def _looks_japanese(chunks: Callable[[], Iterator[bytes]], pairs: int, gb2312: int) -> bool:
     """Chinese text in GB18030 is nearly all GB2312 characters; Shift-JIS kana and kanji read
     through GB18030 fall mostly outside it (and the bytes are valid Shift-JIS)."""
-    pairs = gb2312 = 0
-    for block in chunks():
-        pairs += len(_GBK_PAIR.findall(block))
-        gb2312 += len(_GB2312_PAIR.findall(block))
     if pairs < 20 or gb2312 >= 0.5 * pairs:
         return False
     return _strict(chunks, "shift_jis")
 
 
-def decode(path: Path, staging: Path) -> Decoded:
-    """The file as UTF-8 text: the original when it is plain UTF-8 with LF or CRLF line
-    ends, else a transcoded copy in ``staging``."""
+def _as_utf8(
+    chunks: Callable[[], Iterator[bytes]], encoding: str, transcode: bool, cr_only: bool
+) -> Iterator[bytes]:
+    """The text as UTF-8 bytes without a BOM, decoded as it is read (the bytes as they are
+    when they are clean UTF-8 already)."""
+    if not transcode:
+        it = chunks()
+        first = b""
+        for block in it:  # enough bytes to see a BOM
+            first += block
+            if len(first) >= 3:
+                break
+        yield first.removeprefix(BOM.encode())
+        yield from it
+        return
+    decoder = codecs.getincrementaldecoder(encoding)("replace")
+    start = True
+    for block in itertools.chain(chunks(), [b""]):
+        text = decoder.decode(block, final=not block)
+        if start and text:
+            text, start = text.removeprefix(BOM), False
+        yield (text.replace("\r", "\n") if cr_only else text).encode("utf-8")
+
+
+def decode(path: Path) -> Decoded:
+    """What the file's text is, and a way to read it as UTF-8: the survey reads it once when
+    it is UTF-8 and twice when not (a first pass stops at the first byte that is not UTF-8;
+    the second counts what both UTF-8 and GB18030 would make of the whole file)."""
     chunks, state = _chunks(path)
     head = next(chunks(), b"")
     encoding = _utf16(head)
     if encoding is not None:
-        replaced, cr, lf = _survey(chunks, encoding)
+        (replaced, cr, lf) = _survey(chunks, (encoding,))[0][0]
     else:
         encoding = "utf-8-sig"
-        replaced, cr, lf = _survey(chunks, encoding)
+        (replaced, cr, lf) = _survey(chunks, (encoding,), stop=True)[0][0]
         if replaced:
-            gb = _survey(chunks, "gb18030")
+            (utf8, gb), (pairs, gb2312) = _survey(chunks, (encoding, "gb18030"))
+            (replaced, cr, lf) = utf8
             if gb[0] < replaced:  # the reading that needs fewer replacements
                 encoding, (replaced, cr, lf) = "gb18030", gb
-        if encoding == "gb18030" and _looks_japanese(chunks):
-            raise TextError(
-                "text is Shift-JIS (Japanese), not GB18030/GBK: read as Chinese it would be "
-                "garbage; re-export the file as UTF-8"
-            )
+            if encoding == "gb18030" and _looks_japanese(chunks, pairs, gb2312):
+                raise TextError(
+                    "text is Shift-JIS (Japanese), not GB18030/GBK: read as Chinese it would "
+                    "be garbage; re-export the file as UTF-8"
+                )
     cr_only = cr > 0 and lf == 0  # old Mac line ends
     name = "utf-8" if encoding == "utf-8-sig" else encoding
-    gz = path.name.lower().endswith(".gz")
-    if encoding == "utf-8-sig" and not replaced and not cr_only and not gz:
-        return Decoded(path, name)
-    staging.mkdir(parents=True, exist_ok=True)
-    out = staging / (hashlib.sha1(str(path).encode()).hexdigest()[:12] + ".csv")
-    decoder = codecs.getincrementaldecoder(encoding)("replace")
-    with out.open("w", encoding="utf-8", newline="") as dst:
-        first = True
-        for block in itertools.chain(chunks(), [b""]):
-            text = decoder.decode(block, final=not block)
-            if first and text:
-                text, first = text.lstrip("\ufeff"), False
-            dst.write(text.replace("\r", "\n") if cr_only else text)
-    return Decoded(out, name, replaced, state["truncated"])
+    transcode = encoding != "utf-8-sig" or replaced > 0 or cr_only
+    decoded = Decoded(path, name, replaced, state["truncated"])
+    decoded.utf8 = lambda: _as_utf8(chunks, encoding, transcode, cr_only)
+    return decoded
 
 
 # ---------------------------------------------------------------------------- records
-
-
-def _lines(path: Path) -> pl.Series:
-    """Physical lines, null for a blank one (polars' own line splitting, so that the rows it
-    numbers are the rows counted here)."""
-    try:
-        frame = pl.read_csv(
-            path,
-            has_header=False,
-            separator="\x1f",
-            quote_char=None,
-            infer_schema=False,
-            new_columns=["line"],
-            truncate_ragged_lines=True,
-            encoding="utf8",
-        )
-    except pl.exceptions.NoDataError as exc:
-        raise TextError("empty file (no header, no rows)") from exc
-    return frame.to_series() if frame.width else pl.Series("line", [], dtype=pl.String)
-
-
-def _records(lines: pl.Series) -> pl.DataFrame:
-    """Records (_line: first physical line, text, _stray: a quote that never closes opens
-    here): lines joined while a quoted value is open. A quote still open after
-    MAX_RECORD_LINES lines, or at the end of the file, is a stray one: its line is marked and
-    the lines after it are records of their own again, so that one stray quote costs one
-    row, not the rest of the file."""
-    frame = pl.DataFrame({"text": lines}).with_row_index("_line")
-    if not lines.str.contains('"', literal=True).any():
-        return frame.with_columns(pl.lit(False).alias("_stray"))
-    odd = pl.col("text").fill_null("").str.count_matches('"', literal=True) % 2
-    inside = odd.cum_sum() % 2  # after this line, is a quoted value still open?
-    rid = (inside == 0).cast(pl.Int64).shift(1, fill_value=0).cum_sum()
-    for _ in range(3):  # each pass takes out the first stray quote of each long run
-        sized = frame.with_columns(rid.alias("_rid")).with_columns(
-            pl.len().over("_rid").alias("_n"),
-            (pl.int_range(pl.len()).over("_rid") == 0).alias("_first"),
-            (pl.col("_rid") == pl.col("_rid").max()).alias("_tail"),
-        )
-        open_at_end = sized.select(inside.last()).item() == 1
-        stray = (pl.col("_n") > MAX_RECORD_LINES) | (pl.col("_tail") & pl.lit(open_at_end))
-        bad = sized.filter(stray & pl.col("_first"))["_line"]
-        if bad.len() == 0:
-            break
-        frame = frame.with_columns(  # the stray quote's line stands alone, marked
-            pl.when(pl.col("_line").is_in(bad.implode()))
-            .then(pl.col("text").str.replace_all('"', STRAY))
-            .otherwise(pl.col("text"))
-            .alias("text")
-        )
-    joined = (
-        frame.with_columns(rid.alias("_rid"))
-        .group_by("_rid", maintain_order=True)
-        .agg(
-            pl.col("_line").first(),
-            pl.when(pl.col("text").is_null().all())
-            .then(None)
-            .otherwise(pl.col("text").fill_null("").str.join("\n"))
-            .alias("text"),
-        )
-        .drop("_rid")
-    )
-    stray_line = pl.col("text").str.contains(STRAY, literal=True).fill_null(False)
-    return joined.with_columns(
-        stray_line.alias("_stray"), pl.col("text").str.replace_all(STRAY, '"', literal=True)
-    )
 
 
 def _split(line: str, sep: str) -> list[str]:
@@ -282,9 +241,19 @@ def _split(line: str, sep: str) -> list[str]:
         return line.split(sep)
 
 
-def _field_count(text: pl.Expr, sep: str) -> pl.Expr:
-    unquoted = pl.when(text.str.contains('"', literal=True)).then(text.str.replace_all(_QUOTED, ""))
-    return unquoted.otherwise(text).str.count_matches(sep, literal=True) + 1
+def _with_field_count(frame: pl.DataFrame, sep: str) -> pl.DataFrame:
+    """``_n``: fields in each record, and ``_q``: whether it holds a quote. The separators in
+    quoted values are taken out only in the records holding a quote (a few, usually)."""
+    text = pl.col("text")
+    out = frame.with_columns(
+        (text.str.count_matches(sep, literal=True) + 1).alias("_n"),
+        text.str.contains('"', literal=True).alias("_q"),
+    )
+    if not out["_q"].any():
+        return out
+    unquoted = text.str.replace_all(_QUOTED, "").str.count_matches(sep, literal=True) + 1
+    quoted = out.filter("_q").select("_row", unquoted.alias("_n"))
+    return out.update(quoted, on="_row")
 
 
 def unique_names(headers: list[str]) -> list[str]:
@@ -304,16 +273,21 @@ def find_header(rows: list[list[str]], score: Callable[[list[str]], int]) -> int
     return scores.index(best) if best > 0 else 0
 
 
-def read_csv_rows(
-    decoded: Decoded, file: str, source: str, score: Callable[[list[str]], int]
-) -> CsvTable:
-    """Every record of a decoded CSV file: good ones as text columns (with ``_row``), the
-    others as problems naming file, row, field and reason."""
-    lines = _lines(decoded.path)
-    records = _records(lines)
-    present = records.filter(pl.col("text").is_not_null())
-    if present.height == 0:
-        raise TextError("empty file (no header, no rows)")
+@dataclass
+class _Layout:
+    """How a file's records are cut into fields: found in its first block."""
+
+    header: list[str]  # as written
+    names: list[str]  # position-unique
+    sep: str
+    header_line: int  # physical line of the header
+
+
+def _layout(
+    present: pl.DataFrame, score: Callable[[list[str]], int], file: str
+) -> tuple[_Layout, list[str]]:
+    """The separator and header (among the first records, which are not blank) that name
+    most contract columns; and a note when title lines above the header were skipped."""
     head = present.head(HEADER_SEARCH)["text"].to_list()
     best = (",", 0, -1)
     for sep in SEPARATORS:
@@ -326,7 +300,6 @@ def read_csv_rows(
     if best[2] <= 0:  # no known column anywhere: the most frequent separator, first line
         sep = max(SEPARATORS, key=lambda s: head[0].count(s))
         at = 0
-    header_line = present["_line"][at]
     header = [h.strip() for h in _split(head[at], sep)]
     notes = []
     if at:
@@ -334,29 +307,76 @@ def read_csv_rows(
             f"{file}: {at} line(s) above the header skipped: "
             + " / ".join(repr(t[:40]) for t in head[:at])
         )
-    body = (
-        records.filter(pl.col("_line") > header_line)
-        .with_row_index("_row", offset=1)
-        .with_columns(pl.col("_row").cast(pl.Int64))
-    )
-    names = unique_names(header)
-    width = len(header)
+    layout = _Layout(header, unique_names(header), sep, present["_line"][at])
+    return layout, notes
+
+
+def csv_blocks(
+    decoded: Decoded,
+    file: str,
+    source: str,
+    score: Callable[[list[str]], int],
+    block_bytes: int = BLOCK_BYTES,
+) -> Iterator[CsvTable]:
+    """A decoded CSV file's records a block of about ``block_bytes`` at a time: good ones
+    as text columns (with ``_row``, the record's number in the file, counted on from block
+    to block), the others as problems naming file, row, field and reason. Memory holds one
+    block: a city's CSV file is never read whole. A TextError may come from the first block
+    (an empty file); the header is found there."""
+    layout: _Layout | None = None
+    row0 = 0
+    for block in record_blocks(decoded.utf8(), block_bytes, first=HEADER_SEARCH):
+        notes: list[str] = []
+        first = layout is None
+        if layout is None:
+            present = block.records.filter(pl.col("text").is_not_null())
+            if present.height == 0:
+                raise TextError("empty file (no header, no rows)")
+            layout, notes = _layout(present, score, file)
+        body = (
+            block.records.filter(pl.col("_line") > layout.header_line)
+            .with_row_index("_row", offset=row0 + 1)
+            .with_columns(pl.col("_row").cast(pl.Int64))
+        )
+        # polars may read the block's bytes itself: after the first block, or from it when
+        # the header is its first line
+        skip = 1 if first else 0
+        data = block.data if (not first or layout.header_line == 0) else None
+        table = _block_rows(body, layout, decoded, file, source, block.final, data, skip)
+        table.notes = notes
+        row0 += body.height
+        yield table
+
+
+def _block_rows(
+    body: pl.DataFrame,
+    layout: _Layout,
+    decoded: Decoded,
+    file: str,
+    source: str,
+    final: bool,
+    data: bytes | None,
+    skip: int,
+) -> CsvTable:
+    """One block's records checked: the field counts of every record, the problem columns
+    (reason, field, value) only for the records that are wrong."""
+    header, sep, width = layout.header, layout.sep, len(layout.header)
     text = pl.col("text")
-    n = _field_count(text, sep)
-    last = body.filter(text.is_not_null()).select(pl.col("_row").max()).item()
-    cut = (pl.col("_row") == last) if decoded.truncated and last is not None else pl.lit(False)
+    marked = _with_field_count(body.filter(text.is_not_null()), sep)
+    last = marked["_row"].max() if final and decoded.truncated else None
+    cut = (pl.col("_row") == last) if last is not None else pl.lit(False)
     bad_bytes = text.str.contains(REPLACEMENT, literal=True) if decoded.replaced else pl.lit(False)
     stray = pl.col("_stray")
+    wrong = marked.select(cut | bad_bytes | stray | (pl.col("_n") != width)).to_series()
+    bad, good_rows = marked.filter(wrong), marked.filter(~wrong)
     labels = pl.Series([*header, header[-1] if header else ""], dtype=pl.String)
 
     def before(mark: str) -> pl.Expr:  # the field a character first appears in
         prefix = text.str.extract(f"^([^{re.escape(mark)}]*){re.escape(mark)}", 1)
         return prefix.str.count_matches(sep, literal=True).clip(upper_bound=width)
 
-    at_field, at_quote = before(REPLACEMENT), before('"')
     enc = decoded.encoding.upper()
-    marked = body.filter(text.is_not_null()).with_columns(n.alias("_n"))
-    problems_frame = marked.with_columns(
+    reasons = bad.with_columns(
         pl.when(cut)
         .then(pl.format("the file ends in the middle of this row: {}", pl.lit(decoded.truncated)))
         .when(bad_bytes)
@@ -365,8 +385,7 @@ def read_csv_rows(
         .then(pl.lit('a quote (") opens in this row and never closes; row not read'))
         .when(pl.col("_n") < width)
         .then(pl.format("row has {} of {} fields: cut short, or a separator missing", "_n", width))
-        .when(pl.col("_n") > width)
-        .then(
+        .otherwise(
             pl.format(
                 "row has {} fields, the header {}: a separator inside a value shifts every "
                 "field after it",
@@ -378,21 +397,19 @@ def read_csv_rows(
         pl.when(cut)
         .then((pl.col("_n") - 1).clip(0, width))
         .when(bad_bytes)
-        .then(at_field)
+        .then(before(REPLACEMENT))
         .when(stray)
-        .then(at_quote)
+        .then(before('"'))
         .when(pl.col("_n") < width)
         .then(pl.col("_n"))
         .otherwise(width)
         .alias("_f"),
     )
-    bad = problems_frame.filter(pl.col("reason").is_not_null())
-    good_rows = problems_frame.filter(pl.col("reason").is_null())
     problems = (
-        bad.select(
+        reasons.select(
             pl.lit(source).alias("source"),
             pl.lit(file).alias("file"),
-            "_row",
+            pl.col("_row").alias("row"),
             pl.col("_f")
             .replace_strict(list(range(len(labels))), labels, default=None)
             .alias("field"),
@@ -400,13 +417,12 @@ def read_csv_rows(
             "reason",
             text.str.slice(0, 200).alias("value"),
             pl.struct(text.alias("line")).struct.json_encode().alias("record"),
-        )
-        .rename({"_row": "row"})
-        .cast(PROBLEM_SCHEMA)  # type: ignore[arg-type]
+        ).cast(PROBLEM_SCHEMA)  # type: ignore[arg-type]
         if bad.height
         else empty_problems()
     )
-    frame, unquoted = _parse(decoded.path, good_rows, names, sep, header_line, body.height, bad)
+    fast = data if bad.height == 0 else None
+    frame, unquoted = _parse(fast, skip, good_rows, layout, body)
     if unquoted.height:
         problems = pl.concat(
             [
@@ -424,30 +440,25 @@ def read_csv_rows(
             ],
             how="vertical_relaxed",
         )
-    return CsvTable(frame, header, problems, good_rows.height + bad.height, notes)
+    return CsvTable(frame, header, problems, good_rows.height + bad.height)
 
 
 def _parse(
-    path: Path,
-    good: pl.DataFrame,
-    names: list[str],
-    sep: str,
-    header_line: int,
-    records: int,
-    bad: pl.DataFrame,
+    data: bytes | None, skip: int, good: pl.DataFrame, layout: _Layout, body: pl.DataFrame
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The good records as text columns: the whole file through polars' CSV reader when
-    nothing was wrong with it (the fast, usual case), else the good records alone, split on
-    the separator where they hold no quotes and through the CSV reader where they do.
-    Returns (rows, records whose quotes could not be read)."""
+    """The good records as text columns: the block's bytes through polars' CSV reader when
+    nothing was wrong in it (the fast, usual case: ``data`` given), else the good records
+    alone, split on the separator where they hold no quotes and through the CSV reader where
+    they do. Returns (rows, records whose quotes could not be read)."""
+    names, sep = layout.names, layout.sep
     schema = {n: pl.String for n in names}
     none = good.head(0).select("_row", "text")
-    if bad.height == 0 and header_line == 0:
+    if data is not None and body.height:
         try:
             frame: pl.DataFrame | None = pl.read_csv(
-                path,
+                data,
                 has_header=False,
-                skip_rows=1,
+                skip_rows=skip,
                 new_columns=names,
                 schema_overrides=schema,
                 infer_schema=False,
@@ -456,14 +467,13 @@ def _parse(
             )
         except (pl.exceptions.ComputeError, pl.exceptions.NoDataError):
             frame = None
-        if frame is not None and frame.height == records and frame.width == len(names):
-            numbered = frame.with_row_index("_row", offset=1).with_columns(
+        if frame is not None and frame.height == body.height and frame.width == len(names):
+            numbered = frame.with_row_index("_row", offset=body["_row"][0]).with_columns(
                 pl.col("_row").cast(pl.Int64)
             )
             kept = numbered.join(good.select("_row"), on="_row", how="semi", maintain_order="left")
             return kept, none
-    has_quote = pl.col("text").str.contains('"', literal=True)
-    plain, quoted = good.filter(~has_quote), good.filter(has_quote)
+    plain, quoted = good.filter(~pl.col("_q")), good.filter(pl.col("_q"))
     parts = [pl.DataFrame(schema={"_row": pl.Int64, **schema})]
     if plain.height:
         split = plain.select(
