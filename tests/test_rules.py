@@ -434,3 +434,22 @@ def test_a_meter_in_a_hazmat_carrier_s_name_is_its_yard():
     shown = reasons.filter((pl.col("site_id") == "carrier") & (pl.col("code") == "CARRIER_DEPOT"))
     yard_of = "电表户名为危货运输企业（宿州市新诚危险货物运输有限公司）"
     assert shown["evidence"][0].startswith(yard_of)
+
+
+def test_a_village_pumping_well_is_irrigation_not_an_unregistered_business():
+    well = {
+        **WOKE,
+        "entities": 0,
+        "tariffs": "agricultural",
+        "industry_codes": None,
+        "names": None,
+        "meter_names": "许圩村机井",
+    }
+    f = _features(well=well, house={**well, "tariffs": "residential", "meter_names": "许某"})
+    scores, reasons = apply(f, RULES)
+    by = dict(zip(scores["site_id"], scores["rule_score"], strict=True))
+    codes = {s: set(g["code"]) for (s,), g in reasons.group_by("site_id")}
+    assert "IRRIGATION" in codes["well"] and "IRRIGATION" not in codes["house"]
+    assert by["well"] < 0.25 * by["house"]
+    shown = reasons.filter((pl.col("site_id") == "well") & (pl.col("code") == "IRRIGATION"))
+    assert "电力户名许圩村机井" in shown["evidence"][0]
