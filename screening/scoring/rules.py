@@ -22,7 +22,7 @@ names the rule.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import polars as pl
@@ -61,6 +61,10 @@ class Rule:
     # the independent line of evidence it belongs to (power, trucks, tips, paperwork, place,
     # history): rules of one line see the same facts, so they are not counted as corroboration
     line: str = ""
+    # an activity rule that reads the same fact as another, earlier (POWER_RISING is a
+    # POWER_JUMP seen in its first days): every innocent rule offsetting that one offsets
+    # this one too, so that a new rule needs no edit to the explanations' lists
+    explained_like: str = ""
 
     def condition(self) -> pl.Expr:
         return pl.sql_expr(self.when).fill_null(False)
@@ -105,6 +109,7 @@ def load_rules(config: Mapping[str, Any]) -> RuleSet:
             "note",
             "name_zh",
             "line",
+            "explained_like",
         }
         if unknown:
             raise RuleError(f"{where}: unknown keys {sorted(unknown)}")
@@ -121,6 +126,7 @@ def load_rules(config: Mapping[str, Any]) -> RuleSet:
                 note=r.get("note", ""),
                 name_zh=r.get("name_zh", ""),
                 line=r.get("line", ""),
+                explained_like=r.get("explained_like", ""),
             )
         except KeyError as exc:
             raise RuleError(f"{where}: missing {exc}") from exc
@@ -133,6 +139,7 @@ def load_rules(config: Mapping[str, Any]) -> RuleSet:
     if len(set(codes)) != len(codes):
         raise RuleError("rule codes must be unique")
     explainable = {r.code for r in rules if r.kind != "innocent"}
+    rules = _explained_alike(rules, explainable)
     for r in rules:
         bad = set(r.offsets) - explainable
         if bad:
@@ -146,12 +153,35 @@ def load_rules(config: Mapping[str, Any]) -> RuleSet:
     )
 
 
+def _explained_alike(rules: list[Rule], explainable: set[str]) -> list[Rule]:
+    """Each innocent rule's offsets with the rules explained like one of them added
+    (``explained_like``), at the same factor."""
+    alike: dict[str, list[str]] = {}
+    for r in rules:
+        if not r.explained_like:
+            continue
+        if r.explained_like not in explainable or r.kind == "innocent":
+            raise RuleError(
+                f"rule {r.code}: explained_like names no activity or context rule: "
+                f"{r.explained_like!r}"
+            )
+        alike.setdefault(r.explained_like, []).append(r.code)
+    out = []
+    for r in rules:
+        extra = [c for o in r.offsets for c in alike.get(o, []) if c not in r.offsets]
+        out.append(replace(r, offsets=(*r.offsets, *extra)) if extra else r)
+    return out
+
+
 def check(ruleset: RuleSet, schema: pl.Schema) -> None:
     """Fail early, naming the rule, when a condition or template names an unknown column."""
     empty = pl.DataFrame(schema=schema)
     for r in ruleset.rules:
         try:
-            empty.select(r.condition(), template_expr(r.evidence, schema))
+            # named apart: a condition and a sentence that open on the same column clash
+            empty.select(
+                r.condition().alias("_when"), template_expr(r.evidence, schema).alias("_evidence")
+            )
         except (pl.exceptions.PolarsError, RuleError) as exc:
             raise RuleError(f"rule {r.code}: {str(exc).splitlines()[0]}") from exc
 
