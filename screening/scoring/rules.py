@@ -33,6 +33,15 @@ from screening.scoring.templates import template_expr as template_expr
 from screening.settings import fill_settings
 
 KINDS = ("activity", "context", "innocent")
+# one row per site and shown reason (``apply``; the anomaly model's and the hold's alike)
+REASONS_SCHEMA = {
+    "site_id": pl.String,
+    "code": pl.String,
+    "kind": pl.String,
+    "category": pl.String,
+    "contribution": pl.Float64,
+    "evidence": pl.String,
+}
 ANOMALY_ZH = "与同类场所相比异常"
 CATEGORY_ZH = {
     "over_permit": "超许可范围",
@@ -87,7 +96,10 @@ class RuleSet:
     def names_zh(self) -> dict[str, str]:
         """Each reason code's name for inspectors (the code itself where a settings file gives
         none), the anomaly model's included."""
-        return {**{r.code: r.name_zh or r.code for r in self.rules}, "ANOMALY": ANOMALY_ZH}
+        from screening.scoring.hold import HOLD_CODE, HOLD_ZH
+
+        names = {r.code: r.name_zh or r.code for r in self.rules}
+        return {**names, "ANOMALY": ANOMALY_ZH, HOLD_CODE: HOLD_ZH}
 
 
 def load_rules(config: Mapping[str, Any]) -> RuleSet:
@@ -348,16 +360,8 @@ def _reasons(features: pl.DataFrame, scored: pl.DataFrame, ruleset: RuleSet) -> 
                 sentence.alias("evidence"),
             )
         )
-    schema = {
-        "site_id": pl.String,
-        "code": pl.String,
-        "kind": pl.String,
-        "category": pl.String,
-        "contribution": pl.Float64,
-        "evidence": pl.String,
-    }
     if not parts:
-        return pl.DataFrame(schema=schema)
+        return pl.DataFrame(schema=REASONS_SCHEMA)
     # ties in contribution keep the rules' order, as the clauses above assume
     return pl.concat(parts).sort(
         ["site_id", "contribution"], descending=[False, True], maintain_order=True
