@@ -13,6 +13,7 @@ from screening.settings import load_config
 
 CONFIG = load_config()
 RULES = load_rules(CONFIG)
+RISE_FIGURES = ("rise_days", "rise_before", "rise_after", "rise_ratio", "rise_sigma")
 
 
 def _features(**sites: dict) -> pl.DataFrame:
@@ -54,6 +55,13 @@ def _features(**sites: dict) -> pl.DataFrame:
         "jump_date": None,
         "wake_date": None,
         "dormant_days": None,
+        # a level rising now (signals/rising.py): none at a quiet shop
+        "rise_date": None,
+        "rise_days": None,
+        "rise_before": None,
+        "rise_after": None,
+        "rise_ratio": None,
+        "rise_sigma": None,
         "truck_visits": 0,
         "truck_night_stops": 0,
         "truck_overnights": 0,
@@ -111,13 +119,14 @@ def _features(**sites: dict) -> pl.DataFrame:
     rows = [{"site_id": sid, **base, **over} for sid, over in sites.items()]
     frame = pl.DataFrame(rows, infer_schema_length=None)
     frame = frame.with_columns(
-        pl.col("dormant_days", "truck_plates").cast(pl.Float64),
-        pl.col(pl.Null).exclude("dormant_days", "truck_plates").cast(pl.String),
+        pl.col("dormant_days", "truck_plates", *RISE_FIGURES).cast(pl.Float64),
+        pl.col(pl.Null).exclude("dormant_days", "truck_plates", *RISE_FIGURES).cast(pl.String),
     )
     return frame.with_columns(
         pl.col(
             "jump_date",
             "wake_date",
+            "rise_date",
             "permit_expired_on",
             "idle_since",
             "case_closed_on",

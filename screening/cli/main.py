@@ -266,12 +266,24 @@ def sample(
         str,
         typer.Option(help="world style: default | plain-north | dense-south | sparse-mountain"),
     ] = "default",
+    track_days: Annotated[
+        int | None,
+        typer.Option(help="days of GPS tracks to keep (a history to replay; default: the size's)"),
+    ] = None,
 ) -> None:
     """Generate a synthetic county bundle with planted workshops and honest look-alikes."""
     from screening.sample import generate
 
     try:
-        summary = generate(out, seed=seed, size=size, messy=not plain, truth=truth, style=style)
+        summary = generate(
+            out,
+            seed=seed,
+            size=size,
+            messy=not plain,
+            truth=truth,
+            style=style,
+            track_days=track_days,
+        )
     except ValueError as exc:
         _fail(str(exc))
     for key, value in summary.items():

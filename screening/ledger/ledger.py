@@ -445,7 +445,8 @@ class Ledger:
         factor = cfg["escalate_factor"]
 
         def new_reasons(col: str) -> pl.Expr:
-            now = pl.col("reasons").fill_null("").str.split(";")
+            # a lead held over a quiet night (scoring/hold.py) has no new reason for it
+            now = pl.col("reasons").fill_null("").str.split(";").list.set_difference(["HELD"])
             before = pl.col(col).fill_null("").str.split(";")
             return now.list.set_difference(before).list.join(";")
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from screening.ingest import IngestReport
+from screening.scoring import hold
 from screening.scoring.ranker import LABELS_SCHEMA
 from screening.settings import Settings
 from screening.store.warehouse import Warehouse
@@ -171,11 +172,13 @@ def describe_merge(counts: dict[str, int]) -> str:
 
 @dataclass(frozen=True)
 class Feedback:
-    """What the ledger teaches tonight's run: rule weight multipliers and the labelled sites
-    (``ranker.LABELS_SCHEMA``) the ranker learns from."""
+    """What the ledger teaches tonight's run: rule weight multipliers, the labelled sites
+    (``ranker.LABELS_SCHEMA``) the ranker learns from and last night's leads to hold."""
 
     weights: dict[str, float] = field(default_factory=dict)
     labels: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=LABELS_SCHEMA))
+    # the last run's leads, for the hold (scoring/hold.py)
+    held: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=hold.PREVIOUS))
 
 
 def ledger_feedback(work_dir: Path, ledger_path: Path | None, settings: Settings) -> Feedback:
@@ -198,4 +201,5 @@ def ledger_feedback(work_dir: Path, ledger_path: Path | None, settings: Settings
     return Feedback(
         learning.multipliers(labelled, settings.learning),
         ranker.ledger_labels(labelled, run_leads, runs, sites),
+        hold.previous(run_leads, runs, sites, sites),
     )

@@ -20,7 +20,7 @@ from screening.ledger.merge import WATCHED_TABLE
 from screening.pipeline import partitions
 from screening.pipeline.report import RunReport, SitesReport, summary_markdown
 from screening.schema import SOURCES, TIMEZONE
-from screening.scoring import ranker, ranking
+from screening.scoring import hold, ranker, ranking
 from screening.scoring.rules import RULES_NEEDING, RuleSet, load_rules
 from screening.settings import Settings, settings_of
 from screening.signals import places as place_mod
@@ -133,12 +133,14 @@ def rescore(
     settings: Settings | Path | None = None,
     weights: dict[str, float] | None = None,
     labels: pl.DataFrame | None = None,
+    held: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Rules and the anomaly model over a site feature table, nothing read or written:
     (site scores, reasons, lead list). What an analyst re-runs after changing a rule; the
     signals behind the features stay as they are. ``labels`` (the ledger's outcomes,
     ``ranker.ledger_labels``) let the ranker re-order the list; the scores then carry
-    ``hit_chance`` and ``learned_factor``."""
+    ``hit_chance`` and ``learned_factor``. ``held`` (the ledger's last leads,
+    ``hold.previous``) keeps them from leaving the list on one quiet night."""
     config = settings_of(settings)
     ruleset = load_rules(config)
     if weights:
@@ -151,6 +153,7 @@ def rescore(
     scored, fit = ranker.learn(scored, reasons, features, labels, config)
     if "hit_chance" in scored.columns:  # this county's outcomes outrank the generated prior
         scored = scored.with_columns(pl.coalesce("hit_chance", "chance").alias("chance"))
+    scored, reasons = hold.apply(scored, reasons, held, config["ledger"])
     return scored, reasons, ranker.annotate(ranking.leads(scored, reasons, config), fit)
 
 
@@ -159,15 +162,16 @@ def score_run(
     settings: Settings | Path | None = None,
     weights: dict[str, float] | None = None,
     labels: pl.DataFrame | None = None,
+    held: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Rules and the anomaly model over the site feature table in ``work_dir``: writes the
     tables site_scores, reasons and leads to the warehouse and returns (leads, reasons).
     ``weights`` multiplies rule weights and ``labels`` feed the ranker (both learnt from
-    inspection outcomes)."""
+    inspection outcomes), ``held`` holds last night's leads (scoring/hold.py)."""
     config = settings_of(settings)
     with Warehouse(work_dir) as wh:
         features = wh.table("site_features")
-        scored, reasons, lead_list = rescore(features, config, weights, labels)
+        scored, reasons, lead_list = rescore(features, config, weights, labels, held)
         learnt = [c for c in ("hit_chance", "learned_factor") if c in scored.columns]
         wh.write_table(
             "site_scores",

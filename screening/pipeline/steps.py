@@ -120,7 +120,7 @@ def sites(job: Job, meters: list[pl.DataFrame], stays: list[pl.DataFrame]) -> Si
 
 
 def score(job: Job, learnt: Feedback) -> pl.DataFrame:
-    return score_run(job.work_dir, job.settings, learnt.weights, learnt.labels)[0]
+    return score_run(job.work_dir, job.settings, learnt.weights, learnt.labels, learnt.held)[0]
 
 
 def merge(

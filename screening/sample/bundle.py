@@ -30,6 +30,7 @@ from .entities import (
     make_vehicles,
 )
 from .geography import PlaceAllocator, build_county, build_places, to_lonlat, to_xy
+from .history import lengthen, sorted_starts
 from .industries import INDUSTRIES
 from .load import Calendar, daily, hourly_block, meter_round, quarter_hours
 from .scenarios import plant
@@ -122,6 +123,7 @@ def generate(
     messy: bool = True,
     truth: Path | None = None,
     style: str = "default",
+    track_days: int | None = None,
 ) -> dict[str, object]:
     """Write a synthetic county bundle to ``out`` and its ground truth to ``truth``.
 
@@ -129,7 +131,9 @@ def generate(
     must live outside the bundle, so that nothing the pipeline reads gives a site away.
     Same seed, size and style give byte-identical files. ``style`` (see styles.py) draws
     this world's habits, look-alikes and harder workshops; ``default`` is the classic
-    county, unchanged.
+    county, unchanged. ``track_days`` keeps that many days of GPS instead of the size's
+    few (history.py: a world to replay night after night; the truth then has
+    ``start_date``); everything else is drawn as without it.
     """
     t_start = time.perf_counter()
     if size not in SIZES:
@@ -180,6 +184,9 @@ def generate(
     make_vehicles(rng["vehicles"], world)
     plant(rng["plant"], world)
     make_background_tips(rng["tips"], world, max(0, preset.tips - world.tips.height))
+    if track_days is not None:  # its own stream: the world without it stays byte for byte
+        history_seq = np.random.SeedSequence([int(seed), list(SIZES).index(size), 7919])
+        lengthen(np.random.default_rng(history_seq), world, track_days)
     if knobs.styled:
         restyle_accounts(world.style_rng, world)
     ids = _assign_ids(rng["ids"], world)
@@ -201,6 +208,8 @@ def generate(
 
     truth.parent.mkdir(parents=True, exist_ok=True)
     tdf = _truth_frame(world, ids)
+    if track_days is not None:
+        tdf = tdf.with_columns(start_date=pl.Series(sorted_starts(world, tdf)))
     tdf.write_csv(truth)
     # sample_truth.csv -> sample_expected_quarantine.csv; other names keep their stem.
     expected = truth.with_name(f"{truth.stem.removesuffix('_truth')}_expected_quarantine.csv")

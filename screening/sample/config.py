@@ -188,6 +188,9 @@ class Tunables:
     household_three_phase: float = 0.03  # innocent rural three-phase houses
     messy_fullwidth: float = 0.06  # addresses with full-width digits
     messy_no_section: float = 0.5  # industry codes written without section letter
+    # a world with a long track history (history.py): a planted truck call recurs this
+    # often, back to its site's start
+    visit_period_days: int = 7
 
 
 TUNE = Tunables()

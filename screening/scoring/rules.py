@@ -22,7 +22,7 @@ names the rule.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import polars as pl
@@ -33,6 +33,15 @@ from screening.scoring.templates import template_expr as template_expr
 from screening.settings import fill_settings
 
 KINDS = ("activity", "context", "innocent")
+# one row per site and shown reason (``apply``; the anomaly model's and the hold's alike)
+REASONS_SCHEMA = {
+    "site_id": pl.String,
+    "code": pl.String,
+    "kind": pl.String,
+    "category": pl.String,
+    "contribution": pl.Float64,
+    "evidence": pl.String,
+}
 ANOMALY_ZH = "与同类场所相比异常"
 CATEGORY_ZH = {
     "over_permit": "超许可范围",
@@ -61,6 +70,10 @@ class Rule:
     # the independent line of evidence it belongs to (power, trucks, tips, paperwork, place,
     # history): rules of one line see the same facts, so they are not counted as corroboration
     line: str = ""
+    # an activity rule that reads the same fact as another, earlier (POWER_RISING is a
+    # POWER_JUMP seen in its first days): every innocent rule offsetting that one offsets
+    # this one too, so that a new rule needs no edit to the explanations' lists
+    explained_like: str = ""
 
     def condition(self) -> pl.Expr:
         return pl.sql_expr(self.when).fill_null(False)
@@ -83,7 +96,10 @@ class RuleSet:
     def names_zh(self) -> dict[str, str]:
         """Each reason code's name for inspectors (the code itself where a settings file gives
         none), the anomaly model's included."""
-        return {**{r.code: r.name_zh or r.code for r in self.rules}, "ANOMALY": ANOMALY_ZH}
+        from screening.scoring.hold import HOLD_CODE, HOLD_ZH
+
+        names = {r.code: r.name_zh or r.code for r in self.rules}
+        return {**names, "ANOMALY": ANOMALY_ZH, HOLD_CODE: HOLD_ZH}
 
 
 def load_rules(config: Mapping[str, Any]) -> RuleSet:
@@ -105,6 +121,7 @@ def load_rules(config: Mapping[str, Any]) -> RuleSet:
             "note",
             "name_zh",
             "line",
+            "explained_like",
         }
         if unknown:
             raise RuleError(f"{where}: unknown keys {sorted(unknown)}")
@@ -121,6 +138,7 @@ def load_rules(config: Mapping[str, Any]) -> RuleSet:
                 note=r.get("note", ""),
                 name_zh=r.get("name_zh", ""),
                 line=r.get("line", ""),
+                explained_like=r.get("explained_like", ""),
             )
         except KeyError as exc:
             raise RuleError(f"{where}: missing {exc}") from exc
@@ -133,6 +151,7 @@ def load_rules(config: Mapping[str, Any]) -> RuleSet:
     if len(set(codes)) != len(codes):
         raise RuleError("rule codes must be unique")
     explainable = {r.code for r in rules if r.kind != "innocent"}
+    rules = _explained_alike(rules, explainable)
     for r in rules:
         bad = set(r.offsets) - explainable
         if bad:
@@ -146,12 +165,35 @@ def load_rules(config: Mapping[str, Any]) -> RuleSet:
     )
 
 
+def _explained_alike(rules: list[Rule], explainable: set[str]) -> list[Rule]:
+    """Each innocent rule's offsets with the rules explained like one of them added
+    (``explained_like``), at the same factor."""
+    alike: dict[str, list[str]] = {}
+    for r in rules:
+        if not r.explained_like:
+            continue
+        if r.explained_like not in explainable or r.kind == "innocent":
+            raise RuleError(
+                f"rule {r.code}: explained_like names no activity or context rule: "
+                f"{r.explained_like!r}"
+            )
+        alike.setdefault(r.explained_like, []).append(r.code)
+    out = []
+    for r in rules:
+        extra = [c for o in r.offsets for c in alike.get(o, []) if c not in r.offsets]
+        out.append(replace(r, offsets=(*r.offsets, *extra)) if extra else r)
+    return out
+
+
 def check(ruleset: RuleSet, schema: pl.Schema) -> None:
     """Fail early, naming the rule, when a condition or template names an unknown column."""
     empty = pl.DataFrame(schema=schema)
     for r in ruleset.rules:
         try:
-            empty.select(r.condition(), template_expr(r.evidence, schema))
+            # named apart: a condition and a sentence that open on the same column clash
+            empty.select(
+                r.condition().alias("_when"), template_expr(r.evidence, schema).alias("_evidence")
+            )
         except (pl.exceptions.PolarsError, RuleError) as exc:
             raise RuleError(f"rule {r.code}: {str(exc).splitlines()[0]}") from exc
 
@@ -318,16 +360,8 @@ def _reasons(features: pl.DataFrame, scored: pl.DataFrame, ruleset: RuleSet) -> 
                 sentence.alias("evidence"),
             )
         )
-    schema = {
-        "site_id": pl.String,
-        "code": pl.String,
-        "kind": pl.String,
-        "category": pl.String,
-        "contribution": pl.Float64,
-        "evidence": pl.String,
-    }
     if not parts:
-        return pl.DataFrame(schema=schema)
+        return pl.DataFrame(schema=REASONS_SCHEMA)
     # ties in contribution keep the rules' order, as the clauses above assume
     return pl.concat(parts).sort(
         ["site_id", "contribution"], descending=[False, True], maintain_order=True

@@ -14,6 +14,8 @@ from typing import Any
 
 import polars as pl
 
+from screening.signals.rising import rises
+
 DAILY = 1440
 
 
@@ -382,6 +384,7 @@ def meter_signals(readings: pl.LazyFrame, as_of: dt.date, cfg: Mapping[str, Any]
         .join(levels(coded, as_of, cfg), on="account_id", how="left")
         .join(jumps(coded, cfg, since), on="account_id", how="left")
         .join(dormant_wake(coded.filter(pl.col("day") >= since), cfg), on="account_id", how="left")
+        .join(rises(coded, as_of, cfg), on="account_id", how="left")
         .rename({"account_id": "_code"})
         .join(ids.lazy(), on="_code")
         .select("account_id", pl.exclude("account_id", "_code"))

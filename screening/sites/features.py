@@ -210,6 +210,15 @@ def power_site_features(
         .first()
         .alias("jump_after"),
         pl.col("wake_date").min().alias("wake_date"),
+        # a level rising now (signals/rising.py): the meter rising most, as for the jump
+        pl.col("rise_ratio").max().alias("rise_ratio"),
+        *[
+            pl.col(c)
+            .sort_by("rise_ratio", "account_id", descending=[True, False], nulls_last=True)
+            .first()
+            .alias(c)
+            for c in ("rise_date", "rise_days", "rise_before", "rise_after", "rise_sigma")
+        ],
         pl.col("last_use_day").max().alias("last_use_day"),
         pl.col("dormant_days").max().alias("dormant_days"),
         pl.col("coverage").min().alias("meter_coverage"),

@@ -134,7 +134,9 @@ def explanations(frame: pl.DataFrame, cfg: Mapping[str, Any]) -> pl.DataFrame:
         pl.col("night_share") <= cfg["day_trade_night_share_max"]
     )
     fits = fits | pl.col("continuous_trade").fill_null(False)
-    jump = pl.col("jump_date")
+    # the shift a newcomer's opening explains: the jump, or a rise still too young for the
+    # jump search (signals/rising.py), whichever began in the opening's weeks
+    jumps = [pl.col(c) for c in ("jump_date", "rise_date") if c in frame.columns]
     return frame.with_columns(
         pl.col(c).fill_null(False) for c in ("ordinary_new", "meter_holder_new", "continuous_trade")
     ).with_columns(
@@ -158,8 +160,13 @@ def explanations(frame: pl.DataFrame, cfg: Mapping[str, Any]) -> pl.DataFrame:
         (
             newcomer
             & fits
-            & (jump >= since - pl.duration(days=cfg["opening_lead_days"]))
-            & (jump <= since + pl.duration(days=cfg["opening_days"]))
+            & pl.any_horizontal(
+                (
+                    (jump >= since - pl.duration(days=cfg["opening_lead_days"]))
+                    & (jump <= since + pl.duration(days=cfg["opening_days"]))
+                ).fill_null(False)
+                for jump in jumps
+            )
         )
         .fill_null(False)
         .alias("opening"),
