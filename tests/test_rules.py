@@ -114,6 +114,7 @@ def _features(**sites: dict) -> pl.DataFrame:
         "load_fits_trade": False,
         "relet": False,
         "reused": False,
+        "field_name": False,
         "opening": False,
     }
     rows = [{"site_id": sid, **base, **over} for sid, over in sites.items()]
@@ -453,12 +454,19 @@ def test_a_village_pumping_well_is_irrigation_not_an_unregistered_business():
         "industry_codes": None,
         "names": None,
         "meter_names": "许圩村机井",
+        "field_name": True,
     }
-    f = _features(well=well, house={**well, "tariffs": "residential", "meter_names": "许某"})
+    farm = {**well, "meter_names": "宿州万兴家庭农场", "rise_date": dt.date(2021, 8, 19)}
+    f = _features(
+        well=well,
+        farm=farm,
+        house={**well, "tariffs": "residential", "meter_names": "许某", "field_name": False},
+    )
     scores, reasons = apply(f, RULES)
     by = dict(zip(scores["site_id"], scores["rule_score"], strict=True))
     codes = {s: set(g["code"]) for (s,), g in reasons.group_by("site_id")}
     assert "IRRIGATION" in codes["well"] and "IRRIGATION" not in codes["house"]
+    assert "IRRIGATION" in codes["farm"]
     assert by["well"] < 0.25 * by["house"]
     shown = reasons.filter((pl.col("site_id") == "well") & (pl.col("code") == "IRRIGATION"))
     assert "电力户名许圩村机井" in shown["evidence"][0]

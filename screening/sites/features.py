@@ -523,6 +523,12 @@ def site_features(
                 (pl.col("businesses_within_radius") <= cfg["remote_max_businesses"])
                 & (pl.col("settlement_distance_m").fill_null(1e9) >= cfg["remote_min_settlement_m"])
             ).alias("is_remote"),
+            # named for field work: a farm, a growers' co-operative, a pumping station or well
+            (
+                pl.concat_str(["names", "meter_names"], separator=";", ignore_nulls=True)
+                .fill_null("")
+                .str.contains("|".join(cfg["field_words"]))
+            ).alias("field_name"),
             pl.lit(as_of).alias("as_of"),
         )
         .drop("tips_near")
