@@ -209,7 +209,7 @@ def test_a_licensed_plant_s_own_sales_company_is_its_arm_not_a_tenant():
 
 
 def test_stray_night_stops_count_for_the_sites_around_them_not_for_businesses_stops():
-    from screening.sites.features import _stray_night_stops
+    from screening.sites.features import _stray_night_stops, _xy
 
     east = 1 / (111_320 * 0.8329)  # degrees of longitude per metre at 33.6 N
     sites = pl.DataFrame(
@@ -233,7 +233,9 @@ def test_stray_night_stops_count_for_the_sites_around_them_not_for_businesses_st
         },
         schema_overrides={"property_ids": pl.String, "case_ids": pl.String},
     )
-    got = {r["site_id"]: r for r in _stray_night_stops(sites, base, CFG).iter_rows(named=True)}
+    xy = _xy(sites["lon"].to_numpy(), sites["lat"].to_numpy())
+    near = _stray_night_stops(sites.select("site_id"), xy, base, CFG)
+    got = {r["site_id"]: r for r in near.iter_rows(named=True)}
     assert got["house"]["night_stops_near"] == 2
     assert abs(got["house"]["night_stops_near_m"] - 180) < 2
     assert "far" not in got and "lane" not in got

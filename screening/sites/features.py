@@ -324,11 +324,11 @@ def surroundings(
     nearest settlement (a site with household meters), and night stops of hazmat trucks
     nearby at places no record explains."""
     s = sites.join(base.select("site_id", "entities", "tariffs"), on="site_id", how="left")
-    stray = _stray_night_stops(sites, base, cfg)
     placed = s.filter(pl.col("lon").is_not_null())
     if placed.height == 0:
         return sites.select("site_id")
     xy = _xy(placed["lon"].to_numpy(), placed["lat"].to_numpy())
+    stray = _stray_night_stops(placed.select("site_id"), xy, base, cfg)
     tree = cKDTree(xy)
     is_business = (placed["entities"].fill_null(0) > 0) | placed["tariffs"].fill_null(
         ""
@@ -401,7 +401,7 @@ def surroundings(
 
 
 def _stray_night_stops(
-    sites: pl.DataFrame, base: pl.DataFrame, cfg: Mapping[str, Any]
+    placed: pl.DataFrame, xy: np.ndarray, base: pl.DataFrame, cfg: Mapping[str, Any]
 ) -> pl.DataFrame:
     """Per site, the night stops of hazmat trucks within ``trucks_near_m`` at places that no
     business, premises or case record explains (alone, or by a household meter the place was
@@ -410,7 +410,8 @@ def _stray_night_stops(
     is rarely positioned: the stop becomes another site, and the house's doubled meter nearby
     is what ties the two together."""
     schema = {"site_id": pl.String, "night_stops_near": pl.Int64, "night_stops_near_m": pl.Float64}
-    f = sites.select("site_id", "lon", "lat").join(
+    # ``placed``: the positioned sites, in the order of their projected positions ``xy``
+    f = placed.select("site_id").join(
         base.select(
             "site_id",
             "entities",
@@ -423,8 +424,8 @@ def _stray_night_stops(
         ),
         on="site_id",
         how="left",
+        maintain_order="left",
     )
-    f = f.filter(pl.col("lon").is_not_null())
     stray = (
         (pl.col("truck_night_stops").fill_null(0) > 0)
         & (pl.col("entities").fill_null(0) == 0)
@@ -436,11 +437,11 @@ def _stray_night_stops(
         & pl.col("property_ids").is_null()
         & pl.col("case_ids").is_null()
     )
-    stops = f.filter(stray)
-    if stops.height == 0 or f.height == 0:
+    is_stop = f.select(stray).to_series().to_numpy()
+    stops = f.filter(pl.Series(is_stop))
+    if stops.height == 0:
         return pl.DataFrame(schema=schema)
-    xy = _xy(f["lon"].to_numpy(), f["lat"].to_numpy())
-    pairs = cKDTree(_xy(stops["lon"].to_numpy(), stops["lat"].to_numpy())).sparse_distance_matrix(
+    pairs = cKDTree(xy[is_stop]).sparse_distance_matrix(
         cKDTree(xy), cfg["trucks_near_m"], output_type="ndarray"
     )
     near = pl.DataFrame(

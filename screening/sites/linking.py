@@ -50,6 +50,8 @@ PRIORITY = {
     "tips": 6,
 }
 METHOD_RANK = {"polygon": 1, "id": 2, "distance": 3, "address": 4, "name": 5}
+# one row per link between two records (indices into the record frame), whatever made it
+EDGE_SCHEMA = {"a": pl.Int64, "b": pl.Int64, "method": pl.String, "distance_m": pl.Float64}
 
 
 def _place_edges(
@@ -65,9 +67,7 @@ def _place_edges(
     places = np.flatnonzero(is_place & ok)
     others = np.flatnonzero(~is_place & ok & (source != "tips"))
     if len(places) == 0 or len(others) == 0:
-        return pl.DataFrame(
-            schema={"a": pl.Int64, "b": pl.Int64, "method": pl.String, "distance_m": pl.Float64}
-        )
+        return pl.DataFrame(schema=EDGE_SCHEMA)
     household = rec["household"].fill_null(False).to_numpy()
     penalty = np.where(household[others], cfg["place_meter_penalty_m"], 0.0)
     tree = cKDTree(np.column_stack([x[others], y[others]]))
@@ -143,9 +143,7 @@ def _distance_edges(
 ) -> pl.DataFrame:
     given = (rec["position"] == "given").fill_null(False).to_numpy()
     idx = np.flatnonzero(~np.isnan(x) & given & (rec["source"] != "places").to_numpy())
-    empty = pl.DataFrame(
-        schema={"a": pl.Int64, "b": pl.Int64, "method": pl.String, "distance_m": pl.Float64}
-    )
+    empty = pl.DataFrame(schema=EDGE_SCHEMA)
     if len(idx) < 2:
         return empty
     household = rec["household"].fill_null(False).to_numpy()
@@ -227,9 +225,7 @@ def _polygon_edges(rec: pl.DataFrame, x: np.ndarray, y: np.ndarray) -> pl.DataFr
     pts_idx = np.flatnonzero(
         ~np.isnan(x) & (rec["position"] == "given").fill_null(False).to_numpy()
     )
-    empty = pl.DataFrame(
-        schema={"a": pl.Int64, "b": pl.Int64, "method": pl.String, "distance_m": pl.Float64}
-    )
+    empty = pl.DataFrame(schema=EDGE_SCHEMA)
     if len(poly_idx) == 0 or len(pts_idx) == 0:
         return empty
     polys = shapely.from_wkt(geo[poly_idx], on_invalid="ignore")
@@ -254,9 +250,7 @@ def _id_edges(
     land hundreds of metres apart, 纬五路 and 纬5路 never agree as text). Farther apart, one
     firm has two premises, which stay two sites. Each record is tied to the code's hub (its
     registration, else its first record), so that one code never chains two clusters."""
-    empty = pl.DataFrame(
-        schema={"a": pl.Int64, "b": pl.Int64, "method": pl.String, "distance_m": pl.Float64}
-    )
+    empty = pl.DataFrame(schema=EDGE_SCHEMA)
     coded = (
         rec.select(pl.col("entity"), pl.col("source"))
         .with_row_index("i")
