@@ -124,3 +124,27 @@ def test_nothing_after_as_of_is_used():
         CFG,
     )
     assert early["daily_kwh_recent"].item() == pytest.approx(24.0)
+
+
+def test_a_jump_many_peers_share_is_the_season():
+    """Six of ten households jumped within a fortnight of one another (air conditioners in
+    the first hot weeks): each of them shares its jump with five of its nine peers. The one
+    that jumped in June alone shares it with none; a meter that never jumped has no share;
+    a shop's peers are shops."""
+    d = dt.date(2021, 7, 1)
+    rows = [(f"h{i}", "residential/0-50", d + dt.timedelta(days=2 * i), 2.0) for i in range(6)]
+    rows += [("early", "residential/0-50", dt.date(2021, 6, 1), 3.0)]
+    rows += [("small", "residential/0-50", d, 1.2)]  # a little more use the same week
+    rows += [("steady", "residential/0-50", None, None), ("h_late", "residential/0-50", None, None)]
+    rows += [("shop", "commercial/0-50", d, 3.0), ("shop2", "commercial/0-50", None, 1.0)]
+    f = pl.DataFrame(
+        rows, schema=["account_id", "peer_group", "jump_date", "jump_ratio"], orient="row"
+    ).with_columns(pl.len().over("peer_group").alias("peer_count"))
+    out = dict(
+        power.common_jumps(f.lazy(), CFG).select("account_id", "jump_common_share").collect().rows()
+    )
+    assert out["h0"] == pytest.approx(5 / 9) and out["h5"] == pytest.approx(5 / 9)
+    assert out["early"] == 0
+    assert out["small"] == pytest.approx(6 / 9)  # it jumped little itself: six others did
+    assert out["steady"] is None
+    assert out["shop"] == 0

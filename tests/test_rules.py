@@ -53,6 +53,8 @@ def _features(**sites: dict) -> pl.DataFrame:
         "jump_after": 40.0,
         "jump_before": 40.0,
         "jump_date": None,
+        # the share of peers whose meters jumped in the same weeks (signals/power.common_jumps)
+        "jump_common_share": None,
         "wake_date": None,
         "dormant_days": None,
         # a level rising now (signals/rising.py): none at a quiet shop
@@ -120,8 +122,10 @@ def _features(**sites: dict) -> pl.DataFrame:
     rows = [{"site_id": sid, **base, **over} for sid, over in sites.items()]
     frame = pl.DataFrame(rows, infer_schema_length=None)
     frame = frame.with_columns(
-        pl.col("dormant_days", "truck_plates", *RISE_FIGURES).cast(pl.Float64),
-        pl.col(pl.Null).exclude("dormant_days", "truck_plates", *RISE_FIGURES).cast(pl.String),
+        pl.col("dormant_days", "truck_plates", "jump_common_share", *RISE_FIGURES).cast(pl.Float64),
+        pl.col(pl.Null)
+        .exclude("dormant_days", "truck_plates", "jump_common_share", *RISE_FIGURES)
+        .cast(pl.String),
     )
     return frame.with_columns(
         pl.col(
@@ -470,3 +474,43 @@ def test_a_village_pumping_well_is_irrigation_not_an_unregistered_business():
     assert by["well"] < 0.25 * by["house"]
     shown = reasons.filter((pl.col("site_id") == "well") & (pl.col("code") == "IRRIGATION"))
     assert "电力户名许圩村机井" in shown["evidence"][0]
+
+
+def test_a_household_s_own_jump_counts_and_the_season_s_does_not():
+    """A house meter that tripled to 24 kWh a day while hardly any other household's jumped
+    is the house's own doing (HOUSEHOLD_JUMP), below the gate alone; with night trucks on the
+    lane it opens the context rules (no registration). The same jump made by a fifth of the
+    county's households in the same weeks is the hot weather; a registered shop's is not a
+    household's; a doubling to 9 kWh is a family's."""
+    house = {
+        "tariffs": "residential",
+        "entities": 0,
+        "jump_ratio": 3.0,
+        "jump_before": 8.0,
+        "jump_after": 24.0,
+        "jump_date": dt.date(2021, 7, 16),
+        "jump_common_share": 0.001,
+        "daily_kwh_recent": 24.0,
+    }
+    lane = {"night_stops_near": 2, "night_stops_near_m": 120.0}
+    f = _features(
+        own=house,
+        own_lane={**house, **lane},
+        season={**house, "jump_common_share": 0.2},
+        season_lane={**house, **lane, "jump_common_share": 0.2},
+        shop={**house, "entities": 1},
+        small={**house, "jump_after": 9.0, "jump_ratio": 2.2},
+    )
+    _, reasons = apply(f, RULES)
+    fired = reasons.filter(pl.col("code") == "HOUSEHOLD_JUMP")
+    assert sorted(fired["site_id"].to_list()) == ["own", "own_lane"]
+    assert "前后14天内全县同类居民户中同时用电跃升的仅占0.1%" in fired["evidence"][0]
+    assert "升至24千瓦时（约3倍）" in fired["evidence"][0]
+    scores, counted = scoring.score_sites(f, RULES, CONFIG, use_model=False)
+    counted = counted.filter(pl.col("contribution") > 0)
+    codes = {s: set(counted.filter(pl.col("site_id") == s)["code"]) for s in f["site_id"]}
+    assert codes["own"] == {"HOUSEHOLD_JUMP"}  # one household trace does not open the gate
+    assert codes["own_lane"] == {"HOUSEHOLD_JUMP", "NIGHT_TRUCKS_NEARBY", "NO_REGISTRATION"}
+    assert codes["season_lane"] == {"NIGHT_TRUCKS_NEARBY"}
+    score = dict(scores.select("site_id", "score").iter_rows())
+    assert score["own_lane"] > score["season_lane"]

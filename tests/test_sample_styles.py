@@ -9,6 +9,7 @@ import gzip
 import io
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -117,7 +118,27 @@ def test_knobs_are_drawn_per_world_within_the_style() -> None:
         for kind, n in a.lookalikes:
             lo, hi = spec.lookalikes[kind]
             assert lo <= n <= hi, kind
+        for name, (lo, hi) in spec.ac.items():
+            assert lo <= getattr(a, name) <= hi, name
     assert draw_knobs("default", 1, medium).styled is False
+
+
+def test_air_conditioned_households_answer_the_heat() -> None:
+    """A styled world's households with air conditioning (a drawn share) answer each degree
+    of heat ac_heat times where a fan answers 0.09; nothing else changes its heat response,
+    and the default world has none."""
+    from screening.sample.load import HEAT, NAMES
+    from screening.sample.styles import _heat_k
+
+    k = draw_knobs("dense-south", 3, SIZES["medium"])
+    profiles = np.array(["household"] * 20_000 + ["workshop"] * 100 + ["cold_store"] * 100)
+    gain = _heat_k(k, profiles)
+    house = gain[:20_000]
+    ac = house > 1
+    assert abs(ac.mean() - k.ac_share) < 0.02
+    assert np.allclose(house[ac] * HEAT[NAMES.index("household")], k.ac_heat, atol=1e-3)
+    assert (gain[20_000:] == 1).all()
+    assert (_heat_k(draw_knobs("default", 3, SIZES["medium"]), profiles) == 1).all()
 
 
 def test_unknown_style_is_refused(tmp_path: Path) -> None:

@@ -217,7 +217,8 @@ def _base(
     if hol.any():
         m[:, hol] *= HOLI[prof][:, None]
     heat = np.maximum(cal.temp - 25.0, 0.0)[day]
-    m *= 1.0 + HEAT[prof][:, None] * heat[None, :]
+    gain = HEAT[prof] if habits is None else HEAT[prof] * habits["heat_k"]
+    m *= 1.0 + gain[:, None] * heat[None, :]
     pump = np.isin(prof, PUMPS)
     if pump.any():
         part = rng.random((int(pump.sum()), len(cal.spells))) < 0.75
@@ -256,6 +257,9 @@ def hourly_block(
         habits = {
             "base": extra["base"].fill_null(0.0).to_numpy(),
             "shift_h": extra["shift_h"].fill_null(0).to_numpy(),
+            "heat_k": extra["heat_k"].fill_null(1.0).to_numpy()
+            if "heat_k" in extra.columns
+            else np.ones(n),
         }
     m = _base(rng, cal, prof, acc["level"].to_numpy(), acc["day_ratio"].to_numpy(), force, habits)
     sw = acc["switch_day"].to_numpy()

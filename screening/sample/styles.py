@@ -108,6 +108,11 @@ class Knobs:
     drift_share: float = 0.0  # records geocoded tens to hundreds of metres off
     drift_m: Range = (40.0, 300.0)
     centroid_share: float = 0.0  # village records geocoded to the village centre
+    # households with air conditioning: their load follows the heat (per degree above 25 C)
+    # far more than a fan's; the first hot weeks lift a share of a village together
+    ac_share: float = 0.0
+    ac_heat: float = 0.0
+    ac_seed: int = 0  # the stream the per-household draws take (apart from the world's)
     # look-alikes and harder workshops of the styles (kind -> count)
     lookalikes: tuple[tuple[str, int], ...] = ()
     hard: tuple[tuple[str, int], ...] = ()
@@ -136,6 +141,8 @@ class StyleSpec:
     knobs: dict[str, Range | tuple[Range, Range] | float] = field(default_factory=dict)
     remap: tuple[tuple[str, str, Range], ...] = ()
     blank: tuple[tuple[str, str, Range], ...] = ()
+    # drawn with a stream of their own, so that adding them changed no other draw
+    ac: dict[str, Range] = field(default_factory=dict)
 
 
 _HARD = {k: (5.0, 7.0) for k in HARD_WORKSHOPS}
@@ -180,6 +187,7 @@ SPECS: dict[str, StyleSpec] = {
             "gas_station_night": (4, 8),
         },
         hard=_HARD,
+        ac={"ac_share": (0.2, 0.4), "ac_heat": (0.15, 0.3)},
         knobs={
             "level_sigma": (0.5, 0.8),
             "base_load": ((0.0, 0.03), (0.05, 0.12)),
@@ -253,6 +261,7 @@ SPECS: dict[str, StyleSpec] = {
             "gas_station_night": (5, 9),
         },
         hard=_HARD,
+        ac={"ac_share": (0.4, 0.7), "ac_heat": (0.2, 0.35)},
         knobs={
             "level_sigma": (0.6, 0.9),
             "base_load": ((0.03, 0.06), (0.12, 0.22)),
@@ -328,6 +337,7 @@ SPECS: dict[str, StyleSpec] = {
             "gas_station_night": (3, 6),
         },
         hard=_HARD,
+        ac={"ac_share": (0.05, 0.2), "ac_heat": (0.1, 0.25)},
         knobs={
             "level_sigma": (0.5, 0.7),
             "base_load": ((0.0, 0.02), (0.03, 0.08)),
@@ -405,8 +415,13 @@ def draw_knobs(style: str, seed: int, preset: SizePreset) -> Knobs:
     blank = tuple((s, c, float(_draw(rng, r))) for s, c, r in spec.blank)
     looks = tuple((k, _count(rng, spec.lookalikes[k], scale)) for k in STYLE_LOOKALIKES)
     hard = tuple((k, _count(rng, spec.hard[k], scale)) for k in HARD_WORKSHOPS)
+    ac_ss = np.random.SeedSequence([int(seed), 7919, STYLE_NAMES.index(style), 1])
+    ac_rng = np.random.default_rng(ac_ss)
+    ac = {k: _draw(ac_rng, v) for k, v in spec.ac.items()}
     return Knobs(
         style=style,
+        ac_seed=int(ac_ss.generate_state(1)[0]),
+        **ac,  # type: ignore[arg-type]
         tune=tune,
         preset=p,
         remap=remap,
@@ -447,8 +462,24 @@ def restyle_accounts(rng: np.random.Generator, world: Any) -> None:
             "shift_h": shift.astype(np.int64),
             "noise_k": np.round(rng.lognormal(0.0, k.noise_spread, size=n), 4),
             "ramp": ramp,
+            "heat_k": _heat_k(k, new),
         }
     )
+
+
+def _heat_k(k: Knobs, profiles: np.ndarray) -> np.ndarray:
+    """Each meter's heat response as a multiple of its profile's: households with air
+    conditioning answer ``ac_heat`` per degree where a household's fan answers 0.09."""
+    from .load import HEAT, NAMES
+
+    out = np.ones(profiles.size)
+    house = profiles == "household"
+    if k.ac_share <= 0 or not house.any():
+        return out
+    rng = np.random.default_rng(k.ac_seed)
+    ac = house & (rng.random(profiles.size) < k.ac_share)
+    out[ac] = k.ac_heat / HEAT[NAMES.index("household")]
+    return np.round(out, 4)
 
 
 def geocode(

@@ -130,7 +130,9 @@ def load_rules(config: Mapping[str, Any]) -> RuleSet:
                 code=r["code"],
                 kind=r["kind"],
                 weight=float(r["weight"]),
-                when=r["when"],
+                # a condition may name settings too ({features.household_jump_kwh}), so that
+                # a threshold an analyst tunes lives once, in its section
+                when=fill_settings(r["when"], config),
                 evidence=fill_settings(r["evidence"], config),
                 category=r.get("category", ""),
                 offsets=tuple(r.get("offsets", ())),

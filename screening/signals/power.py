@@ -395,12 +395,65 @@ def meter_signals(readings: pl.LazyFrame, as_of: dt.date, cfg: Mapping[str, Any]
     return out.with_columns(pl.col(pl.Float64).round(6)).collect()
 
 
+def common_jumps(features: pl.LazyFrame, cfg: Mapping[str, Any]) -> pl.LazyFrame:
+    """Each meter's ``jump_common_share``: the share of its peer group (the others) whose
+    jump of at least ``common_jump_ratio`` began within ``common_jump_days`` of its own jump
+    date. A jump half the village's households make in the same fortnight is the hot weather
+    (air conditioners), not a workshop; one no peer makes is the meter's own. Counted from a
+    running total of jumps per peer group and date, read at both ends of each meter's window
+    (two as-of joins), so the cost is a sort, not a pair of meters."""
+    days = int(cfg["common_jump_days"])
+    jumping = (pl.col("jump_ratio") >= cfg["common_jump_ratio"]) & pl.col("jump_date").is_not_null()
+    running = (
+        features.filter(jumping)
+        .group_by("peer_group", "jump_date")
+        .agg(pl.len().alias("_n"))
+        .sort("jump_date")
+        .with_columns(pl.col("_n").cum_sum().over("peer_group").alias("_upto"))
+        .select("peer_group", pl.col("jump_date").alias("_d"), "_upto")
+    )
+    dated = features.filter(pl.col("jump_date").is_not_null()).select(
+        "account_id", "peer_group", "peer_count", "jump_date", jumping.alias("_self")
+    )
+
+    def upto(offset: int, name: str) -> pl.LazyFrame:
+        # jumps of the peer group up to (and on) jump_date + offset days
+        return (
+            dated.select(
+                "account_id",
+                "peer_group",
+                (pl.col("jump_date") + dt.timedelta(days=offset)).alias("_d"),
+            )
+            .sort("_d")
+            .join_asof(
+                running, on="_d", by="peer_group", strategy="backward", check_sortedness=False
+            )
+            .select("account_id", pl.col("_upto").fill_null(0).alias(name))
+        )
+
+    share = (
+        dated.join(upto(days, "_hi"), on="account_id")
+        .join(upto(-days - 1, "_lo"), on="account_id")
+        .select(
+            "account_id",
+            pl.when(pl.col("peer_count") > 1)
+            .then(
+                (pl.col("_hi") - pl.col("_lo") - pl.col("_self").cast(pl.Int64))
+                / (pl.col("peer_count") - 1)
+            )
+            .alias("jump_common_share"),
+        )
+    )
+    return features.join(share, on="account_id", how="left")
+
+
 def with_peers(
     meters: pl.DataFrame, accounts: pl.LazyFrame, cfg: Mapping[str, Any]
 ) -> pl.DataFrame:
-    """Peer percentiles over all meters at once: the step after the partitions meet."""
+    """Peer percentiles over all meters at once: the step after the partitions meet (and,
+    for the same reason, how many peers jumped with each meter)."""
     return (
-        peer_percentiles(meters.lazy(), accounts, cfg)
+        common_jumps(peer_percentiles(meters.lazy(), accounts, cfg), cfg)
         .with_columns(pl.col(pl.Float64).round(6))
         .sort("account_id")
         .collect()

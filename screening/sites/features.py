@@ -209,6 +209,14 @@ def power_site_features(
         .sort_by("jump_ratio", "account_id", descending=[True, False], nulls_last=True)
         .first()
         .alias("jump_after"),
+        # how many of that meter's peers jumped with it (signals/power.common_jumps)
+        (
+            pl.col("jump_common_share")
+            .sort_by("jump_ratio", "account_id", descending=[True, False], nulls_last=True)
+            .first()
+            if "jump_common_share" in power.columns
+            else pl.lit(None, dtype=pl.Float64)
+        ).alias("jump_common_share"),
         pl.col("wake_date").min().alias("wake_date"),
         # a level rising now (signals/rising.py): the meter rising most, as for the jump
         pl.col("rise_ratio").max().alias("rise_ratio"),
