@@ -38,10 +38,9 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-from scipy.spatial import cKDTree
 
-from screening.coords import project_m
-from screening.evaluation.truth import ID_COLUMNS, match_sites, read_truth
+from screening.evaluation.truth import match_sites, read_truth
+from screening.ledger.identity import pairs_within, place_records
 from screening.pipeline import run_screening
 from screening.sample import SIZES, generate
 from screening.store.warehouse import Warehouse
@@ -115,23 +114,6 @@ def ranks(truth: pl.DataFrame, leads: pl.DataFrame, work: Path) -> pl.DataFrame:
     return truth.select("truth_id").join(got, on="truth_id", how="left")
 
 
-def lead_records(frame: pl.DataFrame) -> pl.DataFrame:
-    """(site_id, record) of a lead list: the registrations, meters, premises and cases it
-    names (``ID_COLUMNS``), each as ``column:id``; trucks do not make a place."""
-    cols = [c for c in ID_COLUMNS if c in frame.columns]
-    return (
-        frame.select(
-            "site_id",
-            pl.concat_list(
-                [pl.col(c).str.split(";").list.eval(pl.lit(f"{c}:") + pl.element()) for c in cols]
-            ).alias("record"),
-        )
-        .explode("record")
-        .drop_nulls("record")
-        .unique()
-    )
-
-
 def site_records(links: pl.DataFrame) -> pl.DataFrame:
     """(site_id, record) of the run's site links: every record but the truck places, whose
     ids are clustered afresh each night."""
@@ -148,25 +130,9 @@ def same_place(
     shared = now_rec.join(before_rec, on="record", suffix="_before").select(
         "site_id", pl.col("site_id_before").alias("site_before"), by_record=pl.lit(True)
     )
-    a = now.filter(pl.col("lon").is_not_null())
-    b = before.filter(pl.col("lon").is_not_null())
-    near = shared.head(0)
-    if a.height and b.height:
-        x, y = project_m(
-            np.r_[a["lon"].to_numpy(), b["lon"].to_numpy()],
-            np.r_[a["lat"].to_numpy(), b["lat"].to_numpy()],
-        )
-        n = a.height
-        pairs = cKDTree(np.c_[x[:n], y[:n]]).sparse_distance_matrix(
-            cKDTree(np.c_[x[n:], y[n:]]), PLACE_M, output_type="ndarray"
-        )
-        near = pl.DataFrame(
-            {
-                "site_id": a["site_id"].gather(pl.Series(pairs["i"])),
-                "site_before": b["site_id"].gather(pl.Series(pairs["j"])),
-                "by_record": False,
-            }
-        )
+    near = pairs_within(now, before, PLACE_M).select(
+        "site_id", pl.col("known").alias("site_before"), by_record=pl.lit(False)
+    )
     return (
         pl.concat([shared, near])
         .group_by("site_id", "site_before")
@@ -211,9 +177,9 @@ def overlap(pairs: pl.DataFrame, now: pl.DataFrame, before: pl.DataFrame) -> dic
 def top_overlap(now: pl.DataFrame, before: pl.DataFrame) -> dict[str, float]:
     """Tonight's top 50 against last night's: Jaccard and same place by the ledger's site
     ids, the id churn by them (what the team sees) and by the run's own ids."""
-    out = overlap(same_place(now, before, lead_records(now), lead_records(before)), now, before)
+    out = overlap(same_place(now, before, place_records(now), place_records(before)), now, before)
     run = [f.with_columns(pl.col("run_site_id").alias("site_id")) for f in (now, before)]
-    pairs = same_place(*run, lead_records(run[0]), lead_records(run[1]))
+    pairs = same_place(*run, place_records(run[0]), place_records(run[1]))
     return {**out, "run-id churn": overlap(pairs, *run)["id churn"]}
 
 
