@@ -21,7 +21,11 @@ working then) to the first night it stands in the top 20 (a team's few weeks), t
 (n: planted workshops; left out where 2n is 50 or more) and the top 50, the medians and
 90th percentiles per kind, and the night-to-night overlap of the top 50: Jaccard of the
 ledger's site-id sets, and the share of tonight's top 50 at a place (the same site id,
-within 150 m, or a shared registration, meter, property or case) in last night's.
+within 150 m, or a shared registration, meter, property or case) in last night's. The id
+churn is the share of tonight's sites at such a place that carry none of the ids found there
+(the same place under a new id: a new lead to the ledger and to the team): of the top 50 by
+the ledger's ids (what the team sees) and by the run's own ids, and of every site the run
+made (its records re-linking night to night).
 """
 
 from __future__ import annotations
@@ -35,8 +39,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from screening.coords import haversine_m
-from screening.evaluation.truth import ID_COLUMNS, match_sites, read_truth
+from screening.evaluation.truth import match_sites, read_truth
+from screening.ledger.identity import pairs_within, place_records
 from screening.pipeline import run_screening
 from screening.sample import SIZES, generate
 from screening.store.warehouse import Warehouse
@@ -110,30 +114,87 @@ def ranks(truth: pl.DataFrame, leads: pl.DataFrame, work: Path) -> pl.DataFrame:
     return truth.select("truth_id").join(got, on="truth_id", how="left")
 
 
-def _ids(frame: pl.DataFrame) -> list[set[str]]:
-    cols = [c for c in ID_COLUMNS if c in frame.columns]
-    joined = pl.concat_str([pl.col(c).fill_null("") for c in cols], separator=";")
-    return [{i for i in s.split(";") if i} for s in frame.select(joined.alias("x"))["x"]]
-
-
-def overlap(now: pl.DataFrame, before: pl.DataFrame) -> tuple[float, float]:
-    """(Jaccard of the two top-50 site-id sets, share of tonight's top 50 at a place in
-    last night's: within 150 m, or sharing a registration, meter, property or case)."""
-    a, b = set(now["site_id"]), set(before["site_id"])
-    jaccard = len(a & b) / len(a | b) if a | b else 1.0
-    d = haversine_m(
-        now["lon"].fill_null(np.nan).to_numpy()[:, None],
-        now["lat"].fill_null(np.nan).to_numpy()[:, None],
-        before["lon"].fill_null(np.nan).to_numpy()[None, :],
-        before["lat"].fill_null(np.nan).to_numpy()[None, :],
+def site_records(links: pl.DataFrame) -> pl.DataFrame:
+    """(site_id, record) of the run's site links: every record but the truck places, whose
+    ids are clustered afresh each night."""
+    return links.filter(pl.col("source") != "places").select(
+        "site_id", pl.format("{}:{}", "source", "record_id").alias("record")
     )
-    near = np.nan_to_num(d, nan=np.inf).min(axis=1) <= PLACE_M if before.height else []
-    ids_now, ids_before = _ids(now), set().union(*_ids(before)) if before.height else set()
-    kept = [s in b for s in now["site_id"]]
-    same = [
-        k or bool(n) or bool(i & ids_before) for k, n, i in zip(kept, near, ids_now, strict=True)
-    ]
-    return jaccard, (sum(same) / len(same) if same else 1.0)
+
+
+def same_place(
+    now: pl.DataFrame, before: pl.DataFrame, now_rec: pl.DataFrame, before_rec: pl.DataFrame
+) -> pl.DataFrame:
+    """(site_id, site_before, by_record): every pair of tonight's and last night's sites at
+    one place, sharing a record (``by_record``) or within 150 m of each other."""
+    shared = now_rec.join(before_rec, on="record", suffix="_before").select(
+        "site_id", pl.col("site_id_before").alias("site_before"), by_record=pl.lit(True)
+    )
+    near = pairs_within(now, before, PLACE_M).select(
+        "site_id", pl.col("known").alias("site_before"), by_record=pl.lit(False)
+    )
+    return (
+        pl.concat([shared, near])
+        .group_by("site_id", "site_before")
+        .agg(pl.col("by_record").any())
+        .sort("site_id", "site_before")
+    )
+
+
+def overlap(pairs: pl.DataFrame, now: pl.DataFrame, before: pl.DataFrame) -> dict[str, float]:
+    """Tonight's sites against last night's (``pairs`` from ``same_place``): the Jaccard of
+    the two site-id sets, the share of tonight's at a place of last night's, and the id
+    churn: the share of tonight's sites at a place of last night's (within 150 m or sharing a
+    record) that carry none of the ids found there (the same place under a new id is a new
+    lead to the ledger and the team; a neighbour within 150 m counts too), and the same
+    among those sharing a record (a site whose records re-linked under a new id)."""
+    a, b = set(now["site_id"]), set(before["site_id"])
+    same = pl.col("site_before") == pl.col("site_id")
+    per_site = now.select("site_id").join(
+        pairs.group_by("site_id").agg(
+            same.any().alias("kept"),
+            same.filter(pl.col("by_record")).any().alias("kept_rec"),
+            pl.col("by_record").any().alias("shares"),
+        ),
+        on="site_id",
+        how="left",
+    )
+    placed = per_site.filter(pl.col("kept").is_not_null())
+    sharing = per_site.filter(pl.col("shares").fill_null(False))
+
+    def share(frame: pl.DataFrame, col: str) -> float:
+        return float((~frame[col]).mean() or 0.0) if frame.height else 0.0  # type: ignore[operator]
+
+    listed = per_site["kept"].is_not_null() | per_site["site_id"].is_in(list(b))
+    return {
+        "jaccard": len(a & b) / len(a | b) if a | b else 1.0,
+        "same place": float(listed.mean() or 0.0) if per_site.height else 1.0,  # type: ignore[arg-type]
+        "id churn": share(placed, "kept"),
+        "id churn, records": share(sharing, "kept_rec"),
+    }
+
+
+def top_overlap(now: pl.DataFrame, before: pl.DataFrame) -> dict[str, float]:
+    """Tonight's top 50 against last night's: Jaccard and same place by the ledger's site
+    ids, the id churn by them (what the team sees) and by the run's own ids."""
+    out = overlap(same_place(now, before, place_records(now), place_records(before)), now, before)
+    run = [f.with_columns(pl.col("run_site_id").alias("site_id")) for f in (now, before)]
+    pairs = same_place(*run, place_records(run[0]), place_records(run[1]))
+    return {**out, "run-id churn": overlap(pairs, *run)["id churn"]}
+
+
+def churn_of_sites(work: Path, kept: dict[str, pl.DataFrame]) -> dict[str, float]:
+    """The id churn of every site the run made (its own site ids, before the ledger maps
+    them) against the previous night's sites, which ``kept`` holds from night to night."""
+    with Warehouse(work) as wh:
+        links = wh.table("site_links").select("site_id", "source", "record_id")
+        sites = wh.table("site_features").select("site_id", "lon", "lat")
+    records = site_records(links)
+    before, before_records = kept.get("sites"), kept.get("records")
+    kept.update(sites=sites, records=records)
+    if before is None or before_records is None:
+        return {}
+    return overlap(same_place(sites, before, records, before_records), sites, before)
 
 
 def _q(values: list[int], q: float) -> str:
@@ -194,6 +255,7 @@ def main() -> None:
     bundle, work, ledger = root / "bundle", root / "work", root / "ledger.duckdb"
     seen: list[pl.DataFrame] = []
     tops: list[pl.DataFrame] = []
+    kept: dict[str, pl.DataFrame] = {}  # last night's sites and their records
     flow: list[dict[str, object]] = []
     for night in nights:
         stage_night(plain, days, bundle, night, args.track_window)
@@ -205,7 +267,8 @@ def main() -> None:
         leads = report.leads.sort("rank")
         seen.append(ranks(shops, leads, work).with_columns(night=pl.lit(night)))
         top = leads.head(TOP)
-        jac, place = overlap(top, tops[-1]) if tops else (None, None)
+        moved = top_overlap(top, tops[-1]) if tops else {}
+        site_churn = churn_of_sites(work, kept)
         tops.append(top)
         flow.append(
             {
@@ -213,8 +276,13 @@ def main() -> None:
                 "leads": leads.height,
                 "workshops in top 20": int(seen[-1]["rank"].le(20).sum()),
                 f"in top {TOP}": int(seen[-1]["rank"].le(TOP).sum()),
-                "jaccard": jac,
-                "same place": place,
+                "jaccard": moved.get("jaccard"),
+                "same place": moved.get("same place"),
+                "id churn": moved.get("id churn"),
+                "run-id churn": moved.get("run-id churn"),
+                "id churn, records": moved.get("id churn, records"),
+                "site id churn": site_churn.get("id churn"),
+                "site id churn, records": site_churn.get("id churn, records"),
                 "seconds": round(seconds, 1),
             }
         )
@@ -233,10 +301,14 @@ def main() -> None:
         print(summary(per_shop, "strength"))
     nf = pl.DataFrame(flow).drop_nulls("jaccard")
     jaccards = [float(x) for x in nf["jaccard"]]
-    places = [float(x) for x in nf["same place"]]
     print(
         f"top-{TOP} overlap night to night: Jaccard median {np.median(jaccards):.2f} "
-        f"(min {min(jaccards):.2f}); same place median {np.median(places):.2f}"
+        f"(min {min(jaccards):.2f}); same place median {nf['same place'].median():.2f}; "
+        f"id churn median {nf['id churn'].median():.2f} (max {nf['id churn'].max():.2f}; "
+        f"the run's own ids {nf['run-id churn'].median():.2f}); "
+        f"id churn sharing a record {nf['id churn, records'].median():.2f}; all sites' id "
+        f"churn median {nf['site id churn'].median():.3f}, sharing a record "
+        f"{nf['site id churn, records'].median():.3f}"
     )
     print(f"replay: {len(nights)} nights, {time.perf_counter() - t0:.0f} s")
 

@@ -372,6 +372,10 @@ LEAD_COLUMNS: tuple[str, ...] = (
     "plates",
 )
 
+# The records that make a place (the lead list's and site features' columns, ";"-separated):
+# two sites sharing one are the same place (ledger/identity.py); trucks call at many places.
+PLACE_ID_COLUMNS: tuple[str, ...] = ("usccs", "account_ids", "property_ids", "case_ids")
+
 # The records a site lists, by the source they come from: the column of the site feature
 # table and the lead list that holds their ids, ";"-separated.
 LINKED_IDS: dict[str, str] = {

@@ -134,3 +134,22 @@ def test_far_away_or_without_a_ledger_nothing_is_held() -> None:
     assert hold.apply(_tonight([("run-A", 0.5, 117.0)]), NO_REASONS, held, off)[0][
         "score"
     ].to_list() == [0.5]
+
+
+def test_the_hold_follows_the_records_not_a_neighbour() -> None:
+    """A lead re-anchored 300 m off keeps its hold by the meter it still holds; a
+    neighbour 20 m away with a meter of its own does not take it."""
+    t = _ledger([[("A", 4.0, "POWER_JUMP")], [("A", 4.0, "POWER_JUMP")]])
+    records = pl.DataFrame({"site_id": ["A"], "record": ["account_ids:m1"]})
+    held = hold.previous(t["run_leads"], t["runs"], t["sites"], t["status"], records)
+    assert held["records"].to_list() == [["account_ids:m1"]]
+    tonight = _tonight([("moved", 0.5, 117.0 + 0.0033), ("nextdoor", 0.5, 117.0002)])
+    tonight = tonight.with_columns(
+        pl.Series("account_ids", ["m1;m3", "m5"]),
+    )
+    scored, reasons = hold.apply(tonight, NO_REASONS, held, CFG)
+    assert dict(zip(scored["site_id"], scored["score"], strict=True)) == {
+        "moved": pytest.approx(2.0),
+        "nextdoor": 0.5,
+    }
+    assert reasons["site_id"].to_list() == ["moved"]

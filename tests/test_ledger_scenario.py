@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from screening.cli import app
+from screening.ledger.changes import CHANGES_SCHEMA, counted
 from screening.ledger.ledger import Ledger
 
 from .conftest import SAMPLE
@@ -88,3 +89,37 @@ def test_the_same_night_twice_changes_nothing(nights):
     assert second.drop("run_id").equals(again.drop("run_id"))
     with Ledger(tmp / "ledger.duckdb") as lg:
         assert lg.runs().height == 2
+
+
+def test_the_second_night_says_what_rose_and_fell(nights):
+    """changes.csv, the ledger's lead_changes and the summary agree; a lead the team cleared
+    and that was left out says so; the same night again gives the same changes."""
+    tmp, first, second, *_ = nights
+    changes = pl.read_csv(tmp / "run-tue" / "changes.csv", infer_schema_length=0)
+    assert list(changes.columns) == list(CHANGES_SCHEMA)
+    with Ledger(tmp / "ledger.duckdb") as lg:
+        kept = lg.changes(second["run_id"][0])
+        assert lg.changes(first["run_id"][0]).height == 0  # the first night explains nothing
+    assert (
+        kept.height == changes.height and kept["site_id"].to_list() == changes["site_id"].to_list()
+    )
+    assert set(kept["change"]) <= {"entered", "rose", "fell", "left"}
+    ranked = pl.concat([first.select("site_id"), second.select("site_id")]).unique()
+    assert kept["site_id"].is_in(ranked["site_id"].implode()).all()
+    summary = (tmp / "run-tue" / "run_summary.md").read_text(encoding="utf-8")
+    n = counted(kept)
+    assert "## Changes since the last run" in summary
+    assert (
+        f"{n['entered']} entered, {n['rose']} rose, {n['fell']} fell, {n['left']} left" in summary
+    )
+    # every change is explained by its ranks
+    for r in kept.iter_rows(named=True):
+        assert r["why"]
+        if r["change"] == "entered":
+            assert r["rank_now"] is not None
+        if r["change"] == "left":
+            assert r["rank_before"] is not None
+    cleared = nights[4]
+    if cleared not in second["site_id"].to_list():  # left out: cleared with nothing new
+        row = kept.filter(site_id=cleared).row(0, named=True)
+        assert row["change"] == "left" and row["why"].startswith("cleared by a team")

@@ -15,9 +15,10 @@ import numpy as np
 import polars as pl
 
 from screening.coords import haversine_m
+from screening.schema import PLACE_ID_COLUMNS
 
 # plates and tips are not used: a truck visits many sites, a tip may describe several
-ID_COLUMNS = ("usccs", "account_ids", "property_ids", "case_ids")
+ID_COLUMNS = PLACE_ID_COLUMNS
 
 
 def _named(pattern: str) -> pl.Expr:

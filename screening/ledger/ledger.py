@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import numpy as np
 import polars as pl
 
-from screening.coords import haversine_m
+from screening.ledger import identity
+from screening.ledger.changes import CHANGES, CHANGES_SCHEMA
 
 STATUSES = (
     "lead",
@@ -74,6 +74,14 @@ CREATE TABLE IF NOT EXISTS run_leads (
     PRIMARY KEY (run_id, site_id)
 );
 CREATE TABLE IF NOT EXISTS run_outputs (run_id VARCHAR PRIMARY KEY, leads BLOB);
+CREATE TABLE IF NOT EXISTS lead_changes (
+    run_id VARCHAR, site_id VARCHAR, change VARCHAR, rank_before BIGINT, rank_now BIGINT,
+    score_before DOUBLE, score_now DOUBLE, reasons_added VARCHAR, reasons_dropped VARCHAR,
+    held BOOLEAN, why VARCHAR, PRIMARY KEY (run_id, site_id)
+);
+CREATE TABLE IF NOT EXISTS site_records (
+    site_id VARCHAR, record VARCHAR, first_run VARCHAR, PRIMARY KEY (site_id, record)
+);
 CREATE TABLE IF NOT EXISTS history (
     site_id VARCHAR, seq BIGINT, changed_at TIMESTAMP, from_status VARCHAR, to_status VARCHAR,
     actor VARCHAR, note VARCHAR, run_id VARCHAR, fields JSON, PRIMARY KEY (site_id, seq)
@@ -187,6 +195,29 @@ class Ledger:
         self.con.execute(
             "INSERT OR REPLACE INTO run_outputs VALUES (?, ?)", [run_id, buf.getvalue()]
         )
+
+    def store_changes(self, changes: pl.DataFrame) -> None:
+        """A run's rises and falls (``changes.lead_changes``), kept beside its leads."""
+        if changes.height:
+            self.con.register("_c", changes.to_arrow())
+            self.con.execute("INSERT OR REPLACE INTO lead_changes SELECT * FROM _c")
+            self.con.unregister("_c")
+
+    def changes(self, run_id: str | None = None) -> pl.DataFrame:
+        """The rises and falls the ledger recorded: one run's, or every run's in merge order."""
+        where = " WHERE c.run_id = ?" if run_id else ""
+        rows = self._df(
+            "SELECT c.* FROM lead_changes c JOIN runs r USING (run_id)"
+            + where
+            + " ORDER BY r.seq, list_position(?, c.change), coalesce(c.rank_now, c.rank_before),"
+            " c.site_id",
+            [*([run_id] if run_id else []), list(CHANGES)],
+        )
+        return rows.cast(CHANGES_SCHEMA) if rows.height else pl.DataFrame(schema=CHANGES_SCHEMA)
+
+    def site_records(self) -> pl.DataFrame:
+        """(site_id, record): the records each site was listed with (``identity``)."""
+        return self._df("SELECT site_id, record FROM site_records ORDER BY site_id, record")
 
     def run_leads(self) -> pl.DataFrame:
         return self._df("SELECT * FROM run_leads")
@@ -355,6 +386,11 @@ class Ledger:
                 "merge",
                 "note",
             )
+            # the records each site was listed with: its id survives a change of anchor
+            kept = identity.place_records(plan).with_columns(pl.lit(run_id).alias("first_run"))
+            self.con.register("_r", kept.to_arrow())
+            self.con.execute("INSERT OR IGNORE INTO site_records SELECT * FROM _r")
+            self.con.unregister("_r")
             self.con.register("_l", stored.to_arrow())
             self.con.execute("INSERT INTO run_leads SELECT * FROM _l")
             self.con.unregister("_l")
@@ -389,42 +425,24 @@ class Ledger:
     # ------------------------------------------------------------------ merge logic
 
     def _match_sites(self, leads: pl.DataFrame, cfg: Mapping[str, Any]) -> pl.DataFrame:
-        """Ledger ids for the run's sites: the same id, else a ledger site within match_m
-        (its anchor record changed, the place did not)."""
-        known = self._df("SELECT site_id, lon, lat FROM sites")
+        """Ledger ids for the run's sites (``identity.match``): the same id or the run id a
+        ledger site was last listed under, else the ledger site sharing the most records
+        (its anchor record changed, the place did not), else one within match_m where
+        records cannot tell them apart. The run's own id stays in ``run_site_id``."""
         leads = leads.with_columns(pl.col("site_id").alias("run_site_id"))
-        if known.height == 0:
-            return leads
-        unknown = ~pl.col("site_id").is_in(known["site_id"].implode())
-        todo = leads.filter(unknown & pl.col("lon").is_not_null())
-        if todo.height == 0:
-            return leads
-        placed = known.filter(pl.col("lon").is_not_null())
-        d = haversine_m(
-            todo["lon"].to_numpy()[:, None],
-            todo["lat"].to_numpy()[:, None],
-            placed["lon"].to_numpy()[None, :],
-            placed["lat"].to_numpy()[None, :],
-        )
-        best = np.argmin(d, axis=1)
-        near = pl.DataFrame(
-            {
-                "run": todo["site_id"],
-                "to": placed["site_id"].gather(best),
-                "d": d[np.arange(len(todo)), best],
-            }
-        )
-        # a ledger site the run lists under its own id keeps it; one that two of tonight's
-        # sites lie near goes to the nearer (the other stays a site of its own)
-        mapping = (
-            near.filter(
-                (pl.col("d") <= cfg["match_m"]) & ~pl.col("to").is_in(leads["site_id"].implode())
-            )
-            .sort("to", "d", "run")
-            .unique("to", keep="first", maintain_order=True)
+        known = self._df(f"""
+            SELECT s.site_id, l.run_site_id, s.lon, s.lat
+            FROM sites s LEFT JOIN {LATEST_LEADS} l USING (site_id) ORDER BY s.site_id""")
+        records = self.site_records()
+        mapping = identity.match(
+            leads.select("site_id", "lon", "lat"),
+            identity.place_records(leads),
+            known,
+            records,
+            cfg["match_m"],
         )
         return leads.with_columns(
-            pl.col("site_id").replace(dict(mapping.select("run", "to").iter_rows()))
+            pl.col("site_id").replace(dict(mapping.select("site_id", "known").iter_rows()))
         )
 
     def _plan(self, leads: pl.DataFrame, cfg: Mapping[str, Any]) -> pl.DataFrame:

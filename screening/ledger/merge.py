@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from screening.ingest import IngestReport
+from screening.ledger.changes import lead_changes
 from screening.scoring import hold
 from screening.scoring.ranker import LABELS_SCHEMA
 from screening.settings import Settings
@@ -53,10 +54,11 @@ def watched_as_cases(work_dir: Path, watched: pl.DataFrame) -> int:
 
 def merge_into_ledger(
     ledger_path: Path, ingest: IngestReport, lead_list: pl.DataFrame, settings: Settings
-) -> tuple[pl.DataFrame, dict[str, int]]:
-    """Record the run in the ledger and return the lead list as the ledger sees it: cleared
+) -> tuple[pl.DataFrame, dict[str, int], pl.DataFrame]:
+    """Record the run in the ledger and return the lead list as the ledger sees it (cleared
     sites with nothing new are left out, the rest carry their merge kind, status and note,
-    under the ledger's site id."""
+    under the ledger's site id), the merge's counts, and what rose and fell since the last
+    run's list (``changes.lead_changes``, kept in the ledger's ``lead_changes``)."""
     from screening.ledger.ledger import STATUS_ZH, Ledger, run_key
     from screening.ledger.outcomes import outcome_summary, recorded
 
@@ -66,7 +68,9 @@ def merge_into_ledger(
         stored = lg.stored_leads(rid)
         if stored is not None:
             # the same list again, with what the teams have recorded since
-            return with_outcomes(stored, lg), {"already_merged": 1}
+            return with_outcomes(stored, lg), {"already_merged": 1}, lg.changes(rid)
+        runs = lg.runs()
+        last = lg.stored_leads(runs["run_id"][-1]) if runs.height else None
     meta = {
         "as_of": ingest.as_of,
         "region": ingest.manifest.region,
@@ -120,9 +124,17 @@ def merge_into_ledger(
     ]
     counts = {**report.counts, "already_merged": int(report.already_merged)}
     out = out.select(cols)
+    moved = lead_changes(
+        out,
+        last if last is not None else out.head(0),
+        settings.ledger,
+        rid,
+        merged.filter(pl.col("merge") == "suppressed")["site_id"],
+    )
     with Ledger(ledger_path) as lg:
         lg.store_leads(rid, out)
-    return out, counts
+        lg.store_changes(moved)
+    return out, counts, moved
 
 
 def with_outcomes(leads: pl.DataFrame, lg: Ledger) -> pl.DataFrame:
@@ -196,10 +208,10 @@ def ledger_feedback(work_dir: Path, ledger_path: Path | None, settings: Settings
     with Ledger(ledger_path) as lg:
         watched_as_cases(work_dir, lg.watched())
         history, run_leads, runs = lg.history(), lg.run_leads(), lg.runs()
-        sites = lg.status()
+        sites, records = lg.status(), lg.site_records()
     labelled = learning.labels(history, run_leads, runs)
     return Feedback(
         learning.multipliers(labelled, settings.learning),
         ranker.ledger_labels(labelled, run_leads, runs, sites),
-        hold.previous(run_leads, runs, sites, sites),
+        hold.previous(run_leads, runs, sites, sites, records),
     )

@@ -10,6 +10,7 @@ from pathlib import Path
 import polars as pl
 
 from screening.ingest import IngestReport
+from screening.ledger.changes import counted
 from screening.scoring.ranker import NOTE
 from screening.scoring.rules import SOURCE_LINES
 
@@ -39,6 +40,8 @@ class RunReport:
     steps: dict[str, float] = field(default_factory=dict)
     # confirmed or cleared sites in the ledger: the ranker's labels
     labelled: int = 0
+    # what rose and fell since the ledger's last run (ledger/changes.py); None: no ledger
+    changes: pl.DataFrame | None = None
 
 
 def problem_lines(report: RunReport, reasons: int = 3) -> list[str]:
@@ -71,6 +74,34 @@ def problem_lines(report: RunReport, reasons: int = 3) -> list[str]:
         )
     out += [f"- note: {n}" for n in ing.notes]
     return ["", "## Problems", "", *out] if out else []
+
+
+def change_lines(changes: pl.DataFrame | None, most: int = 10) -> list[str]:
+    """What rose and fell since the ledger's last run, for the summary: the counts and the
+    first ``most`` changes with their reasons (all of them are in changes.csv)."""
+    if changes is None:
+        return []
+    n = counted(changes)
+    out = [
+        "",
+        "## Changes since the last run",
+        "",
+        ", ".join(f"{v} {k}" for k, v in n.items())
+        + " (the top of the list and moves within it; all in changes.csv)."
+        + (
+            f" {int(changes['held'].sum())} kept up by the hold (HELD)."
+            if changes["held"].any()
+            else ""
+        ),
+    ]
+    if changes.height:
+        out += ["", "| change | site | rank | why |", "|---|---|---|---|"]
+        for r in changes.head(most).iter_rows(named=True):
+            ranks = f"{r['rank_before'] or '–'} → {r['rank_now'] or '–'}"
+            out.append(f"| {r['change']} | {r['site_id']} | {ranks} | {r['why']} |")
+        if changes.height > most:
+            out.append(f"| … | {changes.height - most} more in changes.csv | | |")
+    return out
 
 
 def summary_markdown(report: RunReport, top: int = 20) -> str:
@@ -161,6 +192,7 @@ def summary_markdown(report: RunReport, top: int = 20) -> str:
                 else "too few for the ranker, the list is the rules' own."
             ),
         ]
+    lines += change_lines(report.changes)
     lines += [
         "",
         "## Top leads",

@@ -235,12 +235,19 @@ def finish_run(
     steps: dict[str, float] | None = None,
     work_dir: Path | None = None,
     labelled: int = 0,
+    changes: pl.DataFrame | None = None,
 ) -> RunReport:
     """Write the lead files and the summary: the last step, after the ledger has the run.
     When the warehouse is kept elsewhere (``work_dir``), the run folder names it in
-    ``warehouse.json`` so that an analyst's tools find the records behind the leads."""
+    ``warehouse.json`` so that an analyst's tools find the records behind the leads. With a
+    ledger, ``changes`` (what rose and fell since its last run) goes to ``changes.csv``."""
     run_dir = Path(run_dir)
     write_leads(lead_list, run_dir)
+    if changes is not None:
+        flat = csv_safe(changes)
+        replace_atomically(
+            catalog.changes_csv(run_dir), lambda p: flat.write_csv(p, include_bom=True)
+        )
     if work_dir is not None and Path(work_dir).resolve() != run_dir.resolve():
         pointer = {"work_dir": str(Path(work_dir).resolve()), "as_of": str(ingest.as_of)}
         replace_atomically(
@@ -263,6 +270,7 @@ def finish_run(
         weights,
         steps or {},
         labelled,
+        changes,
     )
     replace_atomically(
         catalog.run_summary(run_dir),

@@ -125,12 +125,12 @@ def score(job: Job, learnt: Feedback) -> pl.DataFrame:
 
 def merge(
     job: Job, ingest: IngestReport, leads: pl.DataFrame
-) -> tuple[pl.DataFrame, dict[str, int]]:
+) -> tuple[pl.DataFrame, dict[str, int], pl.DataFrame | None]:
     # the run's outputs must be writable before the ledger records it: a ledger that holds a
     # run whose lead files were never written lies to the next night
     ensure_writable(job.run_dir, job.export_dir)
     if job.ledger is None:
-        return leads, {}
+        return leads, {}, None
     return merge_into_ledger(job.ledger, ingest, leads, job.settings)
 
 
@@ -138,10 +138,10 @@ def lead_list(
     job: Job,
     ingest: IngestReport,
     sites: SitesReport,
-    merged: tuple[pl.DataFrame, dict[str, int]],
+    merged: tuple[pl.DataFrame, dict[str, int], pl.DataFrame | None],
     learnt: Feedback,
 ) -> RunReport:
-    leads, counts = merged
+    leads, counts, changes = merged
     return finish_run(
         job.run_dir,
         ingest,
@@ -153,6 +153,7 @@ def lead_list(
         dict(job.timings),
         job.work_dir,
         learnt.labels.height,
+        changes,
     )
 
 

@@ -6,9 +6,10 @@ night sends the team after yesterday's leads' replacements and loses the ones it
 to visit. A site listed in the ledger's last run, and still a lead there (not cleared,
 closed or confirmed), keeps at least ``ledger.hold_factor`` of its score tonight, at most
 ``ledger.hold_max_bonus`` above its own, for up to ``ledger.hold_nights`` nights in a row
-held; then it stands on its own figures again. Tonight's site is last night's lead when it
-carries the same run site id, else when it lies within ``ledger.match_m`` of it (the
-ledger's own rule for the same place under a new id). The hold is shown as a reason of its
+held; then it stands on its own figures again. Tonight's site is last night's lead by the
+ledger's own rule for the same place under a new id (``ledger/identity.py``: the same run
+site id, else the most records shared, else within ``ledger.match_m`` where records cannot
+tell two sites apart). The hold is shown as a reason of its
 own (HELD), saying since when and by how much, so nobody mistakes it for evidence.
 """
 
@@ -17,34 +18,44 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 import polars as pl
-from scipy.spatial import cKDTree
 
-from screening.coords import project_m
+from screening.ledger import identity
 
 HOLD_CODE = "HELD"
 HOLD_ZH = "连续线索保留"
 # what the ledger's last run says of each of its leads (``previous``)
-PREVIOUS = {
-    "site_id": pl.String,
-    "run_site_id": pl.String,
-    "lon": pl.Float64,
-    "lat": pl.Float64,
-    "last_rank": pl.Int64,
-    "last_score": pl.Float64,
-    "last_as_of": pl.Date,
-    "held_nights": pl.Int64,
-}
+PREVIOUS = pl.Schema(
+    [
+        ("site_id", pl.String),
+        ("run_site_id", pl.String),
+        ("lon", pl.Float64),
+        ("lat", pl.Float64),
+        ("last_rank", pl.Int64),
+        ("last_score", pl.Float64),
+        ("last_as_of", pl.Date),
+        ("held_nights", pl.Int64),
+        # the records the ledger knows the site by (``identity.place_records``, as one list)
+        ("records", pl.List(pl.String)),
+    ]
+)
 
 
 def previous(
-    run_leads: pl.DataFrame, runs: pl.DataFrame, sites: pl.DataFrame, status: pl.DataFrame
+    run_leads: pl.DataFrame,
+    runs: pl.DataFrame,
+    sites: pl.DataFrame,
+    status: pl.DataFrame,
+    records: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """The ledger's last run's leads that are still leads, with their position and the
-    nights in a row they have been held up to it (0: listed on their own figures)."""
+    """The ledger's last run's leads that are still leads, with their position, the records
+    the ledger knows them by (``records``: its site_records) and the nights in a row they
+    have been held up to it (0: listed on their own figures)."""
     if runs.height == 0:
         return pl.DataFrame(schema=PREVIOUS)
+    if records is None:
+        records = pl.DataFrame(schema=identity.RECORDS)
+    known = records.group_by("site_id").agg(pl.col("record").sort().alias("records"))
     order = runs.select("run_id", "seq", "as_of")
     last = int(order["seq"].max())  # type: ignore[arg-type]
     listed = run_leads.join(order, on="run_id").filter(pl.col("merge") != "suppressed")
@@ -56,6 +67,7 @@ def previous(
         .join(still, on="site_id")
         .join(own, on="site_id", how="left")
         .join(sites.select("site_id", "lon", "lat"), on="site_id", how="left")
+        .join(known, on="site_id", how="left")
         .select(
             "site_id",
             "run_site_id",
@@ -68,37 +80,35 @@ def previous(
             .clip(upper_bound=last)
             .cast(pl.Int64)
             .alias("held_nights"),
+            pl.col("records").fill_null(pl.lit([], dtype=pl.List(pl.String))),
         )
         .sort("site_id")
     )
 
 
 def _matched(scored: pl.DataFrame, held: pl.DataFrame, radius_m: float) -> pl.DataFrame:
-    """(site_id tonight, last night's lead): the same run site id, else the nearest of
-    tonight's sites within ``radius_m``; each of tonight's sites takes the best-scored."""
-    same = held.join(
-        scored.select(pl.col("site_id").alias("run_site_id")), on="run_site_id"
-    ).with_columns(pl.col("run_site_id").alias("tonight"))
-    rest = held.filter(
-        ~pl.col("site_id").is_in(same["site_id"].implode()) & pl.col("lon").is_not_null()
+    """(tonight: site id tonight, last night's lead): the ledger's own rule for the same
+    place (``identity.match``: the same run site id, the most records shared, else the
+    nearest within ``radius_m`` where records cannot tell two sites apart)."""
+    known = held.select(
+        "site_id", "run_site_id", pl.col("lon").cast(pl.Float64), pl.col("lat").cast(pl.Float64)
     )
-    placed = scored.filter(pl.col("lon").is_not_null())
-    near = rest.head(0).with_columns(pl.lit(None, dtype=pl.String).alias("tonight"))
-    if rest.height and placed.height:
-        x, y = project_m(
-            np.r_[placed["lon"].to_numpy(), rest["lon"].to_numpy()],
-            np.r_[placed["lat"].to_numpy(), rest["lat"].to_numpy()],
-        )
-        n = placed.height
-        d, i = cKDTree(np.c_[x[:n], y[:n]]).query(
-            np.c_[x[n:], y[n:]], distance_upper_bound=radius_m
-        )
-        ok = np.isfinite(d)
-        near = rest.filter(pl.Series(ok)).with_columns(tonight=placed["site_id"].gather(i[ok]))
-    return (
-        pl.concat([same, near], how="vertical_relaxed")
-        .sort(["tonight", "last_score", "site_id"], descending=[False, True, False])
-        .unique("tonight", keep="first", maintain_order=True)
+    records = (
+        held.select("site_id", "records")
+        .explode("records")
+        .drop_nulls("records")
+        .rename({"records": "record"})
+    )
+    pairs = identity.match(
+        scored.select("site_id", "lon", "lat"),
+        identity.place_records(scored),
+        known,
+        records,
+        radius_m,
+    )
+    return held.join(
+        pairs.select(pl.col("known").alias("site_id"), pl.col("site_id").alias("tonight")),
+        on="site_id",
     )
 
 

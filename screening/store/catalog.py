@@ -16,6 +16,7 @@ from pathlib import Path
 LEADS_PARQUET = "leads.parquet"
 LEADS_CSV = "leads.csv"
 RUN_SUMMARY = "run_summary.md"
+CHANGES_CSV = "changes.csv"  # what rose and fell since the ledger's last run
 WAREHOUSE_POINTER = "warehouse.json"  # in a run folder whose warehouse is kept elsewhere
 WAREHOUSE_DB = "warehouse.duckdb"
 BULK_DIR = "bulk"  # bulk/<series>/<sha16>[-NNNN].parquet
@@ -34,6 +35,10 @@ def leads_parquet(run_dir: Path) -> Path:
 
 def leads_csv(run_dir: Path) -> Path:
     return Path(run_dir) / LEADS_CSV
+
+
+def changes_csv(run_dir: Path) -> Path:
+    return Path(run_dir) / CHANGES_CSV
 
 
 def run_summary(run_dir: Path) -> Path:
