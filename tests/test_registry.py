@@ -38,6 +38,37 @@ def test_cover_names_with_chemistry_outside_chemical_codes():
     assert out["chemistry_terms"][0] == "树脂、胶粘剂"
 
 
+def test_a_blank_industry_code_is_read_from_the_name_then_the_scope():
+    """A third of a mountain county's registry leaves the code blank: 隆兴服装加工厂 is a
+    clothing works (C18), 博旺养鸡场 a poultry farm (A03), a firm whose scope says 家具制造 a
+    furniture maker (C21); a written code is kept as written; a name and scope that name no
+    ordinary trade (a cover name) stay unknown, never "ordinary"."""
+    regs = pl.DataFrame(
+        {
+            "name": [
+                "埇桥区大店镇隆兴服装加工厂",
+                "宿州市博旺养鸡场",
+                "宿州市恒发实业有限公司",
+                "宿州市万汇制衣厂",
+                "宿州市某新材料科技有限公司",
+            ],
+            "scope": [
+                "服装、服饰加工、销售",
+                "家禽养殖、销售",
+                "家具制造、销售",
+                "服装加工",
+                "新材料技术研发",
+            ],
+            "industry_code": [None, "", None, "C1810", None],
+            "status": ["存续"] * 5,
+            "established": [dt.date(2021, 7, 10)] * 5,
+        }
+    )
+    out = registration_signals(regs, AS_OF, CFG)
+    assert out["trade_code"].to_list() == ["C18", "A03", "C21", "C1810", None]
+    assert out["industry_code"].to_list()[:2] == [None, ""]  # what the registry wrote stays
+
+
 def test_permit_state_at_as_of():
     permits = pl.DataFrame(
         {

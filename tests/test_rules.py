@@ -25,6 +25,7 @@ def _features(**sites: dict) -> pl.DataFrame:
         "meters": 1,
         "tariffs": "commercial",
         "industry_codes": "F5211",
+        "trade_codes": "F5211",
         "names": "某商店",
         "meter_names": "某商店",
         "hides_chemistry": False,
@@ -374,6 +375,7 @@ def test_an_opening_explains_the_jump_and_a_holder_elsewhere_the_missing_registr
             "ordinary_new": True,
             "new_established": dt.date(2021, 6, 1),
             "industry_codes": "C2110",
+            "trade_codes": "C2110",
         },
         elsewhere={  # a tip keeps activity above the gate, so the paperwork is judged
             **jump,
@@ -514,3 +516,26 @@ def test_a_household_s_own_jump_counts_and_the_season_s_does_not():
     assert codes["season_lane"] == {"NIGHT_TRUCKS_NEARBY"}
     score = dict(scores.select("site_id", "score").iter_rows())
     assert score["own_lane"] > score["season_lane"]
+
+
+def test_a_poultry_farm_by_its_name_runs_round_the_clock():
+    """Fans and heat lamps: a farm whose registration names poultry (the code left blank,
+    read from the name) explains its round-the-clock load; the sentence says the trade was
+    read from the name. A farm's name hiding chemistry is not so explained."""
+    farm = {
+        "tariffs": "agricultural",
+        "industry_codes": None,
+        "trade_codes": "A03",
+        "names": "宿州市博旺养鸡场",
+        "flatness": 0.7,
+        "high_hours_per_day": 22.0,
+        "daily_kwh_recent": 300.0,
+    }
+    f = _features(farm=farm, hidden={**farm, "hides_chemistry": True})
+    _, reasons = apply(f, RULES)
+    fired = reasons.filter(pl.col("code") == "LIVESTOCK")
+    assert fired["site_id"].to_list() == ["farm"]
+    assert "登记为畜禽养殖（A03，据名称宿州市博旺养鸡场）" in fired["evidence"][0]
+    scores, _ = scoring.score_sites(f, RULES, CONFIG, use_model=False)
+    s = dict(scores.select("site_id", "score").iter_rows())
+    assert s["farm"] < s["hidden"]

@@ -327,3 +327,50 @@ def test_a_fuel_delivery_belongs_to_the_station_a_little_beyond_place_m():
     links, _ = link(records({"registrations": regs}, places, CFG), CFG)
     assert _site_of(links, "P1") == _site_of(links, "91341302N7YHRAKXNN")
     assert _site_of(links, "P2") != _site_of(links, "913413020000000010")
+
+
+def test_one_gate_geocoded_hundreds_of_metres_apart_is_one_place():
+    """A re-let factory's new tenant (the registry's pin) and the meter the grid surveyed at
+    纬5路60号2栋, 280 m apart: one gate, one site, tied by address. The neighbour at 纬5路57号
+    as far off, an identical address 700 m away (beyond sites.address_m), and two houses
+    sharing a village number stay apart."""
+    regs = pl.DataFrame(
+        {
+            "uscc": ["9134130222G7CM2WHJ", "913413020000000077"],
+            "name": ["宿州市恒发家具有限公司", "宿州市远方商贸有限公司"],
+            "address": ["宿州市埇桥区桃园镇工业园区纬五路60号2栋", "桃园镇工业园区纬5路88号"],
+            "lon": [_at(0)[0], _at(8000)[0]],
+            "lat": [_at(0)[1], _at(8000)[1]],
+            "township": ["桃园镇", "桃园镇"],
+        }
+    )
+    accounts = pl.DataFrame(
+        {
+            "account_id": ["A60", "A57", "A88", "H1", "H2"],
+            "name": [
+                "宿州市宏祥工贸有限公司",
+                "宿州市天利实业有限公司",
+                "远方商贸",
+                "王一",
+                "王二",
+            ],
+            "address": [
+                "桃园镇工业园区纬5路60号2栋",
+                "桃园镇工业园区纬5路57号2栋",
+                "桃园镇工业园区纬五路88号",
+                "桃园镇王庄村7号",
+                "桃园镇王庄村7号",
+            ],
+            "lon": [_at(200, 200)[0], _at(-200, -200)[0], _at(8700)[0], _at(4000)[0], _at(4300)[0]],
+            "lat": [_at(200, 200)[1], _at(-200, -200)[1], _at(8700)[1], _at(4000)[1], _at(4300)[1]],
+            "tariff": ["commercial", "commercial", "commercial", "residential", "residential"],
+            "phase": [3, 3, 3, 1, 1],
+        }
+    )
+    links, _ = link(records({"power_accounts": accounts, "registrations": regs}), CFG)
+    tenant = _site_of(links, "9134130222G7CM2WHJ")
+    assert _site_of(links, "A60") == tenant
+    assert links.filter(pl.col("record_id") == "A60")["method"].item() == "address"
+    assert _site_of(links, "A57") != tenant
+    assert _site_of(links, "A88") != _site_of(links, "913413020000000077")
+    assert _site_of(links, "H1") != _site_of(links, "H2")

@@ -40,6 +40,15 @@ def _any_word(col: str, words: list[str]) -> pl.Expr:
     return pl.col(col).fill_null("").str.contains("|".join(words))
 
 
+def _named_trade(col: str, trades: Mapping[str, list[str]]) -> pl.Expr:
+    """The first ordinary trade (code) whose words the column holds; null for none."""
+    text = pl.col(col).fill_null("")
+    out = pl.lit(None, dtype=pl.String)
+    for trade, words in reversed(list(trades.items())):
+        out = pl.when(text.str.contains("|".join(words))).then(pl.lit(trade)).otherwise(out)
+    return out
+
+
 def _given(col: str) -> pl.Expr:
     """The field as written, blank as null: a register that leaves it out says nothing."""
     text = pl.col(col).cast(pl.String).str.strip_chars()
@@ -123,6 +132,11 @@ def registration_signals(
     )
     out = out.join(read_scopes(regs["scope"], cfg), on="scope", how="left", maintain_order="left")
     return out.with_columns(
+        pl.coalesce(
+            code,
+            _named_trade("name", cfg.get("named_trades", {})),
+            _named_trade("scope", cfg.get("named_trades", {})),
+        ).alias("trade_code"),
         # chemistry made or kept under a cover name, outside the chemical industry codes
         (
             pl.col("has_cover_name")

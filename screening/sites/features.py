@@ -109,6 +109,10 @@ def entity_features(
             .str.join("；")
         ).alias("chemistry_clauses"),
         _joined("industry_code").alias("industry_codes"),
+        # the code, or the trade the name names where the code is blank (registry.named_trades)
+        (_joined("trade_code") if "trade_code" in regs.columns else _joined("industry_code")).alias(
+            "trade_codes"
+        ),
         _joined("valid_kinds").alias("holder_permit_kinds"),
         pl.col("permit_expired_on").max().alias("holder_permit_expired_on"),
         pl.col("has_fuel_permit").any().alias("holder_fuel_permit"),
@@ -192,6 +196,12 @@ def power_site_features(
         pl.col("daily_kwh_recent").sum().alias("daily_kwh_recent"),
         pl.col("daily_kwh_baseline").sum().alias("daily_kwh_baseline"),
         pl.col("night_share").max().alias("night_share"),
+        # the site's night share by energy: whether a load fits a trade is a question about
+        # where the energy goes, and a neighbour's small flat meter tied to the site is not it
+        (
+            (pl.col("night_share") * pl.col("daily_kwh_recent")).sum()
+            / pl.col("daily_kwh_recent").filter(pl.col("night_share").is_not_null()).sum()
+        ).alias("night_share_energy"),
         pl.col("flatness").max().alias("flatness"),
         pl.col("load_factor").max().alias("load_factor"),
         pl.col("high_hours_per_day").max().alias("high_hours_per_day"),

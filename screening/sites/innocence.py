@@ -6,13 +6,14 @@ inspector who reads the registry would say "that is the furniture shop that open
 before driving out. These columns say it first, from the records alone:
 
 - ``ordinary_new``: a business registered within ``registry.new_registration_days`` at the
-  site whose recorded trade is an ordinary one (an industry code is known, it is no chemical
+  site whose recorded trade is an ordinary one (an industry code is known, or the name names
+  the trade when the code is blank: ``registry.named_trades``; it is no chemical
   division, its name and scope hide no chemistry, it is no gas station);
 - ``meter_holder_new``: the same, for the registered business whose name the site's power
   account bears when the business is registered at another address (the town office that
   filed its papers, the owner's home) — the account says who uses the power;
-- ``load_fits_trade``: the load is what that trade draws: a working day's (night share at
-  most ``day_trade_night_share_max``), or round the clock for a trade that runs so
+- ``load_fits_trade``: the load is what that trade draws: a working day's (night share by
+  energy at most ``day_trade_night_share_max``), or round the clock for a trade that runs so
   (``continuous_trades``: livestock, cold stores, food);
 - ``relet``: a listed idle property with such a newcomer, registered after it was listed;
 - ``reused``: the same at an earlier case's premises, the newcomer registered after the case
@@ -45,11 +46,13 @@ COLUMNS = {
 
 
 def _ordinary(regs: pl.DataFrame) -> pl.Expr:
-    """An active registration with a known trade that is not chemistry in any guise."""
-    code = pl.col("industry_code").cast(pl.String)
-    return (
-        (pl.col("status_class") == "active")
-        & code.is_not_null()
+    """An active registration with a known trade (its code, or the trade its name or scope
+    names: registry.named_trades) that is not chemistry in any guise."""
+    code = pl.col("trade_code" if "trade_code" in regs.columns else "industry_code").cast(pl.String)
+    # a status left blank is read as active here: a firm registered within the year is
+    # almost never struck off yet, and ended or suspended ones are written so
+    return (pl.col("status_class").is_null() | (pl.col("status_class") == "active")) & (
+        code.is_not_null()
         & (code != "")
         & ~pl.col("is_chemical_industry").fill_null(False)
         & ~pl.col("hides_chemistry").fill_null(False)
@@ -58,8 +61,8 @@ def _ordinary(regs: pl.DataFrame) -> pl.Expr:
     )
 
 
-def _continuous(codes: list[str]) -> pl.Expr:
-    code = pl.col("industry_code").cast(pl.String).fill_null("")
+def _continuous(codes: list[str], column: str = "trade_code") -> pl.Expr:
+    code = pl.col(column).cast(pl.String).fill_null("")
     return pl.any_horizontal([code.str.starts_with(c) for c in codes] or [pl.lit(False)])
 
 
@@ -67,9 +70,13 @@ def newcomers(regs: pl.DataFrame, cfg: Mapping[str, Any]) -> pl.DataFrame:
     """Registrations with the two flags the explanations need."""
     return regs.with_columns(
         (_ordinary(regs) & pl.col("is_new").fill_null(False)).alias("_new_ordinary"),
-        (_continuous(cfg["continuous_trades"]) & (pl.col("status_class") == "active")).alias(
-            "_continuous"
-        ),
+        (
+            _continuous(
+                cfg["continuous_trades"],
+                "trade_code" if "trade_code" in regs.columns else "industry_code",
+            )
+            & (pl.col("status_class") == "active")
+        ).alias("_continuous"),
     )
 
 
@@ -130,9 +137,13 @@ def explanations(frame: pl.DataFrame, cfg: Mapping[str, Any]) -> pl.DataFrame:
     the trade facts, the power figures and the premises list)."""
     newcomer = pl.col("ordinary_new").fill_null(False) | pl.col("meter_holder_new").fill_null(False)
     since = pl.max_horizontal("new_established", "holder_established")
-    fits = pl.col("night_share").is_null() | (
-        pl.col("night_share") <= cfg["day_trade_night_share_max"]
+    # judged where the energy goes (the site's night share by energy, when it has one)
+    night = (
+        pl.coalesce("night_share_energy", "night_share")
+        if "night_share_energy" in frame.columns
+        else pl.col("night_share")
     )
+    fits = night.is_null() | (night <= cfg["day_trade_night_share_max"])
     fits = fits | pl.col("continuous_trade").fill_null(False)
     # the shift a newcomer's opening explains: the jump, or a rise still too young for the
     # jump search (signals/rising.py), whichever began in the opening's weeks
