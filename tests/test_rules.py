@@ -185,6 +185,12 @@ def test_rule_config_is_validated(change, message):
         load_rules({**CONFIG, "rules": [*CONFIG["rules"], rule]})
 
 
+def _fired(features: pl.DataFrame, code: str) -> pl.DataFrame:
+    """The reasons of one rule, where it fired."""
+    _, reasons = apply(features, RULES)
+    return reasons.filter(pl.col("code") == code)
+
+
 def _ranked(features: pl.DataFrame) -> pl.DataFrame:
     scored, reasons = scoring.score_sites(features, RULES, CONFIG, use_model=False)
     cfg = {**CONFIG, "scoring": {**CONFIG["scoring"], "min_score": -1.0}}
@@ -503,8 +509,7 @@ def test_a_household_s_own_jump_counts_and_the_season_s_does_not():
         shop={**house, "entities": 1},
         small={**house, "jump_after": 9.0, "jump_ratio": 2.2},
     )
-    _, reasons = apply(f, RULES)
-    fired = reasons.filter(pl.col("code") == "HOUSEHOLD_JUMP")
+    fired = _fired(f, "HOUSEHOLD_JUMP")
     assert sorted(fired["site_id"].to_list()) == ["own", "own_lane"]
     assert "前后14天内全县同类居民户中同时用电跃升的仅占0.1%" in fired["evidence"][0]
     assert "升至24千瓦时（约3倍）" in fired["evidence"][0]
@@ -532,8 +537,7 @@ def test_a_poultry_farm_by_its_name_runs_round_the_clock():
         "daily_kwh_recent": 300.0,
     }
     f = _features(farm=farm, hidden={**farm, "hides_chemistry": True})
-    _, reasons = apply(f, RULES)
-    fired = reasons.filter(pl.col("code") == "LIVESTOCK")
+    fired = _fired(f, "LIVESTOCK")
     assert fired["site_id"].to_list() == ["farm"]
     assert "登记为畜禽养殖（A03，据名称宿州市博旺养鸡场）" in fired["evidence"][0]
     scores, _ = scoring.score_sites(f, RULES, CONFIG, use_model=False)

@@ -241,6 +241,24 @@ def _polygon_edges(rec: pl.DataFrame, x: np.ndarray, y: np.ndarray) -> pl.DataFr
     )
 
 
+def _to_hubs(
+    keyed: pl.DataFrame, key: str, x: np.ndarray, y: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(hub, record, metres apart) for every record of ``keyed`` (row index ``i`` into the
+    record frame) tied to its key's hub: the key's registration, else its first record. A
+    star, never a chain: one key cannot join two clusters through a middle record."""
+    hub = (
+        keyed.sort(pl.col("source") != "registrations", "i")
+        .group_by(key, maintain_order=True)
+        .first()
+        .select(key, pl.col("i").alias("hub"))
+    )
+    pairs = keyed.join(hub, on=key).filter(pl.col("i") != pl.col("hub"))
+    a = pairs["hub"].cast(pl.Int64).to_numpy()
+    b = pairs["i"].cast(pl.Int64).to_numpy()
+    return a, b, np.hypot(x[a] - x[b], y[a] - y[b])
+
+
 def _id_edges(
     rec: pl.DataFrame, x: np.ndarray, y: np.ndarray, cfg: Mapping[str, Any]
 ) -> pl.DataFrame:
@@ -258,18 +276,9 @@ def _id_edges(
     )
     if coded.height < 2:
         return empty
-    hub = (
-        coded.sort(pl.col("source") != "registrations", "i")
-        .group_by("entity", maintain_order=True)
-        .first()
-        .select("entity", pl.col("i").alias("hub"))
-    )
-    pairs = coded.join(hub, on="entity").filter(pl.col("i") != pl.col("hub"))
-    if pairs.height == 0:
+    a, b, dist = _to_hubs(coded, "entity", x, y)
+    if len(a) == 0:
         return empty
-    a = pairs["hub"].cast(pl.Int64).to_numpy()
-    b = pairs["i"].cast(pl.Int64).to_numpy()
-    dist = np.hypot(x[a] - x[b], y[a] - y[b])
     keep = np.isnan(dist) | (dist <= cfg["id_m"])
     return pl.DataFrame(
         {"a": a[keep], "b": b[keep], "method": "id", "distance_m": dist[keep]}
@@ -302,18 +311,9 @@ def _address_edges(
         )
         .filter(pl.len().over("compound_key") <= cfg["address_max_records"])
     )
-    hub = (
-        placed.sort(pl.col("source") != "registrations", "i")
-        .group_by("compound_key", maintain_order=True)
-        .first()
-        .select("compound_key", pl.col("i").alias("hub"))
-    )
-    pairs = placed.join(hub, on="compound_key").filter(pl.col("i") != pl.col("hub"))
-    if pairs.height == 0:
+    a, b, dist = _to_hubs(placed, "compound_key", x, y)
+    if len(a) == 0:
         return pl.DataFrame(schema=EDGE_SCHEMA)
-    a = pairs["hub"].cast(pl.Int64).to_numpy()
-    b = pairs["i"].cast(pl.Int64).to_numpy()
-    dist = np.hypot(x[a] - x[b], y[a] - y[b])
     household = rec["household"].fill_null(False).to_numpy()
     keep = (dist <= cfg["address_m"]) & ~(household[a] & household[b])
     return pl.DataFrame({"a": a[keep], "b": b[keep], "method": "address", "distance_m": dist[keep]})
