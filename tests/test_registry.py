@@ -40,9 +40,9 @@ def test_cover_names_with_chemistry_outside_chemical_codes():
 
 def test_a_blank_industry_code_is_read_from_the_name_then_the_scope():
     """A third of a mountain county's registry leaves the code blank: 隆兴服装加工厂 is a
-    clothing works (C18), 博旺养鸡场 a poultry farm (A03), a firm whose scope says 家具制造 a
-    furniture maker (C21); a written code is kept as written; a name and scope that name no
-    ordinary trade (a cover name) stay unknown, never "ordinary"."""
+    clothing works (C18), 博旺养鸡场 a poultry farm (A03); a written code is kept as written;
+    the scope is not read so (a shop's scope lists the food it sells), nor does a cover name
+    name a trade: both stay unknown, never "ordinary"."""
     regs = pl.DataFrame(
         {
             "name": [
@@ -65,7 +65,7 @@ def test_a_blank_industry_code_is_read_from_the_name_then_the_scope():
         }
     )
     out = registration_signals(regs, AS_OF, CFG)
-    assert out["trade_code"].to_list() == ["C18", "A03", "C21", "C1810", None]
+    assert out["trade_code"].to_list() == ["C18", "A03", None, "C1810", None]
     assert out["industry_code"].to_list()[:2] == [None, ""]  # what the registry wrote stays
 
 

@@ -84,6 +84,7 @@ def _features(**sites: dict) -> pl.DataFrame:
         "tips": 0,
         "tip_ids": None,
         "tip_texts": None,
+        "ordinary_tips": 0,
         "idle_kinds": None,
         "idle_since": None,
         "idle_activity": False,
@@ -543,3 +544,31 @@ def test_a_poultry_farm_by_its_name_runs_round_the_clock():
     scores, _ = scoring.score_sites(f, RULES, CONFIG, use_model=False)
     s = dict(scores.select("site_id", "score").iter_rows())
     assert s["farm"] < s["hidden"]
+
+
+def test_a_tip_about_a_carpenter_is_no_tip_about_chemistry():
+    """A neighbour's tip that says what the unlicensed business is (a carpenter making
+    furniture at home, noisy saws) explains the tip and the missing licence; a tip about a
+    chemical smell at night at the same kind of house does not."""
+    house = {
+        "tariffs": "residential",
+        "entities": 0,
+        "residential_power_supply": True,
+        "daily_kwh_recent": 40.0,
+        "tips": 1,
+        "tip_ids": "T1",
+        "tip_texts": "南营村十组14号有人在家里开木工作坊做家具,电锯声很吵,还有油漆味",
+        "ordinary_tips": 1,
+    }
+    smell = {
+        **house,
+        "tip_texts": "胡楼村二组17号有人租了民房,晚上机器响到天亮",
+        "ordinary_tips": 0,
+    }
+    f = _features(carpenter=house, smell=smell)
+    fired = _fired(f, "ORDINARY_TIP")
+    assert fired["site_id"].to_list() == ["carpenter"]
+    assert "举报所述为普通行业（“南营村十组14号有人在家里开木工作坊做家具" in fired["evidence"][0]
+    scores, _ = apply(f, RULES)
+    s = dict(scores.select("site_id", "rule_score").iter_rows())
+    assert s["carpenter"] < 0.5 * s["smell"]

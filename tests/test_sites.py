@@ -374,3 +374,25 @@ def test_one_gate_geocoded_hundreds_of_metres_apart_is_one_place():
     assert _site_of(links, "A57") != tenant
     assert _site_of(links, "A88") != _site_of(links, "913413020000000077")
     assert _site_of(links, "H1") != _site_of(links, "H2")
+
+
+def test_tips_are_quoted_and_an_ordinary_trade_is_told_from_a_chemical_smell():
+    """Each site's tips are quoted in order (cut at tip_quote_chars); ordinary_tips counts
+    those that name an ordinary trade and none of the campaign's cues."""
+    from screening.sites.features import _tip_quotes
+
+    tips = pl.DataFrame(
+        {
+            "tip_id": ["T1", "T2", "T3"],
+            "text": [
+                "南营村十组14号有人在家里开木工作坊做家具;电锯声很吵",
+                "胡楼村二组17号有人租了民房做家具,晚上机器响到天亮,有化学品味道",
+                "某路8号" + "很吵" * 60,
+            ],
+        }
+    )
+    sites = pl.DataFrame({"site_id": ["S1", "S2", "S3"], "tip_ids": ["T1", "T1;T2", "T3"]})
+    out = _tip_quotes(sites, tips, load_config()["features"]).sort("site_id")
+    assert out["ordinary_tips"].to_list() == [1, 1, 0]
+    assert out["tip_texts"][0] == "南营村十组14号有人在家里开木工作坊做家具，电锯声很吵"
+    assert out["tip_texts"][2].endswith("…") and len(out["tip_texts"][2]) == 81

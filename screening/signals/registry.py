@@ -132,11 +132,8 @@ def registration_signals(
     )
     out = out.join(read_scopes(regs["scope"], cfg), on="scope", how="left", maintain_order="left")
     return out.with_columns(
-        pl.coalesce(
-            code,
-            _named_trade("name", cfg.get("named_trades", {})),
-            _named_trade("scope", cfg.get("named_trades", {})),
-        ).alias("trade_code"),
+        # the name only: a scope lists what a shop sells as well (预包装食品销售 is no bakery)
+        pl.coalesce(code, _named_trade("name", cfg.get("named_trades", {}))).alias("trade_code"),
         # chemistry made or kept under a cover name, outside the chemical industry codes
         (
             pl.col("has_cover_name")

@@ -552,16 +552,20 @@ def site_features(
         )
         .drop("tips_near")
         .pipe(innocence.explanations, cfg)
-        .pipe(_tip_quotes, tables["tips"], cfg["tip_quote_chars"])
+        .pipe(_tip_quotes, tables["tips"], cfg)
         .with_columns(pl.col(pl.Float64).round(6))  # see power_features: stable figures
         .sort("site_id")
     )
 
 
-def _tip_quotes(frame: pl.DataFrame, tips: pl.DataFrame, max_chars: int) -> pl.DataFrame:
+def _tip_quotes(frame: pl.DataFrame, tips: pl.DataFrame, cfg: Mapping[str, Any]) -> pl.DataFrame:
     """tip_texts: what the tips counted for a site say, in their order, each cut to
-    ``max_chars`` — the inspector reads the caller's words, not only a tip number. The list
-    separator ";" inside a tip becomes a comma."""
+    ``tip_quote_chars`` — the inspector reads the caller's words, not only a tip number. The
+    list separator ";" inside a tip becomes a comma. ordinary_tips: how many of them say what
+    the business is (``tip_trade_words``: 在家里开木工作坊做家具) and name none of the
+    campaign's cues (``tip_concern_words``: chemicals, smells, tankers, fuel, night work): a
+    neighbour's complaint about an ordinary trade."""
+    max_chars = cfg["tip_quote_chars"]
     words = tips.select(
         "tip_id",
         pl.col("text")
@@ -578,9 +582,17 @@ def _tip_quotes(frame: pl.DataFrame, tips: pl.DataFrame, max_chars: int) -> pl.D
     quoted = (
         frame.select("site_id", pl.col("tip_ids").str.split(";").alias("tip_id"))
         .explode("tip_id")
-        .join(words.with_columns(cut.alias("_t")), on="tip_id", how="inner")
+        .join(words.with_columns(pl.col("_t").alias("_full"), cut.alias("_t")), on="tip_id")
         .sort("site_id", "tip_id")
         .group_by("site_id", maintain_order=True)
-        .agg(pl.col("_t").str.join(";").alias("tip_texts"))
+        .agg(
+            pl.col("_t").str.join(";").alias("tip_texts"),
+            (
+                pl.col("_full").str.contains("|".join(cfg["tip_trade_words"]))
+                & ~pl.col("_full").str.contains("|".join(cfg["tip_concern_words"]))
+            )
+            .sum()
+            .alias("ordinary_tips"),
+        )
     )
     return frame.join(quoted, on="site_id", how="left")
