@@ -277,8 +277,11 @@ def apply(features: pl.DataFrame, ruleset: RuleSet) -> tuple[pl.DataFrame, pl.Da
         (pl.any_horizontal(innocent) if innocent else pl.lit(False)).alias("explained")
     )
     reasons = _reasons(features, scored, ruleset)
+    # a horizontal sum of many weights may add them in a varying order (3.1500000000000004
+    # one run, 3.1499999999999995 the next): six decimals keep the lead list byte-stable
+    sums = ("activity_score", "context_score", "rule_score")
     return scored.select(
-        "site_id", "activity_score", "context_score", "rule_score", "explained", "evidence_lines"
+        "site_id", *[pl.col(c).round(6) for c in sums], "explained", "evidence_lines"
     ), reasons
 
 
