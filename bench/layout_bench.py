@@ -14,6 +14,8 @@ another. Printed per layout: ingest, signals and stay-point seconds; the row gro
 their rows) that each partition's key-range filter cannot skip, read from the stored parts'
 Parquet footers; the peak resident memory; and the signals and stay points as a multiple of
 one DuckDB pass over the same input files grouping every row by meter (plate).
+
+The world and the cut bundles are kept under ``--out`` for re-runs; ``--layouts`` picks some.
 """
 
 from __future__ import annotations
@@ -166,7 +168,11 @@ def main() -> None:
     )
     table: dict[str, dict[str, object]] = {}
     for layout in args.layouts:
-        write_layout(plain, out / layout / "bundle", layout, args.batch_files, args.seed)
+        bundle, cut = out / layout / "bundle", f"{layout} {args.batch_files} {args.seed}"
+        done = out / layout / "cut.txt"  # the bundle is kept for re-runs
+        if not done.exists() or done.read_text() != cut:
+            write_layout(plain, bundle, layout, args.batch_files, args.seed)
+            done.write_text(cut)
         n = len(list((out / layout / "bundle" / "power_readings").glob("*.parquet")))
         cmd = [sys.executable, __file__, "--size", args.size, "--out", str(args.out)]
         cmd += ["--partitions", str(parts), "--one", layout]
