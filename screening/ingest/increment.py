@@ -247,7 +247,11 @@ def stage_increment(
                 )
                 result = stage_source(name, tables, manifest, config, today)
                 frame, clashes, dups = _cross_file(name, result.frame, earlier)
-                staged_file = write_parquet(frame, tmp / name / f"{sha[:16]}-{k:04d}.parquet")
+                staged_file = write_parquet(
+                    frame,
+                    tmp / name / f"{sha[:16]}-{k:04d}.parquet",
+                    config["bulk_row_group_rows"],
+                )
                 mine.append((sha[:16], staged_file))
                 earlier.append(_extent_of(frame, SERIES_KEYS[name][0], staged_file))
                 got["problems"] += [result.problems, clashes]

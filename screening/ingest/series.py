@@ -74,11 +74,19 @@ def collapse_series(
     integer code of the meter or plate: duplicates are then equal neighbours, clashes are
     neighbours with the same key and other values (few: handled by key_conflicts on just
     those rows), and an interval is the smallest step between a meter's neighbours. The
-    result stays sorted by meter (or plate) and time for the Parquet it is written to.
+    result is sorted by meter (or plate) and time for the Parquet it is written to.
+
+    The code is the key's rank among the batch's keys in string order (an Enum of its
+    sorted distinct keys: thousands, not millions, to sort), not its first-seen order, so
+    that whatever order the agency wrote its meters in, each stored row group holds a
+    narrow range of keys and a partition's key-range filter skips the rest (issue 17: a
+    city sent in account batches, meters in random order, had every row group spanning
+    every key, and each of 8 partitions read every reading).
     """
     key = list(SERIES_KEYS[source.name])
     values = [c for c in source.names if c not in key]
-    f = frame.with_columns(pl.col(key[0]).cast(pl.Categorical).to_physical().alias("_k"))
+    order = pl.Enum(frame.get_column(key[0]).drop_nulls().unique().sort())
+    f = frame.with_columns(pl.col(key[0]).cast(order).to_physical().alias("_k"))
     # a file already in meter (plate) and time order with no key twice, the usual export,
     # is in the order the sort would give: checking costs a tenth of sorting
     k, t = pl.col("_k"), pl.col(key[1])

@@ -93,13 +93,14 @@ def scan_bulk(work_dir: Path, name: str) -> pl.LazyFrame:
     return pl.scan_parquet(str(catalog.bulk_dir(work_dir, name) / "*.parquet"))
 
 
-def write_parquet(frame: pl.DataFrame, path: Path) -> Path:
-    """The one way this project writes Parquet: zstd, row groups of ~1M rows with statistics
-    (scans stream, and range filters skip row groups), written beside and renamed into place
-    so that a killed run never leaves half a file."""
+def write_parquet(frame: pl.DataFrame, path: Path, row_group_rows: int = 1_000_000) -> Path:
+    """The one way this project writes Parquet: zstd, row groups of ``row_group_rows`` with
+    statistics (scans stream, and range filters skip row groups; bulk parts, sorted by key,
+    take ``ingest.bulk_row_group_rows``), written beside and renamed into place so that a
+    killed run never leaves half a file."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    frame.write_parquet(tmp, compression="zstd", row_group_size=1_000_000, statistics=True)
+    frame.write_parquet(tmp, compression="zstd", row_group_size=row_group_rows, statistics=True)
     tmp.replace(path)
     return path
 
