@@ -572,3 +572,22 @@ def test_a_tip_about_a_carpenter_is_no_tip_about_chemistry():
     scores, _ = apply(f, RULES)
     s = dict(scores.select("site_id", "rule_score").iter_rows())
     assert s["carpenter"] < 0.5 * s["smell"]
+
+
+def test_with_lead_needs_rule_a_site_only_the_model_lifts_is_a_watch_item():
+    """scoring.lead_needs_rule: the lead list keeps the sites some rule names, renumbered;
+    a site only the anomaly model lifts above min_score stays out of it (the run keeps it as
+    a watch item). Off (the default), the list is the head of every listed site."""
+    f = _features(named={"tips": 1, "tip_ids": "T1"}, odd={}, quiet={})
+    scored, reasons = scoring.score_sites(f, RULES, CONFIG, use_model=False)
+    # the model's part, set by hand: the odd site is lifted above min_score by it alone
+    scored = scored.with_columns(
+        pl.when(pl.col("site_id") == "odd").then(2.2).otherwise(pl.col("score")).alias("score")
+    )
+    off = scoring.leads(scored, reasons, CONFIG)
+    assert off["site_id"].to_list() == ["odd"]  # the tip alone is below min_score
+    on_cfg = {**CONFIG, "scoring": {**CONFIG["scoring"], "lead_needs_rule": True, "min_score": 0.5}}
+    on = scoring.leads(scored, reasons, on_cfg)
+    assert on["site_id"].to_list() == ["named"] and on["rank"].to_list() == [1]
+    every = scoring.ranked(scored, reasons, on_cfg)
+    assert every["site_id"].to_list() == ["odd", "named"]

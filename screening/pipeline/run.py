@@ -193,7 +193,11 @@ def score_run(
         wh.write_table("leads", lead_list)
         # listed by score but beyond the lead cap: watched, not sent out
         wh.write_table(
-            "watch_items", ranking.ranked(scored, reasons, config).slice(lead_list.height)
+            "watch_items",
+            # every listed site that is not a lead, in rank order among all listed
+            ranking.ranked(scored, reasons, config).join(
+                lead_list.select("site_id"), on="site_id", how="anti", maintain_order="left"
+            ),
         )
     return lead_list, reasons
 

@@ -176,9 +176,14 @@ def lead_cap(sites: int, scoring: Mapping[str, Any]) -> int:
 
 
 def leads(scored: pl.DataFrame, reasons: pl.DataFrame, config: Mapping[str, Any]) -> pl.DataFrame:
-    """The contract's lead list, best first: the best sites at or above min_score, at most
-    ``lead_cap`` of them."""
-    return ranked(scored, reasons, config).head(lead_cap(scored.height, config["scoring"]))
+    """The contract's lead list, best first: the best sites at or above min_score (with a
+    rule naming them, under ``lead_needs_rule``), at most ``lead_cap`` of them."""
+    listed = ranked(scored, reasons, config)
+    if config["scoring"].get("lead_needs_rule", False):
+        listed = listed.filter(pl.col("rule_score").fill_null(0) > 0).with_columns(
+            pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("rank")
+        )
+    return listed.head(lead_cap(scored.height, config["scoring"]))
 
 
 def ranked(scored: pl.DataFrame, reasons: pl.DataFrame, config: Mapping[str, Any]) -> pl.DataFrame:
