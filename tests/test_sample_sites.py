@@ -100,3 +100,15 @@ def test_truth_positions_are_near_their_sites(built):
         ids["lon"].to_numpy(), ids["lat"].to_numpy(), ids["slon"].to_numpy(), ids["slat"].to_numpy()
     )
     assert (d < 120).mean() > 0.95
+
+
+def test_a_site_s_night_share_by_energy_is_unknown_where_no_meter_has_a_profile(built):
+    """night_share_energy weighs each meter's night share by its energy; a site whose meters
+    report only daily totals has none (null, never 0/0), so that a newcomer's load there is
+    not judged to misfit its trade."""
+    features = built[1]
+    assert not features["night_share_energy"].is_nan().any()
+    unknown = features.filter(pl.col("night_share").is_null() & (pl.col("meters") > 0))
+    assert unknown.height and unknown["night_share_energy"].null_count() == unknown.height
+    known = features.filter(pl.col("night_share").is_not_null())
+    assert (known["night_share_energy"] <= known["night_share"] + 1e-9).all()

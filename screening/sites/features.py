@@ -198,10 +198,13 @@ def power_site_features(
         pl.col("night_share").max().alias("night_share"),
         # the site's night share by energy: whether a load fits a trade is a question about
         # where the energy goes, and a neighbour's small flat meter tied to the site is not it
+        # (null, not 0/0, where no meter has a profile: daily meters say nothing of nights)
         (
             (pl.col("night_share") * pl.col("daily_kwh_recent")).sum()
             / pl.col("daily_kwh_recent").filter(pl.col("night_share").is_not_null()).sum()
-        ).alias("night_share_energy"),
+        )
+        .fill_nan(None)
+        .alias("night_share_energy"),
         pl.col("flatness").max().alias("flatness"),
         pl.col("load_factor").max().alias("load_factor"),
         pl.col("high_hours_per_day").max().alias("high_hours_per_day"),
