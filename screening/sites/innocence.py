@@ -45,10 +45,10 @@ COLUMNS = {
 }
 
 
-def _ordinary(regs: pl.DataFrame) -> pl.Expr:
-    """An active registration with a known trade (its code, or the trade its name or scope
-    names: registry.named_trades) that is not chemistry in any guise."""
-    code = pl.col("trade_code" if "trade_code" in regs.columns else "industry_code").cast(pl.String)
+def _ordinary() -> pl.Expr:
+    """An active registration with a known trade (its code, or the trade its name names:
+    registry.named_trades) that is not chemistry in any guise."""
+    code = pl.col("trade_code").cast(pl.String)
     # a status left blank is read as active here: a firm registered within the year is
     # almost never struck off yet, and ended or suspended ones are written so
     return (pl.col("status_class").is_null() | (pl.col("status_class") == "active")) & (
@@ -61,22 +61,21 @@ def _ordinary(regs: pl.DataFrame) -> pl.Expr:
     )
 
 
-def _continuous(codes: list[str], column: str = "trade_code") -> pl.Expr:
-    code = pl.col(column).cast(pl.String).fill_null("")
+def _continuous(codes: list[str]) -> pl.Expr:
+    code = pl.col("trade_code").cast(pl.String).fill_null("")
     return pl.any_horizontal([code.str.starts_with(c) for c in codes] or [pl.lit(False)])
 
 
 def newcomers(regs: pl.DataFrame, cfg: Mapping[str, Any]) -> pl.DataFrame:
-    """Registrations with the two flags the explanations need."""
+    """Registrations with the two flags the explanations need. A register read without
+    ``registry.registration_signals`` has no trade_code: its industry code is the trade."""
+    if "trade_code" not in regs.columns:
+        regs = regs.with_columns(pl.col("industry_code").alias("trade_code"))
     return regs.with_columns(
-        (_ordinary(regs) & pl.col("is_new").fill_null(False)).alias("_new_ordinary"),
-        (
-            _continuous(
-                cfg["continuous_trades"],
-                "trade_code" if "trade_code" in regs.columns else "industry_code",
-            )
-            & (pl.col("status_class") == "active")
-        ).alias("_continuous"),
+        (_ordinary() & pl.col("is_new").fill_null(False)).alias("_new_ordinary"),
+        (_continuous(cfg["continuous_trades"]) & (pl.col("status_class") == "active")).alias(
+            "_continuous"
+        ),
     )
 
 

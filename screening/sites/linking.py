@@ -299,9 +299,7 @@ def _address_edges(
     Two household meters never pair so: two houses of one village number stay two premises
     beyond ``near_m`` (the distance pairs' rule for them)."""
     placed = (
-        rec.select(
-            "compound_key", "source", "addr_specific", "addr_township", "position", "household"
-        )
+        rec.select("compound_key", "source", "addr_specific", "addr_township", "position")
         .with_row_index("i")
         .filter(
             pl.col("addr_specific").fill_null(False)
