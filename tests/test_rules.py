@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from screening.scoring import ranking as scoring
-from screening.scoring.rules import RuleError, apply, load_rules, template_expr
+from screening.scoring.rules import RuleError, apply, load_rules, missing_lines, template_expr
 from screening.settings import load_config
 
 CONFIG = load_config()
@@ -575,19 +575,38 @@ def test_a_tip_about_a_carpenter_is_no_tip_about_chemistry():
 
 
 def test_with_lead_needs_rule_a_site_only_the_model_lifts_is_a_watch_item():
-    """scoring.lead_needs_rule: the lead list keeps the sites some rule names, renumbered;
-    a site only the anomaly model lifts above min_score stays out of it (the run keeps it as
-    a watch item). Off (the default), the list is the head of every listed site."""
+    """scoring.lead_needs_rule (the default): the lead list keeps the sites some rule names,
+    renumbered; a site only the anomaly model lifts above min_score stays out of it (the run
+    keeps it as a watch item) unless the bundle lacks a line of evidence and the model stands
+    in for it (model_stands_in). Off, the list is the head of every listed site."""
     f = _features(named={"tips": 1, "tip_ids": "T1"}, odd={}, quiet={})
     scored, reasons = scoring.score_sites(f, RULES, CONFIG, use_model=False)
     # the model's part, set by hand: the odd site is lifted above min_score by it alone
     scored = scored.with_columns(
         pl.when(pl.col("site_id") == "odd").then(2.2).otherwise(pl.col("score")).alias("score")
     )
-    off = scoring.leads(scored, reasons, CONFIG)
+
+    def cfg(**scoring_: object) -> dict:
+        return {**CONFIG, "scoring": {**CONFIG["scoring"], **scoring_}}
+
+    off = scoring.leads(scored, reasons, cfg(lead_needs_rule=False))
     assert off["site_id"].to_list() == ["odd"]  # the tip alone is below min_score
-    on_cfg = {**CONFIG, "scoring": {**CONFIG["scoring"], "lead_needs_rule": True, "min_score": 0.5}}
+    on_cfg = cfg(lead_needs_rule=True, min_score=0.5)
     on = scoring.leads(scored, reasons, on_cfg)
     assert on["site_id"].to_list() == ["named"] and on["rank"].to_list() == [1]
     every = scoring.ranked(scored, reasons, on_cfg)
     assert every["site_id"].to_list() == ["odd", "named"]
+    # a county that sent no tracks: the model speaks for the truck rules that cannot fire
+    standing = scoring.leads(scored, reasons, on_cfg, ["vehicle_tracks"])
+    assert standing["site_id"].to_list() == ["odd", "named"]
+    held_back = cfg(lead_needs_rule=True, min_score=0.5, model_stands_in=False)
+    assert scoring.leads(scored, reasons, held_back, ["vehicle_tracks"])["site_id"].to_list() == [
+        "named"
+    ]
+
+
+def test_missing_lines_are_the_optional_witnesses_a_bundle_lacked():
+    meta = {"absent_sources": ["tips", "vehicles"], "lost_sources": {"vehicle_tracks": "empty"}}
+    assert missing_lines(meta) == ["vehicle_tracks", "tips"]
+    assert missing_lines({"absent_sources": [], "lost_sources": {}}) == []
+    assert missing_lines({}) == []  # a warehouse written before the meta said so

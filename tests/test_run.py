@@ -122,6 +122,8 @@ def test_a_county_without_trucks_tips_cases_or_idle_list_still_ranks(tmp_path):
         "Lines of evidence missing: trucks (hazmat-truck stops); place (the idle-premises "
         "list); history (earlier cases); tips (public reports)."
     ) in summary
+    # the anomaly model stands in for the rules those lines would feed (model_stands_in)
+    assert "leads rest on the anomaly model alone" in summary
     leads = pl.read_csv(out / "leads.csv")
     assert leads.height >= 50
     assert not leads["reasons"].str.contains("HAZMAT|FUEL_DELIVERIES|PUBLIC_TIP").any()

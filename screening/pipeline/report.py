@@ -171,6 +171,13 @@ def summary_markdown(report: RunReport, top: int = 20) -> str:
             + "; ".join(missing)
             + ". The leads are ranked by the lines the bundle holds."
         )
+        alone = int((report.leads["rule_score"].fill_null(0) <= 0).sum())
+        if alone:
+            lines.append(
+                f"{alone} leads rest on the anomaly model alone, standing in for the rules "
+                "those lines would feed (scoring.model_stands_in); with every line present "
+                "such sites are watch items."
+            )
     for col, rules in report.sites.empty_fields.items():
         lines.append(f"Rules silent because {col} has no values: {', '.join(rules)}.")
     if report.weights:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -21,7 +21,7 @@ from screening.pipeline import partitions
 from screening.pipeline.report import RunReport, SitesReport, summary_markdown
 from screening.schema import SOURCES, TIMEZONE
 from screening.scoring import hold, ranker, ranking
-from screening.scoring.rules import RULES_NEEDING, RuleSet, load_rules
+from screening.scoring.rules import RULES_NEEDING, RuleSet, load_rules, missing_lines
 from screening.settings import Settings, settings_of
 from screening.signals import places as place_mod
 from screening.signals import power as power_mod
@@ -134,6 +134,7 @@ def rescore(
     weights: dict[str, float] | None = None,
     labels: pl.DataFrame | None = None,
     held: pl.DataFrame | None = None,
+    missing: Sequence[str] = (),
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Rules and the anomaly model over a site feature table, nothing read or written:
     (site scores, reasons, lead list). What an analyst re-runs after changing a rule; the
@@ -154,7 +155,7 @@ def rescore(
     if "hit_chance" in scored.columns:  # this county's outcomes outrank the generated prior
         scored = scored.with_columns(pl.coalesce("hit_chance", "chance").alias("chance"))
     scored, reasons = hold.apply(scored, reasons, held, config["ledger"])
-    return scored, reasons, ranker.annotate(ranking.leads(scored, reasons, config), fit)
+    return scored, reasons, ranker.annotate(ranking.leads(scored, reasons, config, missing), fit)
 
 
 def score_run(
@@ -171,7 +172,8 @@ def score_run(
     config = settings_of(settings)
     with Warehouse(work_dir) as wh:
         features = wh.table("site_features")
-        scored, reasons, lead_list = rescore(features, config, weights, labels, held)
+        missing = missing_lines(wh.meta())
+        scored, reasons, lead_list = rescore(features, config, weights, labels, held, missing)
         learnt = [c for c in ("hit_chance", "learned_factor") if c in scored.columns]
         wh.write_table(
             "site_scores",
@@ -389,7 +391,8 @@ def rescore_run(run_dir: Path, settings: Settings | Path | None, out: Path) -> R
         if not wh.has("site_features"):
             raise NoSites(f"{work}: no site features (the run did not finish its sites)")
         features = wh.table("site_features")
-    _, _, leads = rescore(features, settings)
+        missing = missing_lines(wh.meta())
+    _, _, leads = rescore(features, settings, missing=missing)
     write_leads(leads, Path(out))
     report = RescoreReport(leads, features.height, time.perf_counter() - started)
     before_path = catalog.leads_parquet(run_dir)

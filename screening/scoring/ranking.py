@@ -13,7 +13,7 @@ by site_id so that the same inputs always give the same order.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import polars as pl
@@ -175,11 +175,26 @@ def lead_cap(sites: int, scoring: Mapping[str, Any]) -> int:
     return max(int(scoring["min_leads"]), math.ceil(scoring["max_lead_share"] * sites))
 
 
-def leads(scored: pl.DataFrame, reasons: pl.DataFrame, config: Mapping[str, Any]) -> pl.DataFrame:
+def needs_rule(scoring: Mapping[str, Any], missing_lines: Sequence[str] = ()) -> bool:
+    """Whether a lead must have a rule naming it: ``lead_needs_rule``, except where the bundle
+    lacks a line of evidence and ``model_stands_in`` lets the model speak for the rules that
+    cannot fire there."""
+    if not scoring.get("lead_needs_rule", False):
+        return False
+    return not (missing_lines and scoring.get("model_stands_in", True))
+
+
+def leads(
+    scored: pl.DataFrame,
+    reasons: pl.DataFrame,
+    config: Mapping[str, Any],
+    missing_lines: Sequence[str] = (),
+) -> pl.DataFrame:
     """The contract's lead list, best first: the best sites at or above min_score (with a
-    rule naming them, under ``lead_needs_rule``), at most ``lead_cap`` of them."""
+    rule naming them, see ``needs_rule``; ``missing_lines``: the optional sources the bundle
+    lacks), at most ``lead_cap`` of them."""
     listed = ranked(scored, reasons, config)
-    if config["scoring"].get("lead_needs_rule", False):
+    if needs_rule(config["scoring"], missing_lines):
         listed = listed.filter(pl.col("rule_score").fill_null(0) > 0).with_columns(
             pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("rank")
         )

@@ -413,3 +413,10 @@ SOURCE_LINES = {
     "sanctioned_sites": "history (earlier cases)",
     "idle_properties": "place (the idle-premises list)",
 }
+
+
+def missing_lines(meta: Mapping[str, Any]) -> list[str]:
+    """The optional sources (of ``SOURCE_LINES``) a warehouse's bundle lacked: absent, or
+    present with nothing usable (``absent_sources`` / ``lost_sources`` in its meta)."""
+    gone = [*meta.get("absent_sources", []), *meta.get("lost_sources", {})]
+    return [src for src in SOURCE_LINES if src in gone]
