@@ -610,3 +610,48 @@ def test_missing_lines_are_the_optional_witnesses_a_bundle_lacked():
     assert missing_lines(meta) == ["vehicle_tracks", "tips"]
     assert missing_lines({"absent_sources": [], "lost_sources": {}}) == []
     assert missing_lines({}) == []  # a warehouse written before the meta said so
+
+
+def test_an_idle_house_whose_dead_meter_came_back_is_a_lead_and_a_light_left_on_is_not():
+    """A house on the idle-premises list whose meter slept 41 days and woke to 3.6 kWh a day
+    (the sample's T033: a workshop of a few kW) fires IDLE_METER_ALIVE and opens the list's
+    own context rule; the same house drawing 0.9 kWh (a light, a fridge) does not, nor an
+    abandoned farm (REMOTE_PREMISES reads those), nor a wake DORMANT_WAKE already names; a
+    house re-let to an ordinary business counts for little (whatever explains a wake
+    explains it)."""
+    house = {
+        "tariffs": "residential",
+        "entities": 0,
+        "idle_kinds": "idle_house",
+        "idle_since": dt.date(2017, 5, 22),
+        "idle_activity": True,
+        "wake_date": dt.date(2021, 8, 13),
+        "dormant_days": 41,
+        "jump_before": 0.52,
+        "jump_after": 3.59,
+        "jump_ratio": 3.0,
+        "jump_date": dt.date(2021, 8, 13),
+        "daily_kwh_recent": 3.63,
+    }
+    f = _features(
+        alive=house,
+        crept={**house, "wake_date": None, "dormant_days": None, "jump_date": dt.date(2021, 7, 30)},
+        light={**house, "daily_kwh_recent": 0.9, "jump_after": 0.9},
+        farm={**house, "idle_kinds": "abandoned_farm"},
+        woken={**house, "daily_kwh_recent": 400.0, "jump_after": 400.0},
+        listed_shop={**house, "wake_date": None, "jump_before": 30.0, "jump_after": 70.0},
+        relet={**house, "relet": True, "new_established": dt.date(2021, 8, 1)},
+    )
+    fired = _fired(f, "IDLE_METER_ALIVE")
+    assert sorted(fired["site_id"].to_list()) == ["alive", "crept", "relet"]
+    text = dict(fired.select("site_id", "evidence").iter_rows())
+    assert text["alive"] == "列入闲置场所清单，电表停用41天后于8月13日恢复用电，近14天日均3.6千瓦时"
+    assert "自7月30日起由每日0.5千瓦时升至3.6千瓦时" in text["crept"]
+    _, counted = scoring.score_sites(f, RULES, CONFIG, use_model=False)
+    counted = counted.filter(pl.col("contribution") > 0)
+    codes = {s: set(counted.filter(pl.col("site_id") == s)["code"]) for s in f["site_id"]}
+    assert {"IDLE_METER_ALIVE", "IDLE_PREMISES_ACTIVE"} <= codes["alive"]
+    assert "DORMANT_WAKE" in codes["woken"] and "IDLE_METER_ALIVE" not in codes["woken"]
+    alive = counted.filter(pl.col("code") == "IDLE_METER_ALIVE")
+    weight = dict(alive.select("site_id", "contribution").iter_rows())
+    assert weight["relet"] < 0.25 * weight["alive"]  # RELET's factor, as for a wake
