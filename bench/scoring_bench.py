@@ -177,7 +177,7 @@ def _print(table: pl.DataFrame) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--tune", nargs="+", default=["plain-north", "dense-south"])
+    ap.add_argument("--tune", nargs="*", default=["plain-north", "dense-south"])
     ap.add_argument("--held-out", nargs="+", default=["sparse-mountain"])
     ap.add_argument("--seeds", type=int, nargs="+", default=[101])
     ap.add_argument("--size", default="medium")

@@ -86,3 +86,27 @@ def test_place_ids_are_stable():
     a = cluster(_stays(), CFG)["place_id"].unique().sort().to_list()
     b = cluster(_stays().reverse(), CFG)["place_id"].unique().sort().to_list()
     assert a == b and len(a) == 4
+
+
+def test_a_tanker_parked_for_a_shift_delivered_nothing():
+    """A logistics park where fuel tankers stand: one over the night, one from noon to
+    midnight (no 03:00 in it, twelve hours), one calling for forty minutes at 23:30. Only the
+    call is a delivery and a night stop; the other two are parking."""
+    park = (117.3, 33.4)
+    rows = [
+        _stay("皖LB0001", park, D(2021, 8, 2, 19), 12),  # over 03:00: an overnight
+        _stay("皖LB0002", park, D(2021, 8, 3, 12), 11.9),  # a shift and more, into the night
+        _stay("皖LB0003", park, D(2021, 8, 4, 23, 30), 0.7),  # a call
+    ]
+    tankers = pl.DataFrame(
+        {
+            "plate": ["皖LB0001", "皖LB0002", "皖LB0003"],
+            "carrier": ["油品物流"] * 3,
+            "cargo_class": ["3"] * 3,
+            "is_fuel": [True] * 3,
+        }
+    )
+    p = place_features(cluster(pl.DataFrame(rows), CFG), tankers, CFG).row(0, named=True)
+    assert p["visits"] == 3 and p["night_visits"] == 3 and p["overnights"] == 1
+    assert p["parked"] == 2 and p["fuel_visits"] == 1 and p["night_stops"] == 1
+    assert p["night_plates_seen"] == "皖LB0003"

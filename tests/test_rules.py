@@ -68,6 +68,7 @@ def _features(**sites: dict) -> pl.DataFrame:
         "truck_visits": 0,
         "truck_night_stops": 0,
         "truck_overnights": 0,
+        "truck_parked": 0,
         "fuel_visits": 0,
         "unregistered_plates": 0,
         "night_stops_near": 0,

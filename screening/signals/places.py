@@ -116,7 +116,16 @@ def place_features(
     """One row per place with what the trucks did there."""
     v = vehicles.select("plate", "carrier", "cargo_class", "is_fuel")
     # in plate and time order whatever order the stays came in: dwell hours are float sums
-    s = stays.join(v, on="plate", how="left").sort("place_id", "plate", "start", "end")
+    s = (
+        stays.join(v, on="plate", how="left")
+        .sort("place_id", "plate", "start", "end")
+        .with_columns(
+            (pl.col("is_overnight") | (pl.col("minutes") >= cfg["parked_min_hours"] * 60)).alias(
+                "_parked"
+            )
+        )
+    )
+    call = ~pl.col("_parked")
     # one row per place: a yard where two carriers' trucks sleep is the depot of both
     depot = (
         depots(stays, vehicles, cfg)
@@ -138,15 +147,18 @@ def place_features(
         pl.col("start").min().alias("first_seen"),
         pl.col("end").max().alias("last_seen"),
         pl.col("cargo_class").drop_nulls().unique().sort().str.join(",").alias("cargo_classes"),
-        pl.col("is_fuel").fill_null(False).sum().alias("fuel_visits"),
+        # a tanker parked for the night or a shift delivered nothing
+        (pl.col("is_fuel").fill_null(False) & call).sum().alias("fuel_visits"),
+        pl.col("_parked").sum().alias("parked"),
+        (pl.col("is_night") & call).sum().alias("night_stops"),
         pl.col("plate")
         .filter(pl.col("carrier").is_null() & pl.col("cargo_class").is_null())
         .n_unique()
         .alias("unregistered_plates"),
         pl.col("plate").unique().sort().str.join(";").alias("plates_seen"),
-        # the plates of the night stops (night visits that were not overnights)
+        # the plates of the night stops (night visits that were calls, not parking)
         pl.col("plate")
-        .filter(pl.col("is_night") & ~pl.col("is_overnight"))
+        .filter(pl.col("is_night") & call)
         .unique()
         .sort()
         .str.join(";")
@@ -156,10 +168,7 @@ def place_features(
     )
     return (
         feats.join(depot, on="place_id", how="left")
-        .with_columns(
-            pl.col("is_depot").fill_null(False),
-            (pl.col("night_visits") - pl.col("overnights")).alias("night_stops"),
-        )
+        .with_columns(pl.col("is_depot").fill_null(False))
         .with_columns(
             # a home: one plate sleeping here that is not its carrier's depot
             (pl.col("is_home_like") & ~pl.col("is_depot")).alias("is_driver_home"),

@@ -261,6 +261,7 @@ def vehicle_site_features(links: pl.DataFrame, places: pl.DataFrame) -> pl.DataF
         pl.col("night_visits").sum().alias("truck_night_visits"),
         pl.col("night_stops").sum().alias("truck_night_stops"),
         pl.col("overnights").sum().alias("truck_overnights"),
+        pl.col("parked").sum().alias("truck_parked"),
         pl.col("fuel_visits").sum().alias("fuel_visits"),
         pl.col("unregistered_plates").sum().alias("unregistered_plates"),
         pl.col("days").max().alias("truck_days"),
