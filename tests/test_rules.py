@@ -656,3 +656,27 @@ def test_an_idle_house_whose_dead_meter_came_back_is_a_lead_and_a_light_left_on_
     alive = counted.filter(pl.col("code") == "IDLE_METER_ALIVE")
     weight = dict(alive.select("site_id", "contribution").iter_rows())
     assert weight["relet"] < 0.25 * weight["alive"]  # RELET's factor, as for a wake
+
+
+def test_a_paint_booth_s_thinners_are_use_but_a_fuel_tanker_s_load_is_not():
+    """A car repairer (O811) whose paint and thinners come on class-3 trucks is using
+    solvents (SOLVENT_USER discounts the visits); a petrol tanker emptying there twice is
+    the commonest illegal filling point, and no solvent use explains it."""
+    shop = {
+        "industry_codes": "O8111",
+        "trade_codes": "O8111",
+        "names": "埇桥区顺信汽车修理厂",
+        "truck_visits": 3,
+        "truck_plates": 2,
+        "cargo_classes": "3",
+    }
+    f = _features(paint=shop, fuel={**shop, "fuel_visits": 2})
+    _, reasons = apply(f, RULES)
+    shown = {
+        (r["site_id"], r["code"]): r["contribution"]
+        for r in reasons.filter(pl.col("contribution") != 0).iter_rows(named=True)
+    }
+    weight = {r.code: r.weight for r in RULES.rules}
+    assert ("paint", "SOLVENT_USER") in shown and ("fuel", "SOLVENT_USER") in shown
+    assert shown["fuel", "FUEL_DELIVERIES"] == pytest.approx(weight["FUEL_DELIVERIES"])
+    assert shown["paint", "HAZMAT_VISITS"] < weight["HAZMAT_VISITS"]
