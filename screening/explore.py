@@ -24,6 +24,21 @@ def lead(run_dir: Path, rank: int = 1) -> dict[str, object]:
     return out
 
 
+def watch_items(run_dir: Path) -> pl.DataFrame:
+    """The sites the run kept off its lead list though they score at or above min_score, best
+    first, with why: no rule names them (only the anomaly model lifts them, and every line of
+    evidence was there for the rules), or the list was full (the lead cap). An analyst reads
+    them to see what the next nights may bring up."""
+    with Warehouse(warehouse_dir(run_dir), read_only=True) as wh:
+        watched = wh.table("watch_items")
+    return watched.with_columns(
+        pl.when(pl.col("rule_score").fill_null(0) <= 0)
+        .then(pl.lit("no rule names it"))
+        .otherwise(pl.lit("beyond the lead cap"))
+        .alias("why_watched")
+    )
+
+
 def townships(run_dir: Path) -> pl.DataFrame:
     """Township boundaries (WKT) of the run's county, to draw under a map."""
     with Warehouse(warehouse_dir(run_dir), read_only=True) as wh:

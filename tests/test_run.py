@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
+from screening import explore
 from screening.cli import app
 from screening.evaluation.metrics import evaluate
 from screening.evaluation.truth import read_truth
@@ -87,6 +88,18 @@ def test_sample_leads_find_the_planted_workshops(run_dir):
         ],
     )
     assert out.exit_code == 0 and "average_precision:" in out.output
+
+
+def test_sites_no_rule_names_are_watched_not_sent(run_dir):
+    """The sample holds every line of evidence, so a lead has a rule naming it; a site only
+    the anomaly model lifts above min_score is a watch item, and says so."""
+    leads = pl.read_parquet(run_dir / "leads.parquet")
+    assert (leads["rule_score"] > 0).all()
+    watched = explore.watch_items(run_dir)
+    assert watched.height and not set(watched["site_id"]) & set(leads["site_id"])
+    alone = watched.filter(pl.col("why_watched") == "no rule names it")
+    assert alone.height and (alone["rule_score"].fill_null(0) <= 0).all()
+    assert alone["reasons"].str.contains("ANOMALY").all()
 
 
 def test_absent_optional_sources_are_named_with_their_silent_rules(tmp_path):
