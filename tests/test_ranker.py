@@ -50,9 +50,10 @@ VISITED = 20  # the leads the synthetic outcomes visit; the rest of the list is 
 
 def _common_code(leads: pl.DataFrame) -> str:
     """The synthetic outcome's pattern: an activity seen at about half of the visited leads,
-    in both halves of them (else "confirmed" only says "near the top", which the rule score
-    already tells), that some, not all, of the unvisited listed leads show too, so that there
-    is something to move and something to move past."""
+    in both halves of them and no nearer the top than the visited on average (else
+    "confirmed" only says "near the top", which the rule score already tells, and the ranker
+    rightly learns the score), that some, not all, of the unvisited listed leads show too, so
+    that there is something to move and something to move past."""
     coded = leads.with_row_index("i").with_columns(pl.col("reasons").str.split(";").alias("code"))
     visited = pl.col("i") < VISITED
     counts = (
@@ -64,11 +65,13 @@ def _common_code(leads: pl.DataFrame) -> str:
             (~visited).sum().cast(pl.Int64).alias("rest"),
             (pl.col("i") < VISITED // 2).sum().alias("upper"),
             (visited & (pl.col("i") >= VISITED // 2)).sum().alias("lower"),
+            pl.col("i").filter(visited).mean().alias("mean_place"),
         )
         .filter(
             (pl.col("visited") > 2)
             & (pl.col("upper") > 0)
             & (pl.col("lower") > 0)
+            & (pl.col("mean_place") >= (VISITED - 1) / 2)
             & (pl.col("rest") > 0)
             & (pl.col("rest") < leads.height - VISITED)
         )
