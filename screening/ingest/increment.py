@@ -20,8 +20,9 @@ from screening.ingest.problems import empty_problems, file_problem
 from screening.ingest.readers import ReadError, file_format, read_file_batches, sha256
 from screening.ingest.staging import Staged, stage_source
 from screening.schema import SERIES_KEYS, SOURCES
+from screening.signals.power import meter_days
 from screening.store import catalog
-from screening.store.warehouse import Warehouse, write_parquet
+from screening.store.warehouse import Warehouse, write_days, write_parquet
 
 # what ingest_files says of each file, so that rows read = kept + quarantined + collapsed
 COUNTS = ("rows_read", "rows_kept", "quarantined", "duplicates_collapsed")
@@ -252,6 +253,16 @@ def stage_increment(
                     tmp / name / f"{sha[:16]}-{k:04d}.parquet",
                     config["bulk_row_group_rows"],
                 )
+                if name == "power_readings":
+                    # the readings' first grouping, done once here rather than every night
+                    # over the whole window; of ``frame``: the rows stored, after the checks
+                    # against earlier batches and files dropped what they repeat
+                    write_days(
+                        meter_days(frame.lazy()).collect(),
+                        staged_file,
+                        frame.height,
+                        config["bulk_row_group_rows"],
+                    )
                 mine.append((sha[:16], staged_file))
                 earlier.append(_extent_of(frame, SERIES_KEYS[name][0], staged_file))
                 got["problems"] += [result.problems, clashes]
@@ -269,11 +280,14 @@ def stage_increment(
             earlier = earlier[: len(earlier) - len(mine)]
             for _, f in mine:
                 f.unlink(missing_ok=True)
+                catalog.days_of(f).unlink(missing_ok=True)
             info["error"] = str(exc)
             problems.append(file_problem(name, rel, str(exc)))
             continue
         if len(mine) == 1:  # one batch: the part is simply <sha16>.parquet
             single = mine[0][1].with_name(f"{sha[:16]}.parquet")
+            if catalog.days_of(mine[0][1]).exists():
+                catalog.days_of(mine[0][1]).replace(catalog.days_of(single))
             mine[0][1].replace(single)
             earlier[-1] = dataclasses.replace(earlier[-1], path=single)
             mine = [(sha[:16], single)]
