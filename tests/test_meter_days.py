@@ -142,6 +142,21 @@ def test_a_warehouse_without_stored_days_computes_them_from_the_readings(split_w
     assert partitions.meter_part(old, AS_OF, cfg, None).sort("account_id").equals(want)
 
 
+def test_the_next_ingest_adds_the_days_an_older_version_did_not_keep(tmp_path):
+    bundle = _split_bundle(tmp_path / "bundle")
+    work = tmp_path / "work"
+    ingest_bundle(bundle, work, SETTINGS, incremental=True)
+    have, _ = stored_days(work, "power_readings")
+    kept = {f.name: pl.read_parquet(f) for f in have}
+    for f in have:  # the warehouse as an older version left it
+        f.unlink()
+    again = ingest_bundle(bundle, work, SETTINGS, incremental=True)
+    assert again.summary.filter(pl.col("source") == "power_readings")["rows_read"].item() == 0
+    have, lack = stored_days(work, "power_readings")
+    assert not lack and {f.name: pl.read_parquet(f) for f in have}.keys() == kept.keys()
+    assert all(pl.read_parquet(f).equals(kept[f.name]) for f in have)
+
+
 def test_a_night_adds_only_the_new_day_s_days_and_drops_a_removed_file_s(tmp_path):
     bundle = make_bundle(tmp_path / "bundle", skip=("power_readings",))
     for d in (1, 2):

@@ -22,7 +22,7 @@ from screening.ingest.staging import Staged, stage_source
 from screening.schema import SERIES_KEYS, SOURCES
 from screening.signals.power import meter_days
 from screening.store import catalog
-from screening.store.warehouse import Warehouse, write_days, write_parquet
+from screening.store.warehouse import Warehouse, days_for, write_days, write_parquet
 
 # what ingest_files says of each file, so that rows read = kept + quarantined + collapsed
 COUNTS = ("rows_read", "rows_kept", "quarantined", "duplicates_collapsed")
@@ -164,6 +164,15 @@ def _part_files(folder: Path, part: str) -> list[Path]:
     return sorted([*folder.glob(f"{part}.parquet"), *folder.glob(f"{part}-[0-9]*.parquet")])
 
 
+def _days_for_older(stored: list[Path], row_group_rows: int) -> None:
+    """Meter-days for the kept parts an older version stored without them: once, one part
+    at a time, so that later nights read them too."""
+    for part in stored:
+        if days_for(part) is None:
+            rows = pl.scan_parquet(part).select(pl.len()).collect().item()
+            write_days(meter_days(pl.scan_parquet(part)).collect(), part, rows, row_group_rows)
+
+
 def stage_increment(
     name: str,
     paths: list[Path],
@@ -188,6 +197,8 @@ def stage_increment(
     files = [(p, p.relative_to(bundle).as_posix(), sha256(p)) for p in paths]
     keep = {sha[:16] for _, _, sha in files if sha in known_files and _part_files(folder, sha[:16])}
     stored = [f for k in sorted(keep) for f in _part_files(folder, k)]
+    if name == "power_readings":
+        _days_for_older(stored, config["bulk_row_group_rows"])
     earlier = [_extent_of_file(f, SERIES_KEYS[name][0]) for f in stored]
     new_parts: list[tuple[str, Path]] = []
     problems = [empty_problems()]

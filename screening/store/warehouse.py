@@ -132,23 +132,30 @@ def write_days(days: pl.DataFrame, part: Path, part_rows: int, row_group_rows: i
     )
 
 
-def stored_days(work_dir: Path, name: str) -> tuple[list[Path], list[Path]]:
-    """(meter-days files, parts without them) of a stored series. A part's file counts only
-    when it sums as many readings as the part holds: a warehouse written before ingest kept
-    meter-days, or one an older version re-ingested in place, has its parts' days computed
-    from the readings instead."""
+def days_for(part: Path) -> Path | None:
+    """A part's meter-days file, if it has one that sums as many readings as the part holds
+    (a part an older version re-wrote in place has a stale one: not read)."""
     import pyarrow.parquet as pq
 
+    days = catalog.days_of(part)
+    if not days.exists():
+        return None
+    rows = (pq.read_metadata(days).metadata or {}).get(PART_ROWS.encode())
+    return days if rows is not None and int(rows) == pq.read_metadata(part).num_rows else None
+
+
+def stored_days(work_dir: Path, name: str) -> tuple[list[Path], list[Path]]:
+    """(meter-days files, parts without them) of a stored series: a warehouse written
+    before ingest kept meter-days has its parts' days computed from the readings instead,
+    until the next ingest adds them (increment.stage_increment)."""
     have: list[Path] = []
     lack: list[Path] = []
     for part in sorted(catalog.bulk_dir(work_dir, name).glob("*.parquet")):
-        days = catalog.days_of(part)
-        ok = days.exists()
-        if ok:
-            kv = pq.read_metadata(days).metadata or {}
-            rows = kv.get(PART_ROWS.encode())
-            ok = rows is not None and int(rows) == pq.read_metadata(part).num_rows
-        (have if ok else lack).append(days if ok else part)
+        days = days_for(part)
+        if days is None:
+            lack.append(part)
+        else:
+            have.append(days)
     return have, lack
 
 
