@@ -13,6 +13,7 @@ import polars as pl
 import pytest
 
 from screening.ingest import ingest_bundle
+from screening.ingest.bundle import _data_end
 from screening.pipeline import partitions
 from screening.settings import load_config, load_settings
 from screening.signals import power
@@ -140,6 +141,13 @@ def test_a_warehouse_without_stored_days_computes_them_from_the_readings(split_w
         f.unlink()
     assert partitions.meter_days(old, None) is None
     assert partitions.meter_part(old, AS_OF, cfg, None).sort("account_id").equals(want)
+    # the screening date, from the days' counts or from the readings: the same
+    for share in (0.5, 1.0):
+        ends = [
+            _data_end(sorted(catalog.bulk_dir(w, "power_readings").glob("*.parquet")), share)
+            for w in (split_work, old)
+        ]
+        assert ends[0] == ends[1]
 
 
 def test_the_next_ingest_adds_the_days_an_older_version_did_not_keep(tmp_path):
