@@ -170,7 +170,8 @@ def _days_for_older(stored: list[Path], row_group_rows: int) -> None:
     for part in stored:
         if days_for(part) is None:
             rows = pl.scan_parquet(part).select(pl.len()).collect().item()
-            write_days(meter_days(pl.scan_parquet(part)).collect(), part, rows, row_group_rows)
+            days = meter_days(pl.scan_parquet(part), in_order=True).collect()
+            write_days(days, part, rows, row_group_rows)
 
 
 def stage_increment(
@@ -269,7 +270,7 @@ def stage_increment(
                     # over the whole window; of ``frame``: the rows stored, after the checks
                     # against earlier batches and files dropped what they repeat
                     write_days(
-                        meter_days(frame.lazy()).collect(),
+                        meter_days(frame.lazy(), in_order=True).collect(),
                         staged_file,
                         frame.height,
                         config["bulk_row_group_rows"],

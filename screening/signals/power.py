@@ -55,12 +55,15 @@ def _history_days(as_of: dt.date, cfg: Mapping[str, Any]) -> tuple[dt.date, dt.d
     return first, end.date()
 
 
-def meter_days(readings: pl.LazyFrame) -> pl.LazyFrame:
+def meter_days(readings: pl.LazyFrame, in_order: bool = False) -> pl.LazyFrame:
     """Per account and day: kWh in whole micro-kWh (``kwh_micro``, Int64), readings and the
     shortest interval. The sums are integers, so the figures of several frames (the stored
     parts of a series, each aggregated once at ingest) re-sum exactly to the figure of
-    their union, in any order: see ``resum_days``."""
-    return readings.group_by("account_id", pl.col("ts").dt.date().alias("day")).agg(
+    their union, in any order: see ``resum_days``. ``in_order``: the days in the order the
+    readings first give them, so readings sorted by meter and time give days sorted the
+    same way without a sort (a third of the cost at ingest)."""
+    day = pl.col("ts").dt.date().alias("day")
+    return readings.group_by("account_id", day, maintain_order=in_order).agg(
         # integer sums do not depend on the order threads add rows in, so a day's figure is
         # the same for any partitioning, thread count or cut of the series into parts
         _micro(pl.col("kwh")).sum().alias("kwh_micro"),

@@ -122,10 +122,11 @@ PART_ROWS = "screening.part_rows"
 
 
 def write_days(days: pl.DataFrame, part: Path, part_rows: int, row_group_rows: int) -> Path:
-    """A part's meter-days, beside it (``catalog.days_of``), sorted by meter so that a key
-    range skips row groups, and marked with the part's row count."""
+    """A part's meter-days, beside it (``catalog.days_of``), marked with the part's row
+    count. In the part's order (by meter: a key range skips row groups; see
+    power.meter_days)."""
     return write_parquet(
-        days.sort("account_id", "day"),
+        days,
         catalog.days_of(part),
         row_group_rows,
         {PART_ROWS: str(part_rows)},
