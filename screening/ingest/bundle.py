@@ -33,7 +33,7 @@ from screening.ingest.townships import read_townships
 from screening.schema import POLARS_TYPES, SOURCES
 from screening.settings import Settings, settings_of
 from screening.store import catalog
-from screening.store.warehouse import Warehouse, part_of
+from screening.store.warehouse import Warehouse, days_for, part_of
 
 
 @dataclass
@@ -377,13 +377,19 @@ def _data_end(files: list[Path], min_share: float) -> tuple[dt.date | None, tupl
     after it, the latest of them) or None)."""
     if not files:
         return None, None
-    days = (
-        pl.scan_parquet(files)
-        .group_by(pl.col("ts").dt.date().alias("day"))
-        .len()
-        .sort("day")
-        .collect()
-    )
+    kept = [(f, days_for(f)) for f in files]
+    have = [d for _, d in kept if d is not None]
+    raw = [f for f, d in kept if d is None]
+    counts = []
+    if have:  # the parts' meter-days count a day's readings without reading them
+        counts.append(
+            pl.scan_parquet(have)
+            .group_by("day")
+            .agg(pl.col("n_intervals").sum().cast(pl.UInt32).alias("len"))
+        )
+    if raw:
+        counts.append(pl.scan_parquet(raw).group_by(pl.col("ts").dt.date().alias("day")).len())
+    days = pl.concat(counts).group_by("day").agg(pl.col("len").sum()).sort("day").collect()
     if days.height == 0:
         return None, None
     typical = days["len"].median()

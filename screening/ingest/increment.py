@@ -20,8 +20,9 @@ from screening.ingest.problems import empty_problems, file_problem
 from screening.ingest.readers import ReadError, file_format, read_file_batches, sha256
 from screening.ingest.staging import Staged, stage_source
 from screening.schema import SERIES_KEYS, SOURCES
+from screening.signals.power import meter_days
 from screening.store import catalog
-from screening.store.warehouse import Warehouse, write_parquet
+from screening.store.warehouse import Warehouse, days_for, write_days, write_parquet
 
 # what ingest_files says of each file, so that rows read = kept + quarantined + collapsed
 COUNTS = ("rows_read", "rows_kept", "quarantined", "duplicates_collapsed")
@@ -163,6 +164,16 @@ def _part_files(folder: Path, part: str) -> list[Path]:
     return sorted([*folder.glob(f"{part}.parquet"), *folder.glob(f"{part}-[0-9]*.parquet")])
 
 
+def _days_for_older(stored: list[Path], row_group_rows: int) -> None:
+    """Meter-days for the kept parts an older version stored without them: once, one part
+    at a time, so that later nights read them too."""
+    for part in stored:
+        if days_for(part) is None:
+            rows = pl.scan_parquet(part).select(pl.len()).collect().item()
+            days = meter_days(pl.scan_parquet(part), in_order=True).collect()
+            write_days(days, part, rows, row_group_rows)
+
+
 def stage_increment(
     name: str,
     paths: list[Path],
@@ -187,6 +198,8 @@ def stage_increment(
     files = [(p, p.relative_to(bundle).as_posix(), sha256(p)) for p in paths]
     keep = {sha[:16] for _, _, sha in files if sha in known_files and _part_files(folder, sha[:16])}
     stored = [f for k in sorted(keep) for f in _part_files(folder, k)]
+    if name == "power_readings":
+        _days_for_older(stored, config["bulk_row_group_rows"])
     earlier = [_extent_of_file(f, SERIES_KEYS[name][0]) for f in stored]
     new_parts: list[tuple[str, Path]] = []
     problems = [empty_problems()]
@@ -252,6 +265,16 @@ def stage_increment(
                     tmp / name / f"{sha[:16]}-{k:04d}.parquet",
                     config["bulk_row_group_rows"],
                 )
+                if name == "power_readings":
+                    # the readings' first grouping, done once here rather than every night
+                    # over the whole window; of ``frame``: the rows stored, after the checks
+                    # against earlier batches and files dropped what they repeat
+                    write_days(
+                        meter_days(frame.lazy(), in_order=True).collect(),
+                        staged_file,
+                        frame.height,
+                        config["bulk_row_group_rows"],
+                    )
                 mine.append((sha[:16], staged_file))
                 earlier.append(_extent_of(frame, SERIES_KEYS[name][0], staged_file))
                 got["problems"] += [result.problems, clashes]
@@ -269,11 +292,14 @@ def stage_increment(
             earlier = earlier[: len(earlier) - len(mine)]
             for _, f in mine:
                 f.unlink(missing_ok=True)
+                catalog.days_of(f).unlink(missing_ok=True)
             info["error"] = str(exc)
             problems.append(file_problem(name, rel, str(exc)))
             continue
         if len(mine) == 1:  # one batch: the part is simply <sha16>.parquet
             single = mine[0][1].with_name(f"{sha[:16]}.parquet")
+            if catalog.days_of(mine[0][1]).exists():
+                catalog.days_of(mine[0][1]).replace(catalog.days_of(single))
             mine[0][1].replace(single)
             earlier[-1] = dataclasses.replace(earlier[-1], path=single)
             mine = [(sha[:16], single)]

@@ -25,7 +25,7 @@ import polars as pl
 from screening.schema import SERIES_KEYS
 from screening.signals import power as power_mod
 from screening.signals import vehicles as veh_mod
-from screening.store.warehouse import scan_bulk
+from screening.store.warehouse import scan_bulk, stored_days
 
 # (first key, last key), both included; None: the whole series as one partition
 Bounds = tuple[str, str] | None
@@ -59,12 +59,29 @@ def _in(name: str, bounds: Bounds) -> pl.Expr:
     return pl.col(KEYS[name]).is_between(pl.lit(bounds[0]), pl.lit(bounds[1]), closed="both")
 
 
+def meter_days(work_dir: Path, bounds: Bounds) -> pl.LazyFrame | None:
+    """The meter-days of the readings in ``bounds``, one row per stored part's meter and
+    day (power.resum_days adds a day split across parts): from the files ingest keeps beside
+    each part, and from the readings for a part without one. None when no part has one (a
+    warehouse written before they were kept): the signals then group the readings as
+    before, in one pass."""
+    have, lack = stored_days(work_dir, "power_readings")
+    if not have:
+        return None
+    keep = _in("power_readings", bounds)
+    days = [pl.scan_parquet(have).filter(keep)]
+    if lack:
+        days.append(power_mod.meter_days(pl.scan_parquet(lack).filter(keep)))
+    return pl.concat(days, how="vertical_relaxed")
+
+
 def meter_part(
     work_dir: Path, as_of: dt.date, cfg: Mapping[str, Any], bounds: Bounds
 ) -> pl.DataFrame:
     """Power signals (before peer percentiles) of the meters in ``bounds``."""
     readings = scan_bulk(work_dir, "power_readings").filter(_in("power_readings", bounds))
-    return power_mod.meter_signals(readings, as_of, cfg["power"])
+    days = meter_days(work_dir, bounds)
+    return power_mod.meter_signals(readings, as_of, cfg["power"], days)
 
 
 def stay_part(

@@ -47,26 +47,67 @@ def history_start(as_of: dt.date, cfg: Mapping[str, Any]) -> dt.date:
     return (end - dt.timedelta(days=days)).date()
 
 
+def _history_days(as_of: dt.date, cfg: Mapping[str, Any]) -> tuple[dt.date, dt.date]:
+    """(first, last + 1) day daily_energy covers: the history window and the jump context
+    before it, both whole days (the window is cut at midnights)."""
+    _, _, end = window(as_of, cfg)
+    first = history_start(as_of, cfg) - dt.timedelta(days=cfg["jump_context_days"])
+    return first, end.date()
+
+
+def meter_days(readings: pl.LazyFrame, in_order: bool = False) -> pl.LazyFrame:
+    """Per account and day: kWh in whole micro-kWh (``kwh_micro``, Int64), readings and the
+    shortest interval. The sums are integers, so the figures of several frames (the stored
+    parts of a series, each aggregated once at ingest) re-sum exactly to the figure of
+    their union, in any order: see ``resum_days``. ``in_order``: the days in the order the
+    readings first give them, so readings sorted by meter and time give days sorted the
+    same way without a sort (a third of the cost at ingest)."""
+    day = pl.col("ts").dt.date().alias("day")
+    return readings.group_by("account_id", day, maintain_order=in_order).agg(
+        # integer sums do not depend on the order threads add rows in, so a day's figure is
+        # the same for any partitioning, thread count or cut of the series into parts
+        _micro(pl.col("kwh")).sum().alias("kwh_micro"),
+        pl.len().alias("n_intervals"),
+        pl.col("interval_min").min().alias("interval_min"),
+    )
+
+
+def resum_days(days: pl.LazyFrame) -> pl.LazyFrame:
+    """Meter-days of several parts as one row per account and day (a day split across a
+    day file and a late correction, or across two account batches)."""
+    return days.group_by("account_id", "day").agg(
+        pl.col("kwh_micro").sum(),
+        pl.col("n_intervals").sum().cast(pl.UInt32),
+        pl.col("interval_min").min(),
+    )
+
+
+def _as_daily(days: pl.LazyFrame) -> pl.LazyFrame:
+    return days.select(
+        "account_id",
+        "day",
+        (pl.col("kwh_micro") / MICRO).alias("kwh"),
+        "n_intervals",
+        "interval_min",
+        (DAILY // pl.col("interval_min")).alias("expected_intervals"),
+    )
+
+
 def daily_energy(readings: pl.LazyFrame, as_of: dt.date, cfg: Mapping[str, Any]) -> pl.LazyFrame:
     """kWh per account and day over the history window and the jump context before it, with
     how many intervals the day should have had and how many it has, so that a half-reported
     day is known as such."""
-    _, _, end = window(as_of, cfg)
-    start = dt.datetime.combine(
-        history_start(as_of, cfg) - dt.timedelta(days=cfg["jump_context_days"]), dt.time()
-    )
-    return (
-        readings.filter(pl.col("ts").is_between(start, end, closed="left"))
-        .group_by("account_id", pl.col("ts").dt.date().alias("day"))
-        .agg(
-            # summed in whole micro-kWh: integer sums do not depend on the order threads add
-            # rows in, so a day's figure is the same for any partitioning or thread count
-            (_micro(pl.col("kwh")).sum() / MICRO).alias("kwh"),
-            pl.len().alias("n_intervals"),
-            pl.col("interval_min").min().alias("interval_min"),
-        )
-        .with_columns((DAILY // pl.col("interval_min")).alias("expected_intervals"))
-    )
+    first, stop = _history_days(as_of, cfg)
+    start, end = (dt.datetime.combine(d, dt.time()) for d in (first, stop))
+    in_window = pl.col("ts").is_between(start, end, closed="left")
+    return _as_daily(meter_days(readings.filter(in_window)))
+
+
+def daily_from_days(days: pl.LazyFrame, as_of: dt.date, cfg: Mapping[str, Any]) -> pl.LazyFrame:
+    """daily_energy from meter-days aggregated beforehand (per stored part, at ingest): the
+    same rows, without a pass over the readings."""
+    first, stop = _history_days(as_of, cfg)
+    return _as_daily(resum_days(days.filter(pl.col("day").is_between(first, stop, closed="left"))))
 
 
 def quality(daily: pl.LazyFrame, as_of: dt.date, cfg: Mapping[str, Any]) -> pl.LazyFrame:
@@ -361,11 +402,21 @@ def peer_percentiles(
     )
 
 
-def meter_signals(readings: pl.LazyFrame, as_of: dt.date, cfg: Mapping[str, Any]) -> pl.DataFrame:
+def meter_signals(
+    readings: pl.LazyFrame,
+    as_of: dt.date,
+    cfg: Mapping[str, Any],
+    days: pl.LazyFrame | None = None,
+) -> pl.DataFrame:
     """Every signal of each meter that depends on that meter's readings alone: the part that
     maps over partitions of meters (on a Dask cluster, or one after another on a big city)
-    and gives the same rows whichever partition a meter falls in."""
-    daily = daily_energy(readings, as_of, cfg).collect()
+    and gives the same rows whichever partition a meter falls in. ``days``: the same
+    readings' meter-days (``meter_days``, per part, summed again here), when ingest stored
+    them; the daily steps then skip a pass over every reading."""
+    if days is None:
+        daily = daily_energy(readings, as_of, cfg).collect()
+    else:
+        daily = daily_from_days(days, as_of, cfg).collect()
     # the daily steps group and window by meter over 10^8 meter-days on a city: on integer
     # codes (in the ids' sorted order) rather than strings they ran faster on a city
     # partition of 12 M meter-days (levels 0.60 -> 0.11 s, dormant runs 2.45 -> 1.52 s,

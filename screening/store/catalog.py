@@ -20,6 +20,8 @@ CHANGES_CSV = "changes.csv"  # what rose and fell since the ledger's last run
 WAREHOUSE_POINTER = "warehouse.json"  # in a run folder whose warehouse is kept elsewhere
 WAREHOUSE_DB = "warehouse.duckdb"
 BULK_DIR = "bulk"  # bulk/<series>/<sha16>[-NNNN].parquet
+# bulk/power_readings/days/<sha16>[-NNNN].parquet: the part's readings per meter and day
+DAYS_DIR = "days"
 CACHE_DIR = "cache"  # memos keyed by a digest of their inputs (distance edges)
 STAGING_PREFIX = ".staging-"  # an ingest's temporary folder inside the work directory
 WORK_LOCK = "warehouse.lock"  # held by the run writing the work directory
@@ -56,6 +58,13 @@ def warehouse_db(work_dir: Path) -> Path:
 def bulk_dir(work_dir: Path, series: str | None = None) -> Path:
     folder = Path(work_dir) / BULK_DIR
     return folder / series if series else folder
+
+
+def days_of(part: Path) -> Path:
+    """Where a stored (or staged) part of the readings keeps its meter-days: a folder beside
+    the parts, so that a scan of ``<series>/*.parquet`` never reads them as readings."""
+    part = Path(part)
+    return part.parent / DAYS_DIR / part.name
 
 
 def work_lock(work_dir: Path) -> Path:

@@ -93,16 +93,71 @@ def scan_bulk(work_dir: Path, name: str) -> pl.LazyFrame:
     return pl.scan_parquet(str(catalog.bulk_dir(work_dir, name) / "*.parquet"))
 
 
-def write_parquet(frame: pl.DataFrame, path: Path, row_group_rows: int = 1_000_000) -> Path:
+def write_parquet(
+    frame: pl.DataFrame,
+    path: Path,
+    row_group_rows: int = 1_000_000,
+    metadata: dict[str, str] | None = None,
+) -> Path:
     """The one way this project writes Parquet: zstd, row groups of ``row_group_rows`` with
     statistics (scans stream, and range filters skip row groups; bulk parts, sorted by key,
     take ``ingest.bulk_row_group_rows``), written beside and renamed into place so that a
     killed run never leaves half a file."""
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    frame.write_parquet(tmp, compression="zstd", row_group_size=row_group_rows, statistics=True)
+    frame.write_parquet(
+        tmp,
+        compression="zstd",
+        row_group_size=row_group_rows,
+        statistics=True,
+        metadata=metadata,
+    )
     tmp.replace(path)
     return path
+
+
+# the key-value entry of a part's meter-days file naming how many readings it sums
+PART_ROWS = "screening.part_rows"
+
+
+def write_days(days: pl.DataFrame, part: Path, part_rows: int, row_group_rows: int) -> Path:
+    """A part's meter-days, beside it (``catalog.days_of``), marked with the part's row
+    count. In the part's order (by meter: a key range skips row groups; see
+    power.meter_days)."""
+    return write_parquet(
+        days,
+        catalog.days_of(part),
+        row_group_rows,
+        {PART_ROWS: str(part_rows)},
+    )
+
+
+def days_for(part: Path) -> Path | None:
+    """A part's meter-days file, if it has one that sums as many readings as the part holds
+    (a part an older version re-wrote in place has a stale one: not read)."""
+    import pyarrow.parquet as pq
+
+    days = catalog.days_of(part)
+    if not days.exists():
+        return None
+    rows = (pq.read_metadata(days).metadata or {}).get(PART_ROWS.encode())
+    return days if rows is not None and int(rows) == pq.read_metadata(part).num_rows else None
+
+
+def stored_days(work_dir: Path, name: str) -> tuple[list[Path], list[Path]]:
+    """(meter-days files, parts without them) of a stored series: a warehouse written
+    before ingest kept meter-days has its parts' days computed from the readings instead,
+    until the next ingest adds them (increment.stage_increment)."""
+    have: list[Path] = []
+    lack: list[Path] = []
+    for part in sorted(catalog.bulk_dir(work_dir, name).glob("*.parquet")):
+        days = days_for(part)
+        if days is None:
+            lack.append(part)
+        else:
+            have.append(days)
+    return have, lack
 
 
 def parquet_memo(
@@ -193,15 +248,25 @@ class Warehouse:
         """Move freshly staged Parquet files into the series (a rename: they are staged in
         the work directory) and drop every stored file whose part is not in ``keep`` (its
         input file left the bundle, or a full re-ingest replaced it). A part is one input
-        file: ``<part>.parquet``, or ``<part>-NNNN.parquet`` when it was staged in batches."""
+        file: ``<part>.parquet``, or ``<part>-NNNN.parquet`` when it was staged in batches.
+        Each file's meter-days (readings only, ``catalog.days_of``) come and go with it."""
         folder = self.bulk_dir(name)
         folder.mkdir(parents=True, exist_ok=True)
         fresh = {part for part, _ in new}
         for old in self.parts(name):
             if part_of(old) not in keep or part_of(old) in fresh:
                 old.unlink()
+                catalog.days_of(old).unlink(missing_ok=True)
         for _, staged in new:
+            if catalog.days_of(staged).exists():
+                catalog.days_of(folder / staged.name).parent.mkdir(exist_ok=True)
+                catalog.days_of(staged).replace(catalog.days_of(folder / staged.name))
             staged.replace(folder / staged.name)
+        # days whose part is gone (an older version dropped the part, or a run was killed
+        # between the two moves) are never read (stored_days), and removed here
+        for days in (folder / catalog.DAYS_DIR).glob("*.parquet"):
+            if not (folder / days.name).exists():
+                days.unlink()
         self._drop(name)
         if self.parts(name):
             self._view(name, folder)
