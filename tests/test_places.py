@@ -110,3 +110,33 @@ def test_a_tanker_parked_for_a_shift_delivered_nothing():
     assert p["visits"] == 3 and p["night_visits"] == 3 and p["overnights"] == 1
     assert p["parked"] == 2 and p["fuel_visits"] == 1 and p["night_stops"] == 1
     assert p["night_plates_seen"] == "皖LB0003"
+
+
+def test_a_truck_standing_in_a_yard_is_one_dwell_not_many_calls():
+    """A tanker standing from 14:00 to 22:30 whose fixes drift out of the stay box: the stay
+    finder gives seventeen half-hour stays, 0-10 minutes apart, none over 03:00 and none six
+    hours long. One dwell of 8.5 hours: parking, no delivery, no night stop. Another tanker
+    calls twice at the same yard with a stay at a station in between: two deliveries."""
+    yard = (117.3, 33.4)
+    rows = [
+        _stay("皖LB0001", yard, D(2021, 8, 2, 14) + dt.timedelta(minutes=30 * i), 0.4)
+        for i in range(17)
+    ]
+    rows += [
+        _stay("皖LB0002", yard, D(2021, 8, 3, 9), 0.7),
+        _stay("皖LB0002", STATION, D(2021, 8, 3, 10), 0.5),
+        _stay("皖LB0002", yard, D(2021, 8, 3, 10, 45), 0.7),
+    ]
+    tankers = pl.DataFrame(
+        {
+            "plate": ["皖LB0001", "皖LB0002"],
+            "carrier": ["油品物流"] * 2,
+            "cargo_class": ["3"] * 2,
+            "is_fuel": [True] * 2,
+        }
+    )
+    f = place_features(cluster(pl.DataFrame(rows), CFG), tankers, CFG)
+    p = f.filter(pl.col("plates") == 2).row(0, named=True)
+    assert p["visits"] == 19 and p["parked"] == 17
+    assert p["fuel_visits"] == 2 and p["night_stops"] == 0
+    assert p["night_plates_seen"] is None or p["night_plates_seen"] == ""

@@ -108,6 +108,50 @@ def depots(stays: pl.DataFrame, vehicles: pl.DataFrame, cfg: Mapping[str, Any]) 
     )
 
 
+def dwells(stays: pl.DataFrame, cfg: Mapping[str, Any]) -> pl.DataFrame:
+    """The stays with ``_dwell`` (one truck's unbroken time at one place) and ``_parked``.
+
+    A truck standing two days in a yard drifts out of the stay finder's 150 m box again and
+    again, and its time there comes out as dozens of stays of half an hour, each of which read
+    as a call (a delivery, a night stop). Consecutive stays of one truck at one place, with no
+    stay anywhere else between them and less than ``dwell_gap_minutes`` apart, are one dwell:
+    in that gap the truck did business nowhere (a delivery elsewhere is a stay elsewhere).
+    A dwell that holds the truck over 03:00 or lasts ``parked_min_hours`` is parking; every
+    stay of it is parked.
+    """
+    gap = pl.duration(minutes=float(cfg["dwell_gap_minutes"]))
+    s = stays.sort("plate", "start", "end")
+    new = (
+        (pl.col("plate") != pl.col("plate").shift(1))
+        | (pl.col("place_id") != pl.col("place_id").shift(1))
+        | ((pl.col("start") - pl.col("end").shift(1)) > gap)
+    ).fill_null(True)
+    s = s.with_columns(new.cum_sum().alias("_dwell"))
+    span = (
+        s.group_by("_dwell")
+        .agg(pl.col("start").min(), pl.col("end").max())
+        .with_columns(*[e for e in night_flags(cfg) if e.meta.output_name() == "is_overnight"])
+        .select(
+            "_dwell",
+            (
+                pl.col("is_overnight")
+                | ((pl.col("end") - pl.col("start")) >= pl.duration(hours=cfg["parked_min_hours"]))
+            ).alias("_span_parked"),
+        )
+    )
+    return (
+        s.join(span, on="_dwell", how="left")
+        .with_columns(
+            (
+                pl.col("is_overnight")
+                | (pl.col("minutes") >= cfg["parked_min_hours"] * 60)
+                | pl.col("_span_parked")
+            ).alias("_parked")
+        )
+        .drop("_span_parked")
+    )
+
+
 def place_features(
     stays: pl.DataFrame,
     vehicles: pl.DataFrame,
@@ -116,15 +160,7 @@ def place_features(
     """One row per place with what the trucks did there."""
     v = vehicles.select("plate", "carrier", "cargo_class", "is_fuel")
     # in plate and time order whatever order the stays came in: dwell hours are float sums
-    s = (
-        stays.join(v, on="plate", how="left")
-        .sort("place_id", "plate", "start", "end")
-        .with_columns(
-            (pl.col("is_overnight") | (pl.col("minutes") >= cfg["parked_min_hours"] * 60)).alias(
-                "_parked"
-            )
-        )
-    )
+    s = dwells(stays, cfg).join(v, on="plate", how="left").sort("place_id", "plate", "start", "end")
     call = ~pl.col("_parked")
     # one row per place: a yard where two carriers' trucks sleep is the depot of both
     depot = (
@@ -148,9 +184,13 @@ def place_features(
         pl.col("end").max().alias("last_seen"),
         pl.col("cargo_class").drop_nulls().unique().sort().str.join(",").alias("cargo_classes"),
         # a tanker parked for the night or a shift delivered nothing
-        (pl.col("is_fuel").fill_null(False) & call).sum().alias("fuel_visits"),
+        # calls, not stays: a call the stay finder split in two is one delivery
+        pl.col("_dwell")
+        .filter(pl.col("is_fuel").fill_null(False) & call)
+        .n_unique()
+        .alias("fuel_visits"),
         pl.col("_parked").sum().alias("parked"),
-        (pl.col("is_night") & call).sum().alias("night_stops"),
+        pl.col("_dwell").filter(pl.col("is_night") & call).n_unique().alias("night_stops"),
         pl.col("plate")
         .filter(pl.col("carrier").is_null() & pl.col("cargo_class").is_null())
         .n_unique()
