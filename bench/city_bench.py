@@ -101,7 +101,7 @@ def one_size(size: str, seed: int, out: Path) -> dict[str, object]:
         row[f"  {k}"] = v
     config = load_settings()
     leads, _ = stage("scoring", score_run, work)
-    merged, _ = stage(
+    merged, *_ = stage(
         "ledger merge", merge_into_ledger, out / size / "ledger.duckdb", ingest, leads, config
     )
     stage("lead files", write_leads, merged, run)
