@@ -85,7 +85,11 @@ def date_order_notes(df: pl.DataFrame, source: Source, file: str, date_order: st
     for col in dated:
         if df.schema.get(col) != pl.String:
             continue
-        order, example = parse.year_last_order(df[col])
+        # a value opening with four ASCII digits (2021-05-04, as nearly all do) cannot have
+        # the year last: only the others are read (the regexes cost 2 s a batch of 5 M)
+        values = df[col]
+        values = values.filter(~values.str.contains(r"^[0-9]{4}").fill_null(False))
+        order, example = parse.year_last_order(values)
         if order in ("ambiguous", "mixed") and example is not None:
             what = (
                 "no value shows a day above 12"

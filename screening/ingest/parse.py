@@ -22,7 +22,7 @@ _DATE_RE = (
     r"\s*(Z|[+-]\d{2}:?\d{2})?$"
 )
 _NUMBER_RE = r"^([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*[a-zA-Z千伏安瓦时度吨公里/]*$"
-_PLAIN_NUMBER_RE = r"^[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)$"  # ASCII digits only
+PLAIN_NUMBER_RE = r"^[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)$"  # ASCII digits only
 _EXCEL_EPOCH = pl.datetime(1899, 12, 30)
 
 
@@ -62,7 +62,7 @@ def _floats(values: pl.Series) -> pl.Series:
     """Plain numbers ("327.5", a CSV export's 10^8 readings) cast at once; only the others go
     through the full reading (six string passes over 5 M readings took 4 s a batch). A
     plain number reads the same either way."""
-    plain = values.str.contains(_PLAIN_NUMBER_RE).fill_null(False)
+    plain = values.str.contains(PLAIN_NUMBER_RE).fill_null(False)
     out = values.cast(pl.Float64, strict=False)
     other = (~plain & values.is_not_null()).arg_true()
     if other.len():

@@ -313,7 +313,16 @@ def _stage_table(
         fixes.append(pl.when(bad_speed).then(None).otherwise(speed).alias("speed_kmh"))
 
     df = df.with_columns(pl.any_horizontal([c.when for c in checks]).alias("_flagged"))
-    record = pl.struct([pl.col(f"_raw_{c}").cast(pl.String).alias(c) for c in raw_cols])
+    # wide readings keep the text of a value (a date) only where it is not a plain number
+    # (could not be read; series.py): elsewhere the value as read stands for it
+    record = pl.struct(
+        [
+            pl.coalesce(pl.col(f"_raw_{c}").cast(pl.String), pl.col(c).cast(pl.String)).alias(c)
+            if source.name == "power_readings" and c in ("kwh", "ts")
+            else pl.col(f"_raw_{c}").cast(pl.String).alias(c)
+            for c in raw_cols
+        ]
+    )
     problems = (
         df.filter(pl.col("_flagged"))
         .rechunk()  # polars 2.1 panics (binview "i < self.len()") on the unrechunked filter

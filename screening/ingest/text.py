@@ -44,6 +44,9 @@ BLOCK_BYTES = 8 << 20  # the default block (ingest.csv_block_mb sets it)
 SEPARATORS = (",", "\t", ";", "|")
 HEADER_SEARCH = 10  # a header is looked for in this many first lines (title lines above it)
 REPLACEMENT = "\ufffd"
+# encodings in which ASCII bytes are the same characters (not UTF-16): an ASCII block needs
+# no decoding
+ASCII_SAME = ("utf-8-sig", "utf-8", "gb18030")
 BOM = "\ufeff"
 _QUOTED = r'"(?:[^"]|"")*"'
 # two-byte GBK sequences, and those inside GB2312 (the characters of Chinese text)
@@ -144,7 +147,15 @@ def _survey(
     decoders = [codecs.getincrementaldecoder(e)("replace") for e in encodings]
     counts = [[0, 0, 0] for _ in encodings]
     pairs = gb2312 = 0
+    ascii_same = all(e in ASCII_SAME for e in encodings)
     for block in itertools.chain(chunks(), [b""]):
+        if ascii_same and block.isascii() and not any(d.getstate()[0] for d in decoders):
+            # ASCII reads the same in every encoding tried (a reading's digits, nearly all of a
+            # readings file): counted as bytes, not decoded (the survey's cost was decoding)
+            for c in counts:
+                c[1] += block.count(b"\r")
+                c[2] += block.count(b"\n")
+            continue
         for decoder, c in zip(decoders, counts, strict=True):
             text = decoder.decode(block, final=not block)
             c[0] += text.count(REPLACEMENT)
@@ -195,6 +206,14 @@ def _as_utf8(
     decoder = codecs.getincrementaldecoder(encoding)("replace")
     start = True
     for block in itertools.chain(chunks(), [b""]):
+        if (
+            block
+            and encoding in ASCII_SAME
+            and not (start or cr_only or decoder.getstate()[0])
+            and block.isascii()
+        ):
+            yield block  # ASCII is its own UTF-8 in every encoding read here: no decoding
+            continue
         text = decoder.decode(block, final=not block)
         if start and text:
             text, start = text.removeprefix(BOM), False
@@ -471,6 +490,8 @@ def _parse(
             numbered = frame.with_row_index("_row", offset=body["_row"][0]).with_columns(
                 pl.col("_row").cast(pl.Int64)
             )
+            if good.height == numbered.height:  # every record good: nothing to drop
+                return numbered, none
             kept = numbered.join(good.select("_row"), on="_row", how="semi", maintain_order="left")
             return kept, none
     plain, quoted = good.filter(~pl.col("_q")), good.filter(pl.col("_q"))
