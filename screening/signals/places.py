@@ -127,29 +127,21 @@ def dwells(stays: pl.DataFrame, cfg: Mapping[str, Any]) -> pl.DataFrame:
         | ((pl.col("start") - pl.col("end").shift(1)) > gap)
     ).fill_null(True)
     s = s.with_columns(new.cum_sum().alias("_dwell"))
+    # the dwell's span holds each of its stays, so a stay over 03:00 or of a shift makes the
+    # whole dwell parking: the span alone decides
     span = (
         s.group_by("_dwell")
         .agg(pl.col("start").min(), pl.col("end").max())
-        .with_columns(*[e for e in night_flags(cfg) if e.meta.output_name() == "is_overnight"])
+        .with_columns(*night_flags(cfg))
         .select(
             "_dwell",
             (
                 pl.col("is_overnight")
                 | ((pl.col("end") - pl.col("start")) >= pl.duration(hours=cfg["parked_min_hours"]))
-            ).alias("_span_parked"),
+            ).alias("_parked"),
         )
     )
-    return (
-        s.join(span, on="_dwell", how="left")
-        .with_columns(
-            (
-                pl.col("is_overnight")
-                | (pl.col("minutes") >= cfg["parked_min_hours"] * 60)
-                | pl.col("_span_parked")
-            ).alias("_parked")
-        )
-        .drop("_span_parked")
-    )
+    return s.join(span, on="_dwell", how="left")
 
 
 def place_features(
