@@ -127,13 +127,9 @@ def _increment(bundle: Path, last_day: dict[str, Path], work: Path, out: Path) -
     """The nightly increment: the warehouse is taken back to the night before (the last
     day's files out of the bundle, an incremental ingest drops their parts; not timed), then
     the files arrive and ``run_screening`` on the kept warehouse is timed end to end."""
-    held = out / "held"
-    held.mkdir(exist_ok=True)
-    for path in last_day.values():
-        shutil.move(path, held / path.name)
-    ingest_bundle(bundle, work, incremental=True)
-    for path in last_day.values():
-        shutil.move(held / path.name, path)
+    from night_bench import back_one_night  # bench/ is on sys.path (see _bundle)
+
+    back_one_night(bundle, work, out / "held", list(last_day.values()))
     report = run_screening(bundle, out / "night", work_dir=work)
     for k, v in report.steps.items():
         print(f"increment {k}: {v} s", file=sys.stderr)

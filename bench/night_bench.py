@@ -31,17 +31,15 @@ def last_day_files(bundle: Path) -> list[Path]:
     return [p for n in BULK for p in (bundle / n).glob("*.parquet") if p.stem != "history"]
 
 
-def back_one_night(bundle: Path, work: Path, held: Path) -> list[Path]:
+def back_one_night(bundle: Path, work: Path, held: Path, files: list[Path]) -> None:
     """The warehouse as it stood the night before: the last day's files taken out of the
-    bundle and an incremental ingest (which drops their parts); returns where they were."""
-    files = last_day_files(bundle)
+    bundle and an incremental ingest (which drops their parts), then the files put back."""
     held.mkdir(parents=True, exist_ok=True)
     for path in files:
         shutil.move(path, held / path.name)
     ingest_bundle(bundle, work, incremental=True)
     for path in files:
         shutil.move(held / path.name, path)
-    return files
 
 
 def sha(path: Path) -> str:
@@ -62,7 +60,7 @@ def main() -> None:
         sys.exit(f"{bundle}: no last day's files; run bench/city_bench.py first")
     for i in range(args.nights):
         t0 = time.perf_counter()
-        back_one_night(bundle, work, root / "held")
+        back_one_night(bundle, work, root / "held", last_day_files(bundle))
         print(f"taken back one night in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
         night = root / "night"
         shutil.rmtree(night, ignore_errors=True)
