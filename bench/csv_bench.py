@@ -24,60 +24,20 @@ from pathlib import Path
 
 import polars as pl
 
-HEADER = {"account_id": "户号", "date": "日期"}
-
-
-def _write_gb18030_gz(frame: pl.DataFrame, path: Path) -> None:
-    """CSV text in GB18030, gzipped, written in slices so that the bench itself stays small."""
-    with gzip.open(path, "wb", compresslevel=3) as fh:
-        for i in range(0, frame.height, 500_000):
-            part = frame.slice(i, 500_000)
-            fh.write(part.write_csv(include_header=i == 0).encode("gb18030"))
+from screening.sample.layouts import write_readings_csv
 
 
 def make_csv_bundle(parquet_bundle: Path, out: Path) -> Path:
     """The county with its readings as GB18030 CSV: wide-hourly for hourly meters (split in
-    two files, as two export runs), long for daily ones."""
+    two files, as two export runs), long for daily ones (screening.sample.layouts)."""
     if out.exists():
         return out
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(parquet_bundle, tmp, ignore=shutil.ignore_patterns("power_readings*"))
     one = parquet_bundle / "power_readings.parquet"
-    readings = pl.scan_parquet(
-        one if one.exists() else str(parquet_bundle / "power_readings" / "*.parquet")
-    )
-    steps = readings.group_by("account_id").agg(
-        (pl.col("ts").diff().dt.total_minutes().min()).alias("step")
-    )
-    hourly_ids = steps.filter(pl.col("step") <= 60).select("account_id").collect()
-    folder = tmp / "power_readings"
-    folder.mkdir()
-    hourly = (
-        readings.join(hourly_ids.lazy(), on="account_id", how="semi")
-        .with_columns(
-            pl.col("ts").dt.date().alias("date"),
-            pl.format("h{}", pl.col("ts").dt.hour().cast(pl.String).str.zfill(2)).alias("h"),
-        )
-        .group_by("account_id", "date", "h")
-        .agg(pl.col("kwh").sum())
-        .collect()
-        .pivot(on="h", index=["account_id", "date"], values="kwh", sort_columns=True)
-        .sort("account_id", "date")
-    )
-    half = hourly.height // 2
-    for k, part in enumerate((hourly.slice(0, half), hourly.slice(half))):
-        _write_gb18030_gz(part.rename(HEADER), folder / f"wide_hourly_{k + 1}.csv.gz")
-    del hourly
-    daily = (
-        readings.join(hourly_ids.lazy(), on="account_id", how="anti")
-        .sort("account_id", "ts")
-        .collect()
-        .with_columns(pl.col("ts").dt.strftime("%Y-%m-%d %H:%M:%S"))
-    )
-    _write_gb18030_gz(
-        daily.rename({"account_id": "户号", "ts": "时间", "kwh": "电量"}), folder / "daily.csv.gz"
-    )
+    readings = one if one.exists() else next((parquet_bundle / "power_readings").glob("*"))
+    write_readings_csv(readings, tmp / "power_readings")
     tmp.rename(out)
     return out
 

@@ -11,6 +11,8 @@ that benchmarks and tests can show the product's cost and results do not depend 
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import shutil
 from pathlib import Path
 
@@ -60,3 +62,99 @@ def write_layout(plain: Path, bundle: Path, layout: str, files: int = 47, seed: 
             part.write_parquet(bundle / name / f"{name}-{n}.parquet")
         shutil.rmtree(tmp)
     return bundle
+
+
+# the headers a GB18030 export from the grid company carries
+CSV_HEADER = {"account_id": "户号", "date": "日期", "ts": "时间", "kwh": "电量"}
+
+
+def _write_text_gz(frame: pl.DataFrame, handles: list[tuple[object, str]], header: bool) -> None:
+    """CSV text, written in slices of 500,000 rows to each (gzip handle, encoding)."""
+    for i in range(0, frame.height, 500_000):
+        text = frame.slice(i, 500_000).write_csv(include_header=header and i == 0)
+        for fh, encoding in handles:
+            fh.write(text.encode(encoding))  # type: ignore[attr-defined]
+
+
+def _wide(part: pl.LazyFrame) -> pl.DataFrame:
+    """Hourly readings as one row a meter-day, h00..h23 (every file the same columns)."""
+    hour = pl.col("ts").dt.hour().cast(pl.String).str.zfill(2)
+    frame = (
+        part.with_columns(pl.col("ts").dt.date().alias("date"), pl.format("h{}", hour).alias("h"))
+        .group_by("account_id", "date", "h")
+        .agg(pl.col("kwh").sum())
+        .collect()
+        .pivot(on="h", index=["account_id", "date"], values="kwh", sort_columns=True)
+        .sort("account_id", "date")
+    )
+    hours = [f"h{h:02d}" for h in range(24)]
+    return frame.select(
+        "account_id",
+        "date",
+        *(pl.col(h) if h in frame.columns else pl.lit(None).alias(h) for h in hours),
+    )
+
+
+def _long(part: pl.LazyFrame) -> pl.DataFrame:
+    frame = part.sort("account_id", "ts").collect()
+    return frame.with_columns(pl.col("ts").dt.strftime("%Y-%m-%d %H:%M:%S"))
+
+
+def write_readings_csv(
+    readings: Path,
+    folder: Path,
+    stem: str = "",
+    wide_files: int = 2,
+    encoding: str = "gb18030",
+    twin: Path | None = None,
+    meters_per_step: int = 5_000,
+) -> list[Path]:
+    """The readings of ``readings`` (a long Parquet file: account_id, ts, kwh) as an agency's
+    grid company exports them: its hourly meters wide-hourly (one row a meter-day, h00..h23,
+    Chinese headers), split over ``wide_files`` files by meter, its daily meters long, into
+    ``folder/<stem>wide_hourly_<n>.csv.gz`` and ``folder/<stem>daily.csv.gz``, in
+    ``encoding``. ``twin``: a folder that gets the same files in UTF-8 (DuckDB reads only
+    UTF-8; the text differs only in the header).
+
+    Hourly meters (any reading off midnight) are pivoted ``meters_per_step`` meters at a
+    time, in meter order, and the daily ones 20 times as many: a city's 3x10^8 readings are
+    never held at once."""
+    folder.mkdir(parents=True, exist_ok=True)
+    scan = pl.scan_parquet(readings)
+    meters = scan.select(pl.col("account_id").unique().sort()).collect()["account_id"]
+    hourly_ids = (
+        scan.filter(pl.col("ts").dt.time() != pl.time(0))
+        .select(pl.col("account_id").unique().sort())
+        .collect()["account_id"]
+    )
+    daily_ids = meters.filter(~meters.is_in(hourly_ids.implode()))
+    names = [f"{stem}wide_hourly_{k + 1}.csv.gz" for k in range(wide_files)] + [
+        f"{stem}daily.csv.gz"
+    ]
+    if twin is not None:
+        twin.mkdir(parents=True, exist_ok=True)
+    out = []
+    for k, name in enumerate(names):
+        ids = hourly_ids if k < wide_files else daily_ids
+        if k < wide_files:  # this file's share of the hourly meters, in meter order
+            share = -(-ids.len() // wide_files)
+            ids = ids.slice(k * share, share)
+        if ids.len() == 0:  # no such meters: no file (an empty one would be a file problem)
+            continue
+        step = meters_per_step if k < wide_files else meters_per_step * 20
+        with contextlib.ExitStack() as stack:
+            handles = [(stack.enter_context(gzip.open(folder / name, "wb", 3)), encoding)]
+            if twin is not None:
+                handles.append((stack.enter_context(gzip.open(twin / name, "wb", 3)), "utf-8"))
+            for i in range(0, ids.len(), step):
+                chunk = ids.slice(i, step)
+                part = scan.filter(
+                    pl.col("account_id").is_between(pl.lit(chunk[0]), pl.lit(chunk[-1]))
+                    & pl.col("account_id").is_in(chunk.implode())
+                )
+                frame = _wide(part) if k < wide_files else _long(part)
+                renamed = frame.rename({c: CSV_HEADER[c] for c in frame.columns if c in CSV_HEADER})
+                _write_text_gz(renamed, handles, header=i == 0)
+                del frame, renamed
+        out.append(folder / name)
+    return out
