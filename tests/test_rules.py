@@ -680,3 +680,45 @@ def test_a_paint_booth_s_thinners_are_use_but_a_fuel_tanker_s_load_is_not():
     assert ("paint", "SOLVENT_USER") in shown and ("fuel", "SOLVENT_USER") in shown
     assert shown["fuel", "FUEL_DELIVERIES"] == pytest.approx(weight["FUEL_DELIVERIES"])
     assert shown["paint", "HAZMAT_VISITS"] < weight["HAZMAT_VISITS"]
+
+
+def test_a_textile_mill_runs_round_the_clock_and_a_plating_shop_does_not_say_so():
+    """Looms, kilns and presses are not stopped at night: a mill registered as such explains
+    its round-the-clock load (CONTINUOUS_PROCESS), a mill whose name hides chemistry does
+    not, and a plating shop (C336) is no continuous process whatever it draws."""
+    mill = {
+        "industry_codes": "C1711",
+        "trade_codes": "C1711",
+        "names": "宿州市盈耀纺织有限公司",
+        "flatness": 0.7,
+        "high_hours_per_day": 22.0,
+        "daily_kwh_recent": 900.0,
+        "night_share": 0.33,
+        "night_share_pct": 0.95,
+    }
+    f = _features(
+        mill=mill,
+        cover={**mill, "cover_name": True},
+        plating={**mill, "industry_codes": "C3360", "trade_codes": "C3360"},
+        two=({**mill, "trade_codes": "F5211;C3011", "industry_codes": "F5211;C3011"}),
+    )
+    fired = _fired(f, "CONTINUOUS_PROCESS")
+    assert sorted(fired["site_id"].to_list()) == ["mill", "two"]
+    assert "登记为连续生产行业（C1711）" in fired.filter(pl.col("site_id") == "mill")["evidence"][0]
+    scores, _ = scoring.score_sites(f, RULES, CONFIG, use_model=False)
+    s = dict(scores.select("site_id", "score").iter_rows())
+    assert s["mill"] < s["cover"] and s["mill"] < s["plating"]
+
+
+def test_one_night_stop_weighs_less_than_a_habit_of_them():
+    """One hazmat truck stopping once at night is what a late delivery or a driver's rest
+    leaves; two or more stops are a pattern and carry the full weight."""
+    f = _features(
+        once={"truck_visits": 1, "truck_night_stops": 1, "night_plates": "皖L12345"},
+        twice={"truck_visits": 2, "truck_night_stops": 2, "night_plates": "皖L12345;苏C54321"},
+    )
+    assert _fired(f, "HAZMAT_NIGHT_STOP")["site_id"].to_list() == ["once"]
+    assert _fired(f, "HAZMAT_NIGHT_STOPS")["site_id"].to_list() == ["twice"]
+    scores, _ = scoring.score_sites(f, RULES, CONFIG, use_model=False)
+    s = dict(scores.select("site_id", "rule_score").iter_rows())
+    assert 0 < s["once"] < s["twice"]
