@@ -392,7 +392,6 @@ def stated_features(reasons: pl.DataFrame, ruleset: RuleSet) -> pl.DataFrame:
 # rules that need an optional source: named in the run summary when it is absent
 TRUCK_RULES = [
     "HAZMAT_NIGHT_STOPS",
-    "HAZMAT_NIGHT_STOP",
     "HAZMAT_VISITS",
     "OUTSIDE_TRUCKS",
     "FUEL_DELIVERIES",
