@@ -36,7 +36,7 @@ def make_csv_bundle(parquet_bundle: Path, out: Path) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(parquet_bundle, tmp, ignore=shutil.ignore_patterns("power_readings*"))
     one = parquet_bundle / "power_readings.parquet"
-    readings = one if one.exists() else next((parquet_bundle / "power_readings").glob("*"))
+    readings = one if one.exists() else parquet_bundle / "power_readings" / "*.parquet"
     write_readings_csv(readings, tmp / "power_readings")
     tmp.rename(out)
     return out

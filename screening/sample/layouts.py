@@ -15,6 +15,7 @@ import contextlib
 import gzip
 import shutil
 from pathlib import Path
+from typing import IO
 
 import polars as pl
 
@@ -68,12 +69,12 @@ def write_layout(plain: Path, bundle: Path, layout: str, files: int = 47, seed: 
 CSV_HEADER = {"account_id": "户号", "date": "日期", "ts": "时间", "kwh": "电量"}
 
 
-def _write_text_gz(frame: pl.DataFrame, handles: list[tuple[object, str]], header: bool) -> None:
+def _write_text_gz(frame: pl.DataFrame, handles: list[tuple[IO[bytes], str]], header: bool) -> None:
     """CSV text, written in slices of 500,000 rows to each (gzip handle, encoding)."""
     for i in range(0, frame.height, 500_000):
         text = frame.slice(i, 500_000).write_csv(include_header=header and i == 0)
         for fh, encoding in handles:
-            fh.write(text.encode(encoding))  # type: ignore[attr-defined]
+            fh.write(text.encode(encoding))
 
 
 def _wide(part: pl.LazyFrame) -> pl.DataFrame:
@@ -109,11 +110,11 @@ def write_readings_csv(
     twin: Path | None = None,
     meters_per_step: int = 5_000,
 ) -> list[Path]:
-    """The readings of ``readings`` (a long Parquet file: account_id, ts, kwh) as an agency's
-    grid company exports them: its hourly meters wide-hourly (one row a meter-day, h00..h23,
-    Chinese headers), split over ``wide_files`` files by meter, its daily meters long, into
-    ``folder/<stem>wide_hourly_<n>.csv.gz`` and ``folder/<stem>daily.csv.gz``, in
-    ``encoding``. ``twin``: a folder that gets the same files in UTF-8 (DuckDB reads only
+    """The readings of ``readings`` (long Parquet: account_id, ts, kwh; one file or a glob of
+    them) as an agency's grid company exports them: its hourly meters wide-hourly (one row a
+    meter-day, h00..h23, Chinese headers), split over ``wide_files`` files by meter, its daily
+    meters long, into ``folder/<stem>wide_hourly_<n>.csv.gz`` and ``folder/<stem>daily.csv.gz``,
+    in ``encoding``. ``twin``: a folder that gets the same files in UTF-8 (DuckDB reads only
     UTF-8; the text differs only in the header).
 
     Hourly meters (any reading off midnight) are pivoted ``meters_per_step`` meters at a
