@@ -70,7 +70,8 @@ def test_nightly_flow_runs_and_the_same_night_twice_changes_nothing(harness, tmp
         before = (lg.runs(), lg.history(), lg.status())
     second = nightly(**args)
     assert second["ledger"] == {"already_merged": 1}
-    assert second["files_reused"] == 7  # 4 reading files and 3 days of tracks, not re-read
+    # 4 reading files, 3 days of tracks and the 7 registers' files, not re-read
+    assert second["files_reused"] == 14
     with Ledger(tmp_path / "ledger.duckdb") as lg:
         after = (lg.runs(), lg.history(), lg.status())
     assert all(a.equals(b) for a, b in zip(before, after, strict=True))
@@ -196,7 +197,8 @@ def test_an_incremental_night_reads_only_new_files_and_equals_a_full_rebuild(
     for f in (tmp_path / "held").glob("*.parquet"):
         shutil.move(f, bundle / "power_readings")
     second = nightly(night="2021-08-31", n_partitions=3, **args)
-    assert second["files_reused"] == 6  # 2 days of tracks and 4 reading files as they were
+    # 2 days of tracks, 4 reading files and the 7 registers' files as they were
+    assert second["files_reused"] == 13
     assert second["ledger"]["repeated"] > 0
     summary = (tmp_path / "runs" / "2021-08-31" / "run_summary.md").read_text(encoding="utf-8")
     assert "| vehicle_tracks | 3 | 2 |" in summary

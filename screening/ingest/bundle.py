@@ -18,6 +18,7 @@ import polars as pl
 
 from screening.ingest.increment import COUNTS, no_prior, prior_ingest, stage_increment
 from screening.ingest.manifest import Manifest, ManifestError, read_manifest
+from screening.ingest.memo import load_register, register_key, staging_code, store_register
 from screening.ingest.problems import IngestError, empty_problems, file_problem
 from screening.ingest.readers import (
     RawTable,
@@ -136,6 +137,8 @@ def ingest_bundle(
     # bulk series always go file by file, batch by batch (bounded memory); without
     # ``incremental`` nothing stored counts as seen, so every file is read again
     prior = prior_ingest(work_dir) if incremental else no_prior()
+    # registers staged by the last ingest: reused only by an incremental one (memo.py)
+    registers = catalog.registers_cache(work_dir)
     new_parts: dict[str, list[tuple[str, Path]]] = {}
     keep_parts: dict[str, set[str]] = {}
     lost: dict[str, str] = {}
@@ -149,7 +152,9 @@ def ingest_bundle(
                     name, paths, bundle, work_dir, Path(tmp), manifest, config, prior, today
                 )
             else:
-                staged[name], rows = _stage_register(name, paths, bundle, manifest, config, today)
+                staged[name], rows = _stage_register(
+                    name, paths, bundle, manifest, config, today, registers, incremental
+                )
             file_rows += rows
             notes += staged[name].notes
             staged[name].stats["files_unread"] = sum(1 for r in rows if r["error"])
@@ -241,19 +246,30 @@ def _stage_register(
     manifest: Manifest,
     config: Mapping[str, Any],
     today: dt.date,
+    cache: Path | None = None,
+    reuse: bool = False,
 ) -> tuple[Staged, list[dict[str, Any]]]:
-    """A register (every file of a small source at once): staged, with one row per file."""
+    """A register (every file of a small source at once): staged, with one row per file.
+    With ``cache`` the result is kept there for the next ingest; with ``reuse`` too, the
+    one kept there is taken instead when nothing that shapes it changed (memo.py): a full
+    rebuild (no ``reuse``) stages every register afresh whatever the cache holds."""
+    files = [(path, path.relative_to(bundle).as_posix(), sha256(path)) for path in paths]
+    key = None
+    if cache is not None and _REGISTER_CODE is not None:
+        key = register_key(name, [(r, h) for _, r, h in files], manifest, config, _REGISTER_CODE)
+        kept = load_register(cache, name, key, today) if reuse else None
+        if kept is not None:
+            return kept
     tables: list[RawTable] = []
     unreadable: list[pl.DataFrame] = []
     rows: list[dict[str, Any]] = []
-    for path in paths:
-        rel = path.relative_to(bundle).as_posix()
+    for path, rel, sha in files:
         info: dict[str, Any] = {
             "source": name,
             "file": rel,
             "format": file_format(path),
             "bytes": path.stat().st_size,
-            "sha256": sha256(path),
+            "sha256": sha,
             "encoding": None,
             "error": None,
         }
@@ -284,7 +300,13 @@ def _stage_register(
             acc[k] += r[k]
     for info in rows:
         info.update(counts.get(info["file"], dict.fromkeys(COUNTS, 0)))
+    if cache is not None and key is not None:
+        store_register(cache, name, key, today, result, rows)
     return result, rows
+
+
+# what a kept register depends on besides its inputs: the code that reads and stages it
+_REGISTER_CODE = staging_code(_stage_register)
 
 
 def sanity(

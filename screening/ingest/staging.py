@@ -71,6 +71,9 @@ FILLABLE_IDS = {
 }
 # Dates that may lie ahead of today: a permit's end of validity.
 FUTURE_OK = {("permits", "valid_to")}
+# how the problem of any other date after today begins (memo.py looks for it: only such a
+# date makes a staged register depend on which day it was staged)
+FUTURE_REASON = "dated after today"
 # Sources whose records mean nothing without a place.
 NEEDS_PLACE = ("idle_properties", "sanctioned_sites", "tips")
 
@@ -252,7 +255,7 @@ def _stage_table(
                 if c.kind == "date"
                 else val >= dt.datetime.combine(today + dt.timedelta(days=1), dt.time())
             )
-            what = f"dated after today ({today}): a typo or a clock that is wrong"
+            what = f"{FUTURE_REASON} ({today}): a typo or a clock that is wrong"
             checks.append(
                 problem(
                     late,

@@ -21,7 +21,6 @@ record exists; the ledger (a later stage) also matches sites across runs by posi
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -38,6 +37,7 @@ from scipy.spatial import cKDTree
 from screening.coords import project_m, stable_ids
 from screening.sites.addresses import township_of
 from screening.sites.collect import place_by_address
+from screening.store.digest import code_digest
 
 # which record anchors a site's id, best first
 PRIORITY = {
@@ -367,12 +367,7 @@ def _word_edges(rec: pl.DataFrame) -> pl.DataFrame:
 
 # the code that makes the edges is an input too: a changed rule must not reuse old edges
 # (None where the source cannot be read, a frozen install: then nothing is cached)
-try:
-    _EDGE_CODE: bytes | None = hashlib.sha256(
-        "".join(inspect.getsource(f) for f in (_near_pairs, _distance_edges, _judge_pairs)).encode()
-    ).digest()
-except OSError:
-    _EDGE_CODE = None
+_EDGE_CODE = code_digest(_near_pairs, _distance_edges, _judge_pairs)
 
 
 def _edge_inputs(rec: pl.DataFrame, x: np.ndarray, y: np.ndarray, cfg: Mapping[str, Any]) -> str:

@@ -23,6 +23,8 @@ BULK_DIR = "bulk"  # bulk/<series>/<sha16>[-NNNN].parquet
 # bulk/power_readings/days/<sha16>[-NNNN].parquet: the part's readings per meter and day
 DAYS_DIR = "days"
 CACHE_DIR = "cache"  # memos keyed by a digest of their inputs (distance edges)
+# cache/registers/<source>-<key>/: a register as the last ingest staged it (ingest/memo.py)
+REGISTERS_DIR = "registers"
 STAGING_PREFIX = ".staging-"  # an ingest's temporary folder inside the work directory
 WORK_LOCK = "warehouse.lock"  # held by the run writing the work directory
 
@@ -73,3 +75,7 @@ def work_lock(work_dir: Path) -> Path:
 
 def cache_dir(work_dir: Path) -> Path:
     return Path(work_dir) / CACHE_DIR
+
+
+def registers_cache(work_dir: Path) -> Path:
+    return cache_dir(work_dir) / REGISTERS_DIR
