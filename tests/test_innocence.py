@@ -230,6 +230,8 @@ def test_stray_night_stops_count_for_the_sites_around_them_not_for_businesses_st
             "case_ids": [None] * 4,
             # the shop's own night stops are explained by the shop: they count for nobody
             "truck_night_stops": [2, 0, 0, 3],
+            # the house's meter tripled, the shop's did not change
+            "jump_ratio": [None, 3.0, 2.5, 1.0],
         },
         schema_overrides={"property_ids": pl.String, "case_ids": pl.String},
     )
@@ -238,5 +240,16 @@ def test_stray_night_stops_count_for_the_sites_around_them_not_for_businesses_st
     got = {r["site_id"]: r for r in near.iter_rows(named=True)}
     assert got["house"]["night_stops_near"] == 2
     assert abs(got["house"]["night_stops_near_m"] - 180) < 2
-    assert "far" not in got and "lane" not in got
+    assert "far" not in got or got["far"]["night_stops_near"] is None
+    assert got["lane"]["night_stops_near"] is None
     assert got["shop"]["night_stops_near"] == 2
+    # read from the lane: its trucks count for the tripled house 180 m off, not for the
+    # shop (its meter did not double) nor the house 900 m off (beyond trucks_near_m)
+    assert got["lane"]["trucks_for_site"] == "house"
+    assert abs(got["lane"]["trucks_for_m"] - 180) < 2
+    assert got["house"]["trucks_for_site"] is None and got["shop"]["trucks_for_site"] is None
+    # trucks at the door of a house whose own meter doubled are that house's own story
+    own = _stray_night_stops(
+        sites.select("site_id"), xy, base.with_columns(jump_ratio=pl.lit(2.2)), CFG
+    )
+    assert own.filter(pl.col("site_id") == "lane")["trucks_for_site"].drop_nulls().len() == 0

@@ -73,6 +73,8 @@ def _features(**sites: dict) -> pl.DataFrame:
         "unregistered_plates": 0,
         "night_stops_near": 0,
         "night_stops_near_m": 0.0,
+        "trucks_for_site": None,
+        "trucks_for_m": None,
         "truck_plates": 0,
         "plates": None,
         "night_plates": None,
@@ -443,6 +445,54 @@ def test_a_tripled_house_meter_near_stray_night_stops_is_one_story():
     assert "180米外无登记场所有危险货物运输车辆夜间停靠2次" in fired["evidence"][0]
 
 
+def test_night_trucks_on_the_lane_are_the_tripled_house_s_story_not_a_second_lead():
+    """Outside hazmat trucks stopping at night on a lane by a quiet house, 80 m from a house
+    whose meter tripled: the trucks count for the tripled house (NIGHT_TRUCKS_NEARBY), and
+    the lane keeps them only at TRUCKS_FOR_NEIGHBOUR's factor, below the activity gate, so
+    that its missing registration (a household has none) no longer counts either."""
+    stop = {
+        "tariffs": "residential",
+        "entities": 0,
+        "meters": 1,
+        "truck_night_stops": 2,
+        "truck_visits": 2,
+        "unregistered_plates": 1,
+        "night_plates": "豫A12345",
+    }
+    f = _features(
+        lane={**stop, "trucks_for_site": "Shouse", "trucks_for_m": 80.0},
+        alone=stop,
+        house={
+            "tariffs": "residential",
+            "entities": 0,
+            "jump_ratio": 3.0,
+            "jump_before": 5.0,
+            "jump_after": 15.0,
+            "jump_date": dt.date(2021, 8, 2),
+            "jump_common_share": 0.01,
+            "night_stops_near": 2,
+            "night_stops_near_m": 80.0,
+        },
+    )
+    scores, reasons = apply(f, RULES)
+    by = dict(zip(scores["site_id"], scores["rule_score"], strict=True))
+    fired = {
+        s: dict(zip(g["code"], g["contribution"], strict=True))
+        for (s,), g in reasons.group_by("site_id")
+    }
+    assert fired["house"]["NIGHT_TRUCKS_NEARBY"] > 0
+    assert (
+        "80米外用电倍增的场所Shouse"
+        in reasons.filter(
+            (pl.col("site_id") == "lane") & (pl.col("code") == "TRUCKS_FOR_NEIGHBOUR")
+        )["evidence"][0]
+    )
+    assert fired["alone"]["NO_REGISTRATION"] > 0
+    assert fired["lane"].get("NO_REGISTRATION", 0) == 0
+    assert by["lane"] < RULES.activity_gate < by["house"] < by["alone"]
+    assert fired["house"]["NO_REGISTRATION"] > 0
+
+
 def test_a_meter_in_a_hazmat_carrier_s_name_is_its_yard():
     yard = {
         "entities": 0,
@@ -604,6 +654,29 @@ def test_with_lead_needs_rule_a_site_only_the_model_lifts_is_a_watch_item():
     assert scoring.leads(scored, reasons, held_back, ["vehicle_tracks"])["site_id"].to_list() == [
         "named"
     ]
+
+
+def test_a_tip_that_names_no_place_is_a_watch_item_not_a_lead():
+    """scoring.lead_needs_place (the default): a site made of a tip alone, with no position
+    (it names only a township: "听说曹村镇有人偷偷搞化工，具体位置不清楚"), is kept out of the
+    lead list, however high the model puts it; the same tip pinned to a spot, or a meter
+    without coordinates (the grid's account and address find it), stays a lead."""
+    tip = {"tips": 1, "tip_ids": "T1", "lon": None, "lat": None}
+    f = _features(
+        vague=tip,
+        pinned={**tip, "tip_ids": "T2", "lon": 117.0, "lat": 33.6},
+        meter={**tip, "tip_ids": "T3", "account_ids": "A1", "meters": 1},
+    )
+    scored, reasons = scoring.score_sites(f, RULES, CONFIG, use_model=False)
+    scored = scored.with_columns(pl.lit(2.5).alias("score"))
+
+    def cfg(**scoring_: object) -> dict:
+        return {**CONFIG, "scoring": {**CONFIG["scoring"], **scoring_}}
+
+    on = scoring.leads(scored, reasons, cfg(lead_needs_place=True))
+    assert on["site_id"].to_list() == ["meter", "pinned"] and on["rank"].to_list() == [1, 2]
+    off = scoring.leads(scored, reasons, cfg(lead_needs_place=False))
+    assert off["site_id"].to_list() == ["meter", "pinned", "vague"]
 
 
 def test_missing_lines_are_the_optional_witnesses_a_bundle_lacked():

@@ -195,10 +195,27 @@ def leads(
     lacks), at most ``lead_cap`` of them."""
     listed = ranked(scored, reasons, config)
     if needs_rule(config["scoring"], missing_lines):
-        listed = listed.filter(pl.col("rule_score").fill_null(0) > 0).with_columns(
-            pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("rank")
-        )
+        listed = listed.filter(pl.col("rule_score").fill_null(0) > 0)
+    if config["scoring"].get("lead_needs_place", False):
+        listed = listed.join(placeless(scored), on="site_id", how="anti", maintain_order="left")
+    listed = listed.with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("rank"))
     return listed.head(lead_cap(scored.height, config["scoring"]))
+
+
+# the records a team can go and find: a position, or a business, meter, permit, premises,
+# case or truck stop (each carries an address, an account or a place of its own)
+FINDABLE = ("usccs", "account_ids", "permit_ids", "property_ids", "case_ids", "place_ids")
+
+
+def placeless(scored: pl.DataFrame) -> pl.DataFrame:
+    """The sites nobody can be sent to (``scoring.lead_needs_place``): no position and no
+    record but tips, i.e. a tip that names only a township or a village ("听说曹村镇有人偷偷搞
+    化工，具体位置不清楚"). Such a tip is the township's to follow up, a watch item; as a lead
+    it took a place in the list that a site with an address should have (on the generated
+    medium counties 75-93 of the 444-538 leads)."""
+    have = [c for c in FINDABLE if c in scored.columns]
+    none = pl.all_horizontal([pl.col(c).is_null() for c in have]) if have else pl.lit(True)
+    return scored.filter(pl.col("lon").is_null() & none).select("site_id")
 
 
 def ranked(scored: pl.DataFrame, reasons: pl.DataFrame, config: Mapping[str, Any]) -> pl.DataFrame:

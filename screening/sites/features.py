@@ -430,8 +430,20 @@ def _stray_night_stops(
     nearest to; not a driver's home or a carrier's depot), and how far the nearest is. A
     village workshop's trucks wait on the lane, not at the house's door, and the house meter
     is rarely positioned: the stop becomes another site, and the house's doubled meter nearby
-    is what ties the two together."""
-    schema = {"site_id": pl.String, "night_stops_near": pl.Int64, "night_stops_near_m": pl.Float64}
+    is what ties the two together.
+
+    The same pairs, read from the stop's side: a stop site whose own meter did not double,
+    with such a house within reach (its meter at least doubled, no night stop at its own
+    door: where NIGHT_TRUCKS_NEARBY fires), has its trucks counted there
+    (``trucks_for_site``, the nearest such site, and ``trucks_for_m``), so that the lane is
+    not a second lead for the same story and the house is (TRUCKS_FOR_NEIGHBOUR)."""
+    schema = {
+        "site_id": pl.String,
+        "night_stops_near": pl.Int64,
+        "night_stops_near_m": pl.Float64,
+        "trucks_for_site": pl.String,
+        "trucks_for_m": pl.Float64,
+    }
     # ``placed``: the positioned sites, in the order of their projected positions ``xy``
     f = placed.select("site_id").join(
         base.select(
@@ -443,6 +455,7 @@ def _stray_night_stops(
             "truck_night_stops",
             "driver_home",
             "carrier_depot",
+            "jump_ratio",
         ),
         on="site_id",
         how="left",
@@ -474,13 +487,33 @@ def _stray_night_stops(
             "d": pairs["v"],
         }
     ).filter(pl.col("stop") != pl.col("site_id"))
-    return (
-        near.group_by("site_id")
-        .agg(
-            pl.col("n").sum().alias("night_stops_near"),
-            pl.col("d").min().alias("night_stops_near_m"),
+    counted = near.group_by("site_id").agg(
+        pl.col("n").sum().alias("night_stops_near"),
+        pl.col("d").min().alias("night_stops_near_m"),
+    )
+    # the houses the stops count for (NIGHT_TRUCKS_NEARBY's own condition), nearest first;
+    # ties go by site id so that the named house does not depend on the search tree
+    doubled = f.filter(
+        (pl.col("jump_ratio").fill_null(0) >= 2) & (pl.col("truck_night_stops").fill_null(0) == 0)
+    ).select("site_id")
+    # a stop whose own meter doubled is its own story (HOUSEHOLD_JUMP with trucks at the door)
+    quiet = stops.filter(~(pl.col("jump_ratio").fill_null(0) >= 2)).select(
+        pl.col("site_id").alias("stop")
+    )
+    owners = (
+        near.join(doubled, on="site_id", how="semi")
+        .join(quiet, on="stop", how="semi")
+        .sort("stop", "d", "site_id")
+        .group_by("stop", maintain_order=True)
+        .first()
+        .select(
+            pl.col("stop").alias("site_id"),
+            pl.col("site_id").alias("trucks_for_site"),
+            pl.col("d").alias("trucks_for_m"),
         )
-        .cast(schema)  # type: ignore[arg-type]
+    )
+    return counted.join(owners, on="site_id", how="full", coalesce=True).cast(
+        schema  # type: ignore[arg-type]
     )
 
 
