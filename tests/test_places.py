@@ -140,3 +140,36 @@ def test_a_truck_standing_in_a_yard_is_one_dwell_not_many_calls():
     assert p["visits"] == 19 and p["parked"] == 17
     assert p["fuel_visits"] == 2 and p["night_stops"] == 0
     assert p["night_plates_seen"] is None or p["night_plates_seen"] == ""
+
+
+def test_a_tanker_calling_across_three_in_the_morning_delivered_it_did_not_sleep():
+    """A fuel tanker at a yard from 02:56 to 03:22 (sparse-mountain 101's T181) is a night
+    delivery, counted as a call and a night stop; the same yard with a truck standing from
+    22:00 to 06:00 is where it slept (an overnight, parked, no delivery)."""
+    yard = (117.3, 33.7)
+    calls = pl.DataFrame(
+        [
+            _stay("皖LU6214", yard, D(2021, 8, 26, 2, 56), 26 / 60),
+            _stay("皖LU6240", yard, D(2021, 8, 27, 13, 43), 31 / 60),
+        ]
+    )
+    fuel = pl.DataFrame(
+        {
+            "plate": ["皖LU6214", "皖LU6240"],
+            "carrier": ["油品物流"] * 2,
+            "cargo_class": ["3", "3"],
+            "is_fuel": [True, True],
+        }
+    )
+    got = place_features(cluster(calls, CFG), fuel, CFG).row(0, named=True)
+    assert got["fuel_visits"] == 2 and got["night_stops"] == 1
+    assert got["overnights"] == 0 and got["parked"] == 0
+    slept = calls.with_columns(
+        pl.when(pl.col("plate") == "皖LU6214")
+        .then(pl.lit(D(2021, 8, 25, 22)))
+        .otherwise(pl.col("start"))
+        .alias("start")
+    )
+    got = place_features(cluster(slept, CFG), fuel, CFG).row(0, named=True)
+    assert got["overnights"] == 1 and got["parked"] == 1
+    assert got["fuel_visits"] == 1 and got["night_stops"] == 0

@@ -32,7 +32,9 @@ def _components(lon: np.ndarray, lat: np.ndarray, radius: float) -> np.ndarray:
 
 
 def night_flags(cfg: Mapping[str, Any]) -> list[pl.Expr]:
-    """is_night: the stay touches 22:00-06:00; is_overnight: it holds the truck over 03:00."""
+    """is_night: the stay touches 22:00-06:00; is_overnight: it holds the truck over 03:00
+    and lasts ``overnight_min_hours`` (where a truck sleeps). A tanker that calls from 02:56
+    to 03:22 unloaded at night, the very call the campaign looks for: it is no overnight."""
     ns, ne = cfg["night_start_hour"], cfg["night_end_hour"]
     start, end = pl.col("start"), pl.col("end")
     day = start.dt.truncate("1d")
@@ -46,7 +48,8 @@ def night_flags(cfg: Mapping[str, Any]) -> list[pl.Expr]:
         | (pl.col("end").dt.hour() < ne)
     )
     spans_night = (end - start) >= pl.duration(hours=24 - ns + ne)
-    return [(in_night | spans_night).alias("is_night"), (three <= end).alias("is_overnight")]
+    slept = (three <= end) & ((end - start) >= pl.duration(hours=cfg["overnight_min_hours"]))
+    return [(in_night | spans_night).alias("is_night"), slept.alias("is_overnight")]
 
 
 def cluster(stays: pl.DataFrame, cfg: Mapping[str, Any]) -> pl.DataFrame:
@@ -116,8 +119,8 @@ def dwells(stays: pl.DataFrame, cfg: Mapping[str, Any]) -> pl.DataFrame:
     as a call (a delivery, a night stop). Consecutive stays of one truck at one place, with no
     stay anywhere else between them and less than ``dwell_gap_minutes`` apart, are one dwell:
     in that gap the truck did business nowhere (a delivery elsewhere is a stay elsewhere).
-    A dwell that holds the truck over 03:00 or lasts ``parked_min_hours`` is parking; every
-    stay of it is parked.
+    A dwell that is an overnight (over 03:00, ``overnight_min_hours`` long) or lasts
+    ``parked_min_hours`` is parking; every stay of it is parked.
     """
     gap = pl.duration(minutes=float(cfg["dwell_gap_minutes"]))
     s = stays.sort("plate", "start", "end")
