@@ -656,6 +656,31 @@ def test_with_lead_needs_rule_a_site_only_the_model_lifts_is_a_watch_item():
     ]
 
 
+def test_a_bio_firm_registered_as_chemical_industry_uses_no_cover_name():
+    """COVER_NAME is the campaign's 以“科技/生物/新材料”名义: a name that hides chemistry. A
+    生物科技 firm registered openly as an organic-fertiliser maker (C2625) hides nothing: only
+    UNPERMITTED_CHEMICAL names it; the same name under an ordinary code is a cover."""
+    firm = {
+        "names": "安徽鼎辉生物科技有限公司",
+        "cover_name": True,
+        "truck_night_stops": 2,
+        "night_plates": "皖LM6447",
+        "has_valid_permit": False,
+    }
+    f = _features(
+        fertiliser={
+            **firm,
+            "industry_codes": "C2625",
+            "trade_codes": "C2625",
+            "chemical_industry": True,
+            "unpermitted_chemical_entity": True,
+        },
+        cover={**firm, "industry_codes": "M7320", "trade_codes": "M7320"},
+    )
+    assert _fired(f, "COVER_NAME")["site_id"].to_list() == ["cover"]
+    assert _fired(f, "UNPERMITTED_CHEMICAL")["site_id"].to_list() == ["fertiliser"]
+
+
 def test_a_tip_that_names_no_place_is_a_watch_item_not_a_lead():
     """scoring.lead_needs_place (the default): a site made of a tip alone, with no position
     (it names only a township: "听说曹村镇有人偷偷搞化工，具体位置不清楚"), is kept out of the
