@@ -684,13 +684,15 @@ def test_a_bio_firm_registered_as_chemical_industry_uses_no_cover_name():
 def test_a_tip_that_names_no_place_is_a_watch_item_not_a_lead():
     """scoring.lead_needs_place (the default): a site made of a tip alone, with no position
     (it names only a township: "听说曹村镇有人偷偷搞化工，具体位置不清楚"), is kept out of the
-    lead list, however high the model puts it; the same tip pinned to a spot, or a meter
-    without coordinates (the grid's account and address find it), stays a lead."""
-    tip = {"tips": 1, "tip_ids": "T1", "lon": None, "lat": None}
+    lead list, however high the model puts it; the same tip pinned to a spot, a tip naming a
+    house ("蒋岗村2组23号") or a meter without coordinates (the grid's account and address find
+    it) stays a lead."""
+    tip = {"tips": 1, "tip_ids": "T1", "lon": None, "lat": None, "addr_key": "蒿沟镇北桥村"}
     f = _features(
         vague=tip,
         pinned={**tip, "tip_ids": "T2", "lon": 117.0, "lat": 33.6},
         meter={**tip, "tip_ids": "T3", "account_ids": "A1", "meters": 1},
+        house={**tip, "tip_ids": "T4", "addr_key": "大店镇蒋岗村2组23号"},
     )
     scored, reasons = scoring.score_sites(f, RULES, CONFIG, use_model=False)
     scored = scored.with_columns(pl.lit(2.5).alias("score"))
@@ -699,9 +701,10 @@ def test_a_tip_that_names_no_place_is_a_watch_item_not_a_lead():
         return {**CONFIG, "scoring": {**CONFIG["scoring"], **scoring_}}
 
     on = scoring.leads(scored, reasons, cfg(lead_needs_place=True))
-    assert on["site_id"].to_list() == ["meter", "pinned"] and on["rank"].to_list() == [1, 2]
+    assert on["site_id"].to_list() == ["house", "meter", "pinned"]
+    assert on["rank"].to_list() == [1, 2, 3]
     off = scoring.leads(scored, reasons, cfg(lead_needs_place=False))
-    assert off["site_id"].to_list() == ["meter", "pinned", "vague"]
+    assert off["site_id"].to_list() == ["house", "meter", "pinned", "vague"]
 
 
 def test_missing_lines_are_the_optional_witnesses_a_bundle_lacked():

@@ -208,14 +208,20 @@ FINDABLE = ("usccs", "account_ids", "permit_ids", "property_ids", "case_ids", "p
 
 
 def placeless(scored: pl.DataFrame) -> pl.DataFrame:
-    """The sites nobody can be sent to (``scoring.lead_needs_place``): no position and no
-    record but tips, i.e. a tip that names only a township or a village ("听说曹村镇有人偷偷搞
-    化工，具体位置不清楚"). Such a tip is the township's to follow up, a watch item; as a lead
-    it took a place in the list that a site with an address should have (on the generated
-    medium counties 75-93 of the 444-538 leads)."""
+    """The sites nobody can be sent to (``scoring.lead_needs_place``): no position, no record
+    but tips, and no house number in the address, i.e. a tip that names only a township or a
+    village ("听说曹村镇有人偷偷搞化工，具体位置不清楚", "蒿沟镇北桥村附近"). Such a tip is the
+    township's to follow up, a watch item; as a lead it took a place in the list that a site
+    with an address should have (on the generated medium counties 75-93 of the 444-538
+    leads). A tip that gives a house ("蒋岗村2组23号") is found by its address, placed or not."""
     have = [c for c in FINDABLE if c in scored.columns]
     none = pl.all_horizontal([pl.col(c).is_null() for c in have]) if have else pl.lit(True)
-    return scored.filter(pl.col("lon").is_null() & none).select("site_id")
+    house = (
+        pl.col("addr_key").fill_null("").str.contains(r"\d号")
+        if "addr_key" in scored.columns
+        else pl.lit(False)
+    )
+    return scored.filter(pl.col("lon").is_null() & none & ~house).select("site_id")
 
 
 def ranked(scored: pl.DataFrame, reasons: pl.DataFrame, config: Mapping[str, Any]) -> pl.DataFrame:
