@@ -89,7 +89,7 @@ def feedback(job: Job) -> Feedback:
 
 
 def meter_ranges(job: Job) -> list[partitions.Bounds]:
-    return partitions.ranges(job.work_dir, "power_readings", job.settings.scale, job.partitions)
+    return partitions.meter_ranges(job.work_dir, job.settings, job.partitions)
 
 
 def plate_ranges(job: Job) -> list[partitions.Bounds]:

@@ -23,6 +23,8 @@ BULK_DIR = "bulk"  # bulk/<series>/<sha16>[-NNNN].parquet
 # bulk/power_readings/days/<sha16>[-NNNN].parquet: the part's readings per meter and day
 DAYS_DIR = "days"
 CACHE_DIR = "cache"  # memos keyed by a digest of their inputs (distance edges)
+# cache/meter_series/<partition key>/: a partition's daily series kept between nights
+SERIES_CACHE_DIR = "meter_series"
 STAGING_PREFIX = ".staging-"  # an ingest's temporary folder inside the work directory
 WORK_LOCK = "warehouse.lock"  # held by the run writing the work directory
 
@@ -73,3 +75,8 @@ def work_lock(work_dir: Path) -> Path:
 
 def cache_dir(work_dir: Path) -> Path:
     return Path(work_dir) / CACHE_DIR
+
+
+def series_cache_dir(work_dir: Path) -> Path:
+    """Where each partition of meters keeps its re-summed daily series (signals/cache.py)."""
+    return cache_dir(work_dir) / SERIES_CACHE_DIR
