@@ -13,11 +13,15 @@ warehouse and checks that both lead lists are byte for byte the same file (the r
 no series: nothing carried over). ``--no-series-cache`` times the night with
 ``scale.series_cache`` off (every partition sums its meters' whole window again); with it on,
 the line after the steps says how each partition's kept series was brought up to date.
+Taken back, the warehouse still holds the series kept by the last bench night, which already
+counts the last day's files: ``--prime-series`` brings it back to the night before as well
+(not timed), so that the timed night adds the last day as a real one does.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import hashlib
 import json
 import shutil
@@ -26,9 +30,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from screening.ingest import ingest_bundle
-from screening.pipeline import run_screening
-from screening.settings import load_settings
+from screening.ingest import IngestReport, ingest_bundle
+from screening.pipeline import partitions, run_screening
+from screening.settings import Settings, load_settings
 from screening.store import catalog
 
 BULK = ("power_readings", "vehicle_tracks")
@@ -39,15 +43,25 @@ def last_day_files(bundle: Path) -> list[Path]:
     return [p for n in BULK for p in (bundle / n).glob("*.parquet") if p.stem != "history"]
 
 
-def back_one_night(bundle: Path, work: Path, held: Path, files: list[Path]) -> None:
+def back_one_night(bundle: Path, work: Path, held: Path, files: list[Path]) -> IngestReport:
     """The warehouse as it stood the night before: the last day's files taken out of the
-    bundle and an incremental ingest (which drops their parts), then the files put back."""
+    bundle and an incremental ingest (which drops their parts), then the files put back.
+    Returns that ingest's report (the night before's as_of)."""
     held.mkdir(parents=True, exist_ok=True)
     for path in files:
         shutil.move(path, held / path.name)
-    ingest_bundle(bundle, work, incremental=True)
+    report = ingest_bundle(bundle, work, incremental=True)
     for path in files:
         shutil.move(held / path.name, path)
+    return report
+
+
+def prime_series(work: Path, as_of: dt.date, settings: Settings) -> None:
+    """Each partition's kept series as the night before left it (the warehouse taken back):
+    without it, the series a bench night finds already holds the last day's files, which a
+    real night's never does, since that night brings them."""
+    for bounds in partitions.meter_ranges(work, settings):
+        partitions.kept_series(work, as_of, settings, bounds)
 
 
 def sha(path: Path) -> str:
@@ -81,6 +95,11 @@ def main() -> None:
     ap.add_argument(
         "--no-series-cache", action="store_true", help="the night with scale.series_cache off"
     )
+    ap.add_argument(
+        "--prime-series",
+        action="store_true",
+        help="the kept series taken back to the night before too (not timed)",
+    )
     args = ap.parse_args()
     settings = load_settings().replace(scale={"series_cache": not args.no_series_cache})
     root = args.out / args.size
@@ -89,8 +108,12 @@ def main() -> None:
         sys.exit(f"{bundle}: no last day's files; run bench/city_bench.py first")
     for i in range(args.nights):
         t0 = time.perf_counter()
-        back_one_night(bundle, work, root / "held", last_day_files(bundle))
+        before = back_one_night(bundle, work, root / "held", last_day_files(bundle))
         print(f"taken back one night in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+        if args.prime_series and not args.no_series_cache and before.as_of is not None:
+            t0 = time.perf_counter()
+            prime_series(work, before.as_of, settings)
+            print(f"series kept as of {before.as_of} in {time.perf_counter() - t0:.1f} s")
         night = root / "night"
         shutil.rmtree(night, ignore_errors=True)
         profiler = None
