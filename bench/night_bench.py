@@ -1,6 +1,7 @@
 """The nightly increment alone, stage by stage, on a warehouse city_bench.py left behind.
 
     python bench/night_bench.py --out /work/bench --size city [--profile] [--rebuild]
+        [--no-series-cache]
 
 city_bench.py keeps ``<out>/<size>/bundle`` (the history and the last day's files) and
 ``<out>/<size>/work`` (the warehouse after its runs). Each night here takes the warehouse back
@@ -8,20 +9,31 @@ to the night before (the last day's files out, an incremental ingest drops their
 timed), puts the files back and times ``run_screening`` on the kept warehouse, with the
 seconds of every step and of the site stages. ``--profile`` writes a pyinstrument profile
 of the night (needs pyinstrument). ``--rebuild`` then screens the same bundle into a fresh
-warehouse and checks that both lead lists are byte for byte the same file.
+warehouse and checks that both lead lists are byte for byte the same file (the rebuild keeps
+no series: nothing carried over). ``--no-series-cache`` times the night with
+``scale.series_cache`` off (every partition sums its meters' whole window again); with it on,
+the line after the steps says how each partition's kept series was brought up to date.
+Taken back, the warehouse still holds the series kept by the last bench night, which already
+counts the last day's files: ``--prime-series`` brings it back to the night before as well
+(not timed), so that the timed night adds the last day as a real one does.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import hashlib
+import json
 import shutil
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
-from screening.ingest import ingest_bundle
-from screening.pipeline import run_screening
+from screening.ingest import IngestReport, ingest_bundle
+from screening.pipeline import partitions, run_screening
+from screening.settings import Settings, load_settings
+from screening.store import catalog
 
 BULK = ("power_readings", "vehicle_tracks")
 
@@ -31,19 +43,46 @@ def last_day_files(bundle: Path) -> list[Path]:
     return [p for n in BULK for p in (bundle / n).glob("*.parquet") if p.stem != "history"]
 
 
-def back_one_night(bundle: Path, work: Path, held: Path, files: list[Path]) -> None:
+def back_one_night(bundle: Path, work: Path, held: Path, files: list[Path]) -> IngestReport:
     """The warehouse as it stood the night before: the last day's files taken out of the
-    bundle and an incremental ingest (which drops their parts), then the files put back."""
+    bundle and an incremental ingest (which drops their parts), then the files put back.
+    Returns that ingest's report (the night before's as_of)."""
     held.mkdir(parents=True, exist_ok=True)
     for path in files:
         shutil.move(path, held / path.name)
-    ingest_bundle(bundle, work, incremental=True)
+    report = ingest_bundle(bundle, work, incremental=True)
     for path in files:
         shutil.move(held / path.name, path)
+    return report
+
+
+def prime_series(work: Path, as_of: dt.date, settings: Settings) -> None:
+    """Each partition's kept series as the night before left it (the warehouse taken back):
+    without it, the series a bench night finds already holds the last day's files, which a
+    real night's never does, since that night brings them."""
+    for bounds in partitions.meter_ranges(work, settings):
+        partitions.kept_series(work, as_of, settings, bounds)
 
 
 def sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def series_cache_line(work: Path) -> str:
+    """How the partitions' kept series were made tonight (signals/cache.py manifests)."""
+    root = catalog.series_cache_dir(work)
+    made = [
+        json.loads((d / "manifest.json").read_text(encoding="utf-8"))
+        for d in sorted(root.iterdir() if root.exists() else [])
+        if (d / "manifest.json").exists()
+    ]
+    hows = Counter(m["how"] for m in made)
+    added = sorted({f for m in made for f in m["added"]})
+    reasons = sorted({m["reason"] for m in made if m["reason"]})
+    return (
+        f"  series cache: {hows['extend']} partitions extended ({len(added)} new files), "
+        f"{hows['full']} summed whole{f' ({reasons[0]})' if reasons else ''}"
+    )
 
 
 def main() -> None:
@@ -53,15 +92,28 @@ def main() -> None:
     ap.add_argument("--nights", type=int, default=1)
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--rebuild", action="store_true", help="also a full rebuild, leads compared")
+    ap.add_argument(
+        "--no-series-cache", action="store_true", help="the night with scale.series_cache off"
+    )
+    ap.add_argument(
+        "--prime-series",
+        action="store_true",
+        help="the kept series taken back to the night before too (not timed)",
+    )
     args = ap.parse_args()
+    settings = load_settings().replace(scale={"series_cache": not args.no_series_cache})
     root = args.out / args.size
     bundle, work = root / "bundle", root / "work"
     if not last_day_files(bundle):
         sys.exit(f"{bundle}: no last day's files; run bench/city_bench.py first")
     for i in range(args.nights):
         t0 = time.perf_counter()
-        back_one_night(bundle, work, root / "held", last_day_files(bundle))
+        before = back_one_night(bundle, work, root / "held", last_day_files(bundle))
         print(f"taken back one night in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+        if args.prime_series and not args.no_series_cache and before.as_of is not None:
+            t0 = time.perf_counter()
+            prime_series(work, before.as_of, settings)
+            print(f"series kept as of {before.as_of} in {time.perf_counter() - t0:.1f} s")
         night = root / "night"
         shutil.rmtree(night, ignore_errors=True)
         profiler = None
@@ -70,7 +122,7 @@ def main() -> None:
 
             profiler = Profiler()
             profiler.start()
-        report = run_screening(bundle, night, work_dir=work)
+        report = run_screening(bundle, night, settings, work_dir=work)
         if profiler is not None:
             profiler.stop()
             (root / "night-profile.txt").write_text(profiler.output_text(show_all=False))
@@ -79,12 +131,14 @@ def main() -> None:
             print(f"  {k}: {v} s")
         for k, v in report.sites.seconds.items():
             print(f"    {k}: {v} s")
+        if not args.no_series_cache:
+            print(series_cache_line(work))
         print(f"  leads.csv {sha(night / 'leads.csv')}, {report.leads.height} leads")
     if args.rebuild:
         full = root / "rebuild"
         shutil.rmtree(full, ignore_errors=True)
         t0 = time.perf_counter()
-        run_screening(bundle, full)
+        run_screening(bundle, full, settings.replace(scale={"series_cache": False}))
         same = (full / "leads.csv").read_bytes() == (root / "night" / "leads.csv").read_bytes()
         print(f"full rebuild {time.perf_counter() - t0:.1f} s, leads.csv {sha(full / 'leads.csv')}")
         print(f"same leads.csv as the night: {'yes' if same else 'NO'}")

@@ -161,6 +161,29 @@ def make_bundle(folder: Path, skip: tuple[str, ...] = (), **overrides: object) -
     return folder
 
 
+def split_last_day(bundle: Path, held: Path) -> list[Path]:
+    """Move the sample's last day (31 August) of readings and tracks out of ``bundle`` into
+    ``held``: the files that arrive on the next night. Returns them, held."""
+    held.mkdir()
+    moved = [held / "2021-08-31.parquet"]
+    shutil.move(bundle / "vehicle_tracks" / "2021-08-31.parquet", moved[0])
+    for name in ("hourly_part01", "daily"):
+        path = bundle / "power_readings" / f"{name}.parquet"
+        frame = pl.read_parquet(path)
+        last = pl.col("ts") >= pl.datetime(2021, 8, 31)
+        frame.filter(~last).write_parquet(path)
+        moved.append(held / f"{name}_2021-08-31.parquet")
+        frame.filter(last).write_parquet(moved[-1])
+    return moved
+
+
+def put_back(held: Path, bundle: Path) -> None:
+    """The held last day's files into the bundle, where split_last_day took them from."""
+    shutil.move(held / "2021-08-31.parquet", bundle / "vehicle_tracks")
+    for path in held.glob("*.parquet"):
+        shutil.move(path, bundle / "power_readings")
+
+
 @pytest.fixture(autouse=True)
 def _quiet_progress(monkeypatch: pytest.MonkeyPatch) -> None:
     """A CLI step slower than PLAIN_AFTER_S logs its progress on stderr, and the CLI runner

@@ -20,7 +20,7 @@ from screening.cli import app
 from screening.ledger.ledger import Ledger
 from screening.ledger.locking import run_lock
 
-from .conftest import REPO, SAMPLE
+from .conftest import REPO, SAMPLE, put_back, split_last_day
 
 # what a lead list says about each site, whatever run and ledger it came from
 SAME = ["run_site_id", "rank", "score", "category", "reasons", "evidence"]
@@ -160,19 +160,6 @@ def test_the_schedule_is_two_in_the_morning_in_china():
     assert dep.parameters == {"bundle": "/data/bundle"}
 
 
-def _split_last_day(bundle, held):
-    """Move the last day of readings and tracks out of ``bundle`` into ``held``: the files
-    that arrive on the next night."""
-    held.mkdir()
-    shutil.move(bundle / "vehicle_tracks" / "2021-08-31.parquet", held / "2021-08-31.parquet")
-    for name in ("hourly_part01", "daily"):
-        path = bundle / "power_readings" / f"{name}.parquet"
-        frame = pl.read_parquet(path)
-        last = pl.col("ts") >= pl.datetime(2021, 8, 31)
-        frame.filter(~last).write_parquet(path)
-        frame.filter(last).write_parquet(held / f"{name}_2021-08-31.parquet")
-
-
 def test_an_incremental_night_reads_only_new_files_and_equals_a_full_rebuild(
     harness, plain_run, tmp_path
 ):
@@ -180,7 +167,7 @@ def test_an_incremental_night_reads_only_new_files_and_equals_a_full_rebuild(
 
     bundle = tmp_path / "bundle"
     shutil.copytree(SAMPLE, bundle)
-    _split_last_day(bundle, tmp_path / "held")
+    split_last_day(bundle, tmp_path / "held")
     args = {
         "bundle": str(bundle),
         "run_root": str(tmp_path / "runs"),
@@ -193,9 +180,7 @@ def test_an_incremental_night_reads_only_new_files_and_equals_a_full_rebuild(
     # their place for a night (scoring/hold.py), in a rebuild as in an increment
     shutil.copy(tmp_path / "ledger.duckdb", tmp_path / "ledger_rebuild.duckdb")
     # the next night's files arrive
-    shutil.move(tmp_path / "held" / "2021-08-31.parquet", bundle / "vehicle_tracks")
-    for f in (tmp_path / "held").glob("*.parquet"):
-        shutil.move(f, bundle / "power_readings")
+    put_back(tmp_path / "held", bundle)
     second = nightly(night="2021-08-31", n_partitions=3, **args)
     # 2 days of tracks, 4 reading files and the 7 registers' files as they were
     assert second["files_reused"] == 13

@@ -88,8 +88,16 @@ def feedback(job: Job) -> Feedback:
     return ledger_feedback(job.work_dir, job.ledger, job.settings)
 
 
+def _meter_settings(job: Job) -> Settings:
+    """The settings the meters' partitions run with: a warehouse built from scratch for one
+    run (no ``work_dir`` kept) keeps no daily series, since no later night would read it."""
+    if job.incremental:
+        return job.settings
+    return job.settings.replace(scale={"series_cache": False})
+
+
 def meter_ranges(job: Job) -> list[partitions.Bounds]:
-    return partitions.ranges(job.work_dir, "power_readings", job.settings.scale, job.partitions)
+    return partitions.meter_ranges(job.work_dir, _meter_settings(job), job.partitions)
 
 
 def plate_ranges(job: Job) -> list[partitions.Bounds]:
@@ -103,7 +111,7 @@ def _as_of(ingest: IngestReport) -> dt.date:
 
 
 def meter_part(job: Job, ingest: IngestReport, bounds: partitions.Bounds) -> pl.DataFrame:
-    return partitions.meter_part(job.work_dir, _as_of(ingest), job.settings, bounds)
+    return partitions.meter_part(job.work_dir, _as_of(ingest), _meter_settings(job), bounds)
 
 
 def stay_part(job: Job, ingest: IngestReport, bounds: partitions.Bounds) -> pl.DataFrame:

@@ -110,6 +110,21 @@ def daily_from_days(days: pl.LazyFrame, as_of: dt.date, cfg: Mapping[str, Any]) 
     return _as_daily(resum_days(days.filter(pl.col("day").is_between(first, stop, closed="left"))))
 
 
+def series_start(as_of: dt.date, cfg: Mapping[str, Any]) -> dt.date:
+    """The first day daily_energy reads: a daily series kept between nights (signals/cache.py)
+    needs every day from it on."""
+    return _history_days(as_of, cfg)[0]
+
+
+def daily_from_series(series: pl.LazyFrame, as_of: dt.date, cfg: Mapping[str, Any]) -> pl.LazyFrame:
+    """daily_energy from meter-days already re-summed, one row per account and day (a series
+    kept from the night before and brought up to date, signals/cache.py): the window's
+    days, no group-by at all. A day's figure does not depend on the others, so the window
+    cut before or after the sum gives the same rows."""
+    first, stop = _history_days(as_of, cfg)
+    return _as_daily(series.filter(pl.col("day").is_between(first, stop, closed="left")))
+
+
 def quality(daily: pl.LazyFrame, as_of: dt.date, cfg: Mapping[str, Any]) -> pl.LazyFrame:
     """Coverage, gaps and zero days per account over the baseline and recent window: an
     empty meter is not a closed shop."""
@@ -407,16 +422,22 @@ def meter_signals(
     as_of: dt.date,
     cfg: Mapping[str, Any],
     days: pl.LazyFrame | None = None,
+    series: pl.LazyFrame | None = None,
 ) -> pl.DataFrame:
     """Every signal of each meter that depends on that meter's readings alone: the part that
     maps over partitions of meters (on a Dask cluster, or one after another on a big city)
     and gives the same rows whichever partition a meter falls in. ``days``: the same
     readings' meter-days (``meter_days``, per part, summed again here), when ingest stored
-    them; the daily steps then skip a pass over every reading."""
-    if days is None:
-        daily = daily_energy(readings, as_of, cfg).collect()
-    else:
+    them; the daily steps then skip a pass over every reading. ``series``: those meter-days
+    already summed, one row per account and day from ``series_start`` on (the series
+    pipeline/partitions.py keeps between nights); it wins over ``days``, and nothing is
+    re-summed."""
+    if series is not None:
+        daily = daily_from_series(series, as_of, cfg).collect()
+    elif days is not None:
         daily = daily_from_days(days, as_of, cfg).collect()
+    else:
+        daily = daily_energy(readings, as_of, cfg).collect()
     # the daily steps group and window by meter over 10^8 meter-days on a city: on integer
     # codes (in the ids' sorted order) rather than strings they ran faster on a city
     # partition of 12 M meter-days (levels 0.60 -> 0.11 s, dormant runs 2.45 -> 1.52 s,

@@ -25,6 +25,8 @@ DAYS_DIR = "days"
 CACHE_DIR = "cache"  # memos keyed by a digest of their inputs (distance edges)
 # cache/registers/<source>-<key>/: a register as the last ingest staged it (ingest/memo.py)
 REGISTERS_DIR = "registers"
+# cache/meter_series/<partition key>/: a partition's daily series kept between nights
+SERIES_CACHE_DIR = "meter_series"
 STAGING_PREFIX = ".staging-"  # an ingest's temporary folder inside the work directory
 WORK_LOCK = "warehouse.lock"  # held by the run writing the work directory
 
@@ -79,3 +81,8 @@ def cache_dir(work_dir: Path) -> Path:
 
 def registers_cache(work_dir: Path) -> Path:
     return cache_dir(work_dir) / REGISTERS_DIR
+
+
+def series_cache_dir(work_dir: Path) -> Path:
+    """Where each partition of meters keeps its re-summed daily series (signals/cache.py)."""
+    return cache_dir(work_dir) / SERIES_CACHE_DIR
