@@ -13,9 +13,7 @@ DuckDB reads only UTF-8, so its scan reads UTF-8 copies of the same files (gzip 
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
-import resource
 import shutil
 import subprocess
 import sys
@@ -23,64 +21,9 @@ import time
 from pathlib import Path
 
 import polars as pl
+from measure import csv_scan, peak_gb
 
-from screening.sample.layouts import write_readings_csv
-
-
-def make_csv_bundle(parquet_bundle: Path, out: Path) -> Path:
-    """The county with its readings as GB18030 CSV: wide-hourly for hourly meters (split in
-    two files, as two export runs), long for daily ones (screening.sample.layouts)."""
-    if out.exists():
-        return out
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(parquet_bundle, tmp, ignore=shutil.ignore_patterns("power_readings*"))
-    one = parquet_bundle / "power_readings.parquet"
-    readings = one if one.exists() else parquet_bundle / "power_readings" / "*.parquet"
-    write_readings_csv(readings, tmp / "power_readings")
-    tmp.rename(out)
-    return out
-
-
-def _utf8_copies(bundle: Path, out: Path) -> list[Path]:
-    out.mkdir(parents=True, exist_ok=True)
-    copies = []
-    for src in sorted((bundle / "power_readings").glob("*.csv.gz")):
-        dst = out / src.name
-        if not dst.exists():
-            with gzip.open(src, "rb") as a, gzip.open(dst, "wb", compresslevel=3) as b:
-                for line in a:
-                    b.write(line.decode("gb18030").encode("utf-8"))
-        copies.append(dst)
-    return copies
-
-
-def duckdb_scan(files: list[Path]) -> float:
-    """One DuckDB pass over the CSV text: every row read, aggregated per meter."""
-    import duckdb
-
-    con = duckdb.connect()
-    t0 = time.perf_counter()
-    for f in files:
-        con.execute(
-            f"SELECT \"户号\", count(*), sum(length(\"日期\" || '')) FROM read_csv('{f}', "
-            "all_varchar=true) GROUP BY 1"
-            if "wide" in f.name
-            else f"SELECT \"户号\", count(*) FROM read_csv('{f}', all_varchar=true) GROUP BY 1"
-        ).fetchall()
-    return time.perf_counter() - t0
-
-
-def _peak_gb() -> float:
-    """This process's peak resident memory. VmHWM, not ru_maxrss: Linux carries ru_maxrss
-    over fork and exec, so a child started by a parent that generated the county (4 GB)
-    would report the parent's peak as its own."""
-    status = Path("/proc/self/status")
-    if status.exists():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+from screening.sample.layouts import write_csv_bundle
 
 
 def child(bundle: Path, work: Path) -> None:
@@ -91,7 +34,7 @@ def child(bundle: Path, work: Path) -> None:
     report = ingest_bundle(bundle, work)
     seconds = time.perf_counter() - t0
     readings = report.summary.filter(pl.col("source") == "power_readings").row(0, named=True)
-    peak = _peak_gb()
+    peak = peak_gb()
     print(json.dumps({"seconds": seconds, "peak_gb": peak, "readings": readings["rows_kept"]}))
 
 
@@ -121,11 +64,12 @@ def main() -> None:
     parquet = base / "parquet"
     if not parquet.exists():
         generate(parquet, seed=args.seed, size=args.size, messy=False)
-    csv = make_csv_bundle(parquet, base / "csv")
+    # readings: two wide-hourly files (hourly meters, as two export runs) and one long one
+    csv = write_csv_bundle(parquet, base / "csv", twin=base / "utf8")
     files = sorted((csv / "power_readings").glob("*"))
     mb = sum(f.stat().st_size for f in files) / 2**20
     print(f"readings as CSV: {len(files)} files, {mb:.0f} MB gzipped GB18030")
-    scan = duckdb_scan(_utf8_copies(csv, base / "utf8"))
+    scan = csv_scan(sorted((base / "utf8").glob("*.csv.gz")))
     rows = []
     for label, bundle in (("parquet", parquet), ("csv (GB18030 wide .csv.gz)", csv)):
         got = _ingest(bundle, base / f"work-{label.split()[0]}")

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from csv_bench import _peak_gb
+from measure import peak_gb
 
 
 def make_big(county: Path, out: Path, times: int) -> Path:
@@ -58,7 +58,7 @@ def child(path: Path) -> None:
         rows += sum(t.frame.height for t in tables)
         batches += 1
     seconds = time.perf_counter() - t0
-    print(json.dumps({"seconds": seconds, "peak_gb": _peak_gb(), "rows": rows, "batches": batches}))
+    print(json.dumps({"seconds": seconds, "peak_gb": peak_gb(), "rows": rows, "batches": batches}))
 
 
 def main() -> None:

@@ -23,16 +23,15 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import resource
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import duckdb
 import polars as pl
 import pyarrow.parquet as pq
+from measure import parquet_scan, peak_gb
 
 from screening.pipeline import partitions
 from screening.sample import generate
@@ -42,23 +41,6 @@ from screening.store import catalog
 from screening.store.warehouse import Warehouse
 
 BULK = {"power_readings": "account_id", "vehicle_tracks": "plate"}
-
-
-def _peak_gb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
-
-
-def _scan(files: str, key: str, value: str) -> float:
-    """The limit: one DuckDB pass over the input files grouping every row by its key (count,
-    sum, first and last time), each aggregate used so that no column read is dropped."""
-    con = duckdb.connect()
-    t0 = time.perf_counter()
-    con.execute(
-        f"SELECT CAST(sum(n) AS BIGINT), sum(v), min(t0), max(t1) FROM (SELECT {key}, "
-        f"count(*) AS n, sum({value}) AS v, min(ts) AS t0, max(ts) AS t1 "
-        f"FROM read_parquet('{files}') GROUP BY {key})"
-    ).fetchall()
-    return time.perf_counter() - t0
 
 
 def _unskipped(work: Path, name: str, bounds: list[partitions.Bounds]) -> dict[str, float]:
@@ -112,10 +94,10 @@ def one_layout(bundle: Path, work: Path, parts: int) -> dict[str, object]:
         row[f"{label} partitions"] = len(bounds)
         out.write_parquet(work / f"bench-{name}.parquet")  # for comparing layouts
         row.update({f"{label}: {k}": v for k, v in _unskipped(work, name, bounds).items()})
-    row["peak GB"] = round(_peak_gb(), 2)
+    row["peak GB"] = round(peak_gb(), 2)
     for name, key in BULK.items():
         value = "kwh" if name == "power_readings" else "lon"
-        scan = _scan(str(bundle / name / "*.parquet"), key, value)
+        scan, _ = parquet_scan(str(bundle / name / "*.parquet"), key, value)
         row[f"scan {name} s"] = round(scan, 2)
         row[f"{'signals' if name == 'power_readings' else 'stays'} ÷ scan"] = round(
             seconds[name] / scan, 1

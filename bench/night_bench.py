@@ -39,20 +39,33 @@ BULK = ("power_readings", "vehicle_tracks")
 
 
 def last_day_files(bundle: Path) -> list[Path]:
-    """The files city_bench moved into the bundle as the screening day's (not history)."""
-    return [p for n in BULK for p in (bundle / n).glob("*.parquet") if p.stem != "history"]
+    """The files city_bench moved into the bundle as the screening day's (not history): in a
+    Parquet bundle ``<series>-<day>.parquet``, in a CSV one also the readings' exports of that
+    file (``power_readings-<day>_wide_hourly_1.csv.gz``, ...)."""
+    return [
+        p
+        for n in BULK
+        for p in sorted((bundle / n).glob("*"))
+        if p.is_file() and not p.name.startswith("history")
+    ]
+
+
+def put_back(bundle: Path, held: Path) -> None:
+    """Files a night held back (``held/<series>/``) and did not return, because its process
+    was stopped, put back into the bundle: the bundle is whole again before it is used."""
+    for path in sorted(held.glob("*/*")):
+        shutil.move(path, bundle / path.parent.name / path.name)
 
 
 def back_one_night(bundle: Path, work: Path, held: Path, files: list[Path]) -> IngestReport:
     """The warehouse as it stood the night before: the last day's files taken out of the
     bundle and an incremental ingest (which drops their parts), then the files put back.
     Returns that ingest's report (the night before's as_of)."""
-    held.mkdir(parents=True, exist_ok=True)
     for path in files:
-        shutil.move(path, held / path.name)
+        (held / path.parent.name).mkdir(parents=True, exist_ok=True)
+        shutil.move(path, held / path.parent.name / path.name)
     report = ingest_bundle(bundle, work, incremental=True)
-    for path in files:
-        shutil.move(held / path.name, path)
+    put_back(bundle, held)
     return report
 
 
@@ -104,6 +117,7 @@ def main() -> None:
     settings = load_settings().replace(scale={"series_cache": not args.no_series_cache})
     root = args.out / args.size
     bundle, work = root / "bundle", root / "work"
+    put_back(bundle, root / "held")
     if not last_day_files(bundle):
         sys.exit(f"{bundle}: no last day's files; run bench/city_bench.py first")
     for i in range(args.nights):

@@ -12,7 +12,9 @@ that benchmarks and tests can show the product's cost and results do not depend 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import gzip
+import os
 import shutil
 from pathlib import Path
 from typing import IO
@@ -159,3 +161,66 @@ def write_readings_csv(
                 del frame, renamed
         out.append(folder / name)
     return out
+
+
+def _link(src: str, dst: str) -> None:
+    """A hard link where the file system allows one (a city's registers are 0.2 GB), else a
+    copy."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def write_csv_bundle(
+    parquet_bundle: Path,
+    out: Path,
+    twin: Path | None = None,
+    wide_files: int = 2,
+    by_file: bool = False,
+) -> Path:
+    """``parquet_bundle`` (plain readings: account_id, ts, kwh) with its readings as the grid
+    company's GB18030 export (``write_readings_csv``) in ``out/power_readings``; every other
+    source, the GPS tracks included, stays as it is (hard-linked). ``twin``: a folder for the
+    readings' UTF-8 copies (for DuckDB).
+
+    The readings may be one file (``power_readings.parquet``) or a folder of them. Without
+    ``by_file`` they are exported whole, hourly meters over ``wide_files`` files. With it,
+    each file of the folder is exported on its own under its stem
+    (``history_wide_hourly_1.csv.gz``, ...), so that an agency folder's history and the day's
+    new file stay apart and a night can add the one: a file of at most a day in one wide
+    file, a longer one in ``wide_files``.
+
+    Written beside ``out`` (and ``twin``) and renamed into place, ``twin`` first: a bundle
+    found at ``out`` (with its twin) is whole, and is kept as it is."""
+    if out.exists() and (twin is None or twin.exists()):
+        return out
+    tmp = out.with_name(out.name + ".tmp")
+    tmp_twin = None if twin is None else twin.with_name(twin.name + ".tmp")
+    for d in (out, tmp, twin, tmp_twin):
+        if d is not None:
+            shutil.rmtree(d, ignore_errors=True)
+    shutil.copytree(
+        parquet_bundle, tmp, ignore=shutil.ignore_patterns("power_readings*"), copy_function=_link
+    )
+    one, folder = parquet_bundle / "power_readings.parquet", parquet_bundle / "power_readings"
+    if one.exists() or not by_file:
+        exports = [(one if one.exists() else folder / "*.parquet", "", wide_files)]
+    else:
+        exports = [
+            (path, f"{path.stem}_", 1 if _span(path) <= dt.timedelta(days=1) else wide_files)
+            for path in sorted(folder.glob("*.parquet"))
+        ]
+    for readings, stem, files in exports:
+        write_readings_csv(readings, tmp / "power_readings", stem, files, twin=tmp_twin)
+    if twin is not None and tmp_twin is not None:
+        tmp_twin.rename(twin)
+    tmp.rename(out)
+    return out
+
+
+def _span(readings: Path) -> dt.timedelta:
+    """From a file's first reading to its last."""
+    ts = pl.col("ts")
+    span: dt.timedelta = pl.scan_parquet(readings).select(ts.max() - ts.min()).collect().item()
+    return span
