@@ -173,3 +173,20 @@ def test_a_tanker_calling_across_three_in_the_morning_delivered_it_did_not_sleep
     got = place_features(cluster(slept, CFG), fuel, CFG).row(0, named=True)
     assert got["overnights"] == 1 and got["parked"] == 1
     assert got["fuel_visits"] == 1 and got["night_stops"] == 0
+
+
+def test_a_night_s_sleep_split_into_short_stays_is_still_an_overnight():
+    """A truck asleep at its depot whose fixes drift out of the stay box comes out as three
+    stays of two hours each (22:00-04:00 with ten-minute gaps): one dwell, a night's sleep, so
+    the stay over 03:00 is an overnight and all three are parking, not calls."""
+    depot = (117.4, 33.8)
+    night = [
+        _stay("皖LA0009", depot, D(2021, 8, 26, 22), 2),
+        _stay("皖LA0009", depot, D(2021, 8, 27, 0, 10), 1.8),
+        _stay("皖LA0009", depot, D(2021, 8, 27, 2, 10), 1.8),
+    ]
+    trucks = pl.DataFrame(
+        {"plate": ["皖LA0009"], "carrier": ["甲运输"], "cargo_class": ["8"], "is_fuel": [False]}
+    )
+    got = place_features(cluster(pl.DataFrame(night), CFG), trucks, CFG).row(0, named=True)
+    assert got["overnights"] == 1 and got["parked"] == 3 and got["night_stops"] == 0

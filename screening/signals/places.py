@@ -33,8 +33,7 @@ def _components(lon: np.ndarray, lat: np.ndarray, radius: float) -> np.ndarray:
 
 def night_flags(cfg: Mapping[str, Any]) -> list[pl.Expr]:
     """is_night: the stay touches 22:00-06:00; is_overnight: it holds the truck over 03:00
-    and lasts ``overnight_min_hours`` (where a truck sleeps). A tanker that calls from 02:56
-    to 03:22 unloaded at night, the very call the campaign looks for: it is no overnight."""
+    (``dwells`` then keeps it only where the truck's whole time there is a night's sleep)."""
     ns, ne = cfg["night_start_hour"], cfg["night_end_hour"]
     start, end = pl.col("start"), pl.col("end")
     day = start.dt.truncate("1d")
@@ -48,8 +47,7 @@ def night_flags(cfg: Mapping[str, Any]) -> list[pl.Expr]:
         | (pl.col("end").dt.hour() < ne)
     )
     spans_night = (end - start) >= pl.duration(hours=24 - ns + ne)
-    slept = (three <= end) & ((end - start) >= pl.duration(hours=cfg["overnight_min_hours"]))
-    return [(in_night | spans_night).alias("is_night"), slept.alias("is_overnight")]
+    return [(in_night | spans_night).alias("is_night"), (three <= end).alias("is_overnight")]
 
 
 def cluster(stays: pl.DataFrame, cfg: Mapping[str, Any]) -> pl.DataFrame:
@@ -119,8 +117,11 @@ def dwells(stays: pl.DataFrame, cfg: Mapping[str, Any]) -> pl.DataFrame:
     as a call (a delivery, a night stop). Consecutive stays of one truck at one place, with no
     stay anywhere else between them and less than ``dwell_gap_minutes`` apart, are one dwell:
     in that gap the truck did business nowhere (a delivery elsewhere is a stay elsewhere).
-    A dwell that is an overnight (over 03:00, ``overnight_min_hours`` long) or lasts
-    ``parked_min_hours`` is parking; every stay of it is parked.
+    A dwell over 03:00 that lasts ``overnight_min_hours`` is a night's sleep: its stays over
+    03:00 stay overnights, and every stay of it is parked, as is every stay of a dwell of
+    ``parked_min_hours``. A shorter dwell over 03:00 is a call, no overnight: a tanker that
+    unloads from 02:56 to 03:22 made the night delivery the campaign looks for. The dwell
+    decides, not the stay: a truck asleep in a yard comes out as many short stays.
     """
     gap = pl.duration(minutes=float(cfg["dwell_gap_minutes"]))
     s = stays.sort("plate", "start", "end")
@@ -132,19 +133,26 @@ def dwells(stays: pl.DataFrame, cfg: Mapping[str, Any]) -> pl.DataFrame:
     s = s.with_columns(new.cum_sum().alias("_dwell"))
     # the dwell's span holds each of its stays, so a stay over 03:00 or of a shift makes the
     # whole dwell parking: the span alone decides
+    length = pl.col("end") - pl.col("start")
     span = (
         s.group_by("_dwell")
         .agg(pl.col("start").min(), pl.col("end").max())
         .with_columns(*night_flags(cfg))
         .select(
             "_dwell",
-            (
-                pl.col("is_overnight")
-                | ((pl.col("end") - pl.col("start")) >= pl.duration(hours=cfg["parked_min_hours"]))
-            ).alias("_parked"),
+            (pl.col("is_overnight") & (length >= pl.duration(hours=cfg["overnight_min_hours"])))
+            .alias("_slept"),
+            (length >= pl.duration(hours=cfg["parked_min_hours"])).alias("_long"),
         )
     )
-    return s.join(span, on="_dwell", how="left")
+    return (
+        s.join(span, on="_dwell", how="left")
+        .with_columns(
+            (pl.col("is_overnight") & pl.col("_slept")).alias("is_overnight"),
+            (pl.col("_slept") | pl.col("_long")).alias("_parked"),
+        )
+        .drop("_slept", "_long")
+    )
 
 
 def place_features(
@@ -159,7 +167,7 @@ def place_features(
     call = ~pl.col("_parked")
     # one row per place: a yard where two carriers' trucks sleep is the depot of both
     depot = (
-        depots(stays, vehicles, cfg)
+        depots(s, vehicles, cfg)
         .group_by("place_id")
         .agg(pl.col("carrier").unique().sort().str.join(";").alias("depot_of"))
         .with_columns(pl.lit(True).alias("is_depot"))
