@@ -140,8 +140,9 @@ def dwells(stays: pl.DataFrame, cfg: Mapping[str, Any]) -> pl.DataFrame:
         .with_columns(*night_flags(cfg))
         .select(
             "_dwell",
-            (pl.col("is_overnight") & (length >= pl.duration(hours=cfg["overnight_min_hours"])))
-            .alias("_slept"),
+            (
+                pl.col("is_overnight") & (length >= pl.duration(hours=cfg["overnight_min_hours"]))
+            ).alias("_slept"),
             (length >= pl.duration(hours=cfg["parked_min_hours"])).alias("_long"),
         )
     )
