@@ -27,12 +27,12 @@ import json
 import shutil
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 from screening.ingest import IngestReport, ingest_bundle
 from screening.pipeline import partitions, run_screening
 from screening.settings import Settings, load_settings
+from screening.signals import cache
 from screening.store import catalog
 
 BULK = ("power_readings", "vehicle_tracks")
@@ -73,29 +73,21 @@ def prime_series(work: Path, as_of: dt.date, settings: Settings) -> None:
     """Each partition's kept series as the night before left it (the warehouse taken back):
     without it, the series a bench night finds already holds the last day's files, which a
     real night's never does, since that night brings them."""
-    for bounds in partitions.meter_ranges(work, settings):
-        partitions.kept_series(work, as_of, settings, bounds)
+    bounds = partitions.ranges(work, "power_readings", settings.scale)
+    partitions.keep_series(work, as_of, settings, bounds)
 
 
 def sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
-def series_cache_line(work: Path) -> str:
-    """How the partitions' kept series were made tonight (signals/cache.py manifests)."""
-    root = catalog.series_cache_dir(work)
-    made = [
-        json.loads((d / "manifest.json").read_text(encoding="utf-8"))
-        for d in sorted(root.iterdir() if root.exists() else [])
-        if (d / "manifest.json").exists()
-    ]
-    hows = Counter(m["how"] for m in made)
-    added = sorted({f for m in made for f in m["added"]})
-    reasons = sorted({m["reason"] for m in made if m["reason"]})
-    return (
-        f"  series cache: {hows['extend']} partitions extended ({len(added)} new files), "
-        f"{hows['full']} summed whole{f' ({reasons[0]})' if reasons else ''}"
-    )
+def series_cache_line(work: Path, settings: Settings) -> str:
+    """How tonight's kept series was made (its manifest, signals/cache.py)."""
+    folder = catalog.series_cache_dir(work) / cache.shape_key(settings.power)
+    m = json.loads((folder / partitions.MANIFEST).read_text(encoding="utf-8"))
+    how = f"extended by {len(m['added'])} new files" if m["how"] == "extend" else "summed whole"
+    why = f" ({m['reason']})" if m["reason"] else ""
+    return f"  kept series: {how}{why}, {len(m['segments'])} segments"
 
 
 def main() -> None:
@@ -146,7 +138,7 @@ def main() -> None:
         for k, v in report.sites.seconds.items():
             print(f"    {k}: {v} s")
         if not args.no_series_cache:
-            print(series_cache_line(work))
+            print(series_cache_line(work, settings))
         print(f"  leads.csv {sha(night / 'leads.csv')}, {report.leads.height} leads")
     if args.rebuild:
         full = root / "rebuild"

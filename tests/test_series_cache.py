@@ -29,27 +29,24 @@ ON = load_settings().replace(scale={"partitions": 3, "series_cache": True})
 OFF = ON.replace(scale={"series_cache": False})
 
 
-def _manifests(work: Path) -> dict[str, dict]:
-    root = catalog.series_cache_dir(work)
-    return {
-        d.name: json.loads((d / partitions.MANIFEST).read_text(encoding="utf-8"))
-        for d in sorted(root.iterdir())
-        if d.is_dir()
-    }
+def _folder(work: Path, settings=ON) -> Path:
+    return catalog.series_cache_dir(work) / cache.shape_key(settings.power)
 
 
-def _kept(work: Path, key: str) -> pl.DataFrame:
-    """A partition's kept series as its manifest names it, in key order."""
-    folder = catalog.series_cache_dir(work) / key
-    days = _manifests(work)[key]["days"].values()
-    return pl.read_parquet([folder / d for d in days]).sort("account_id", "day")
+def _manifest(work: Path) -> dict:
+    return json.loads((_folder(work) / partitions.MANIFEST).read_text(encoding="utf-8"))
 
 
-def _summed(work: Path, bounds: partitions.Bounds, first: dt.date) -> pl.DataFrame:
-    """What the kept series must be: every stored meter-days file of the partition summed."""
+def _kept(work: Path) -> pl.DataFrame:
+    """The kept series as its manifest names it, in key order."""
+    files = [_folder(work) / s.file for s in cache.segments_of(_manifest(work))]
+    return pl.read_parquet(files).sort("account_id", "day")
+
+
+def _summed(work: Path, first: dt.date) -> pl.DataFrame:
+    """What the kept series must be: every stored meter-days file summed."""
     have, _ = stored_days(work, "power_readings")
-    days = pl.scan_parquet(have).filter(partitions._in("power_readings", bounds))
-    return cache.full_series(days, first).collect().sort("account_id", "day")
+    return cache.full_series(pl.scan_parquet(have), first).collect().sort("account_id", "day")
 
 
 def _signals(work: Path, as_of: dt.date, settings) -> pl.DataFrame:
@@ -76,7 +73,7 @@ def nights(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     split_last_day(bundle, root / "held")
     work = root / "work"
     first = run_screening(bundle, root / "night1", ON, work_dir=work)
-    before = _manifests(work)
+    before = _manifest(work)
     files_before = set(stored_days(work, "power_readings")[0])
     put_back(root / "held", bundle)
     second = run_screening(bundle, root / "night2", ON, work_dir=work)
@@ -91,7 +88,7 @@ def nights(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
         second=second,
         fresh=fresh,
         before=before,
-        after=_manifests(work),
+        after=_manifest(work),
         new_files=new_files,
         as_of=second.ingest.as_of,
     )
@@ -102,46 +99,51 @@ def _copy(work: Path, to: Path) -> Path:
     return to
 
 
-def test_the_first_night_builds_the_cache_of_every_partition(nights):
-    assert len(nights.before) == 3
-    bounds = partitions.ranges(nights.work, "power_readings", ON.scale)
-    assert sorted(nights.before) == sorted(cache.partition_key(b, ON.power) for b in bounds)
-    for m in nights.before.values():
-        assert m["how"] == "full" and m["reason"] == "no kept series" and m["days"]
-    # the series the next night finds: the window's meter-days of every file, summed
-    first = power.series_start(nights.first.ingest.as_of, ON.power)
+def test_the_first_night_builds_the_cache_a_range_at_a_time(nights):
+    m = nights.before
+    assert m["how"] == "full" and m["reason"] == "no kept series"
     assert nights.first.ingest.as_of == dt.date(2021, 8, 30)
-    assert all(m["first_day"] == first.isoformat() for m in nights.before.values())
+    first = power.series_start(nights.first.ingest.as_of, ON.power)
+    assert m["first_day"] == first.isoformat()
+    # one segment per day and range of the 3 partitions, the ranges open at the ends
+    segments = cache.segments_of(m)
+    ranges = sorted({(s.lo or "", s.hi or "~") for s in segments})
+    assert len(ranges) == 3 and ranges[0][0] == "" and ranges[-1][1] == "~"
+    assert len(segments) == 3 * len({s.day for s in segments}) > 3 * 20
+    folder = _folder(nights.work)
+    for s in segments[:9]:
+        frame = pl.read_parquet(folder / s.file)
+        assert frame["day"].unique().to_list() == [dt.date.fromisoformat(s.day)]
+        assert frame.filter(~cache.in_chunk(s.lo, s.hi)).height == 0
 
 
 def test_a_night_with_the_cache_equals_a_fresh_full_run(nights):
     # the night really extended the kept series with its new files alone
-    assert nights.new_files
-    for m in nights.after.values():
-        assert m["how"] == "extend" and set(m["added"]) == nights.new_files
+    assert nights.new_files and nights.after["how"] == "extend"
+    assert set(nights.after["added"]) == nights.new_files
     # and the kept series is what summing every file gives, over the moved window
     first = power.series_start(nights.as_of, ON.power)
-    for b in partitions.ranges(nights.work, "power_readings", ON.scale):
-        key = cache.partition_key(b, ON.power)
-        assert nights.after[key]["first_day"] == first.isoformat()
-        assert _kept(nights.work, key).equals(_summed(nights.work, b, first))
+    assert nights.after["first_day"] == first.isoformat() > nights.before["first_day"]
+    assert _kept(nights.work).equals(_summed(nights.work, first))
     assert _features(nights.work).equals(_features(nights.root / "fresh"))
     assert not catalog.series_cache_dir(nights.root / "fresh").exists()
     night = (nights.root / "night2" / catalog.LEADS_CSV).read_bytes()
     assert night == (nights.root / "fresh" / catalog.LEADS_CSV).read_bytes()
     assert nights.second.leads.height > 0
+    # the folder holds the files the manifest names, no more
+    names = {s.file for s in cache.segments_of(nights.after)}
+    assert {p.name for p in _folder(nights.work).glob("*.parquet")} == names
 
 
 def test_the_switch_off_gives_the_same_signals_and_leaves_the_cache_alone(nights, tmp_path):
     work = _copy(nights.work, tmp_path / "work")
     root = catalog.series_cache_dir(work)
-    stamps = {p: p.stat().st_mtime_ns for p in root.rglob("*")}
     (root / "0123456789abcdef").mkdir()  # not even a stale folder is removed
+    stamps = {p: p.stat().st_mtime_ns for p in root.rglob("*")}
     off = _signals(work, nights.as_of, OFF)
-    assert {p: p.stat().st_mtime_ns for p in root.rglob("*") if p.name != "0123456789abcdef"} == (
-        stamps
-    )
+    assert {p: p.stat().st_mtime_ns for p in root.rglob("*")} == stamps
     assert off.height > 0 and off.equals(_signals(work, nights.as_of, ON))
+    assert not (root / "0123456789abcdef").exists()
 
 
 def test_a_copied_warehouse_keeps_its_cache(nights, tmp_path):
@@ -150,23 +152,29 @@ def test_a_copied_warehouse_keeps_its_cache(nights, tmp_path):
     work = _copy(nights.work, tmp_path / "work")
     want = _signals(work, nights.as_of, OFF)
     assert _signals(work, nights.as_of, ON).equals(want)
-    assert all(m["how"] == "extend" and not m["added"] for m in _manifests(work).values())
+    assert _manifest(work)["how"] == "extend" and not _manifest(work)["added"]
+
+
+def test_another_partitioning_reads_the_same_kept_series(nights, tmp_path):
+    """More partitions, or new meters that move the ranges: the series is not tied to them."""
+    work = _copy(nights.work, tmp_path / "work")
+    for parts in (2, 5, 1):
+        other = ON.replace(scale={"partitions": parts})
+        assert _signals(work, nights.as_of, other).equals(_signals(work, nights.as_of, OFF))
+        assert _manifest(work)["how"] == "extend"
 
 
 def test_a_removed_file_sums_everything_again(nights, tmp_path):
     work = _copy(nights.work, tmp_path / "work")
     bundle = shutil.copytree(nights.bundle, tmp_path / "bundle")
     (bundle / "power_readings" / "quarter_hourly.csv.gz").unlink()
-    bounds = partitions.ranges(work, "power_readings", ON.scale)
     report = ingest_bundle(bundle, work, incremental=True)
-    # last night's partitions (fewer meters move the ranges, and other ranges are other
-    # caches: the removed file must be noticed in the same range)
-    got = partitions.concat([partitions.meter_part(work, report.as_of, ON, b) for b in bounds])
-    got = got.sort("account_id")
-    for m in _manifests(work).values():
-        assert m["how"] == "full" and "removed or changed" in m["reason"]
+    got = _signals(work, report.as_of, ON)
+    m = _manifest(work)
+    assert m["how"] == "full" and "removed or changed" in m["reason"]
     assert got.equals(_signals(work, report.as_of, OFF))
-    # and nothing of the removed file's meters is left in the kept series
+    # nothing of the removed file's meters is left
+    assert _kept(work).equals(_summed(work, power.series_start(report.as_of, ON.power)))
     fresh = ingest_bundle(bundle, tmp_path / "fresh")
     assert got.equals(_signals(tmp_path / "fresh", fresh.as_of, OFF))
 
@@ -186,27 +194,22 @@ def test_a_file_stored_again_with_other_rows_sums_everything_again(nights, tmp_p
     write_parquet(changed, have[0], metadata={PART_ROWS: rows})
     assert stored_days(work, "power_readings")[0] == have  # still read as the part's days
     got = _signals(work, nights.as_of, ON)
-    reasons = [m["reason"] for m in _manifests(work).values()]
-    assert all(m["how"] == "full" for m in _manifests(work).values()), reasons
+    assert _manifest(work)["how"] == "full", _manifest(work)["reason"]
     assert got.equals(_signals(work, nights.as_of, OFF))
     assert not got.equals(_signals(nights.work, nights.as_of, OFF))  # the change is seen
 
 
-def test_caches_of_another_partitioning_are_removed(nights, tmp_path):
+def test_a_kept_series_of_another_window_is_removed(nights, tmp_path):
     work = _copy(nights.work, tmp_path / "work")
     root = catalog.series_cache_dir(work)
-    (root / "0123456789abcdef").mkdir()  # a partitioning of long ago
-    (root / ".digests.json-x.tmp").write_text("{")  # a memo write killed half-way
-    two = ON.replace(scale={"partitions": 2})
-    got = _signals(work, nights.as_of, two)
-    bounds = partitions.ranges(work, "power_readings", two.scale)
-    assert len(bounds) == 2
-    assert sorted(_manifests(work)) == sorted(cache.partition_key(b, ON.power) for b in bounds)
-    assert sorted(p.name for p in root.iterdir() if not p.is_dir()) == [partitions.DIGESTS]
-    assert got.equals(_signals(work, nights.as_of, OFF))
-    # another window is another cache too: planning it removes these
-    partitions.meter_ranges(work, two.replace(power={"history_days": 150}))
-    assert [p.name for p in root.iterdir()] == [partitions.DIGESTS]
+    (root / "0123456789abcdef").mkdir()  # a version of long ago
+    (root / "digests.json").write_text("{}")  # and a file it kept
+    longer = ON.replace(power={"history_days": 150})
+    got = _signals(work, nights.as_of, longer)
+    assert [p.name for p in root.iterdir()] == [cache.shape_key(longer.power)]
+    m = json.loads((_folder(work, longer) / partitions.MANIFEST).read_text(encoding="utf-8"))
+    assert m["how"] == "full" and m["reason"] == "no kept series"
+    assert got.equals(_signals(work, nights.as_of, longer.replace(scale={"series_cache": False})))
 
 
 # ---------------------------------------------------------------- the logic on small frames
@@ -234,10 +237,11 @@ def test_extending_sums_the_touched_days_exactly():
     kept = cache.full_series(pl.concat([a, b]).lazy(), first).collect()
     assert kept["day"].min() == first  # the day before the window is dropped
     added = c.filter(pl.col("day") >= first)
-    touched = cache.touched_days(added)
-    assert touched == [dt.date(2021, 8, 2), dt.date(2021, 8, 4)]
-    redone = cache.extend(kept.lazy().filter(pl.col("day").is_in(touched)), added)
-    series = pl.concat([kept.filter(~pl.col("day").is_in(touched)), redone])
+    assert cache.touched_days(added) == ["2021-08-02", "2021-08-04"]
+    touched = pl.col("day").is_in([dt.date(2021, 8, 2), dt.date(2021, 8, 4)])
+    redone = cache.extend(kept.lazy().filter(touched), added)
+    assert redone.equals(redone.sort("account_id", "day"))  # in meter order
+    series = pl.concat([kept.filter(~touched), redone])
     want = cache.full_series(pl.concat([a, b, c]).lazy(), first).collect()
     assert series.sort("account_id", "day").equals(want.sort("account_id", "day"))
     a2 = series.filter((pl.col("account_id") == "A") & (pl.col("day") == dt.date(2021, 8, 2)))
@@ -252,20 +256,35 @@ def test_extending_sums_the_touched_days_exactly():
 
 def test_the_plan_extends_only_what_it_can_prove_unchanged():
     first = dt.date(2021, 6, 1)
-    bounds = ("A", "M")
     done = cache.Plan("full", reason="no kept series")
-    m = cache.manifest(bounds, first, {"x": "1", "y": "2"}, {"2021-06-01": "f"}, done)
-    assert cache.plan(None, {"x": "1"}, first, bounds).how == "full"
-    assert cache.plan(m, {"x": "1", "y": "2", "z": "3"}, first, bounds) == cache.Plan(
-        "extend", ("z",)
+    files = {"x": [1, 2, 3, "1"], "y": [1, 2, 3, "2"]}
+    seg = cache.Segment("2021-06-01", None, None, "f")
+    m = cache.manifest(first, files, [seg], done)
+    assert cache.plan(None, {"x": "1"}, first).how == "full"
+    assert cache.plan(m, {"x": "1", "y": "2", "z": "3"}, first) == cache.Plan("extend", ("z",))
+    assert cache.plan(m, {"x": "1", "y": "2"}, dt.date(2021, 6, 2)).added == ()
+    # a file gone, a file changed, an earlier night screened again
+    assert cache.plan(m, {"x": "1"}, first).how == "full"
+    assert cache.plan(m, {"x": "1", "y": "9"}, first).how == "full"
+    assert cache.plan(m, {"x": "1", "y": "2"}, dt.date(2021, 5, 31)).how == "full"
+    assert cache.segments_of(m) == [seg]
+    assert cache.replaced([seg], dt.date(2021, 6, 2), (), ()) == []
+    longer = ON.replace(power={"history_days": 150}).power
+    assert cache.shape_key(ON.power) != cache.shape_key(longer)
+
+
+def test_segments_hold_every_meter_once_whatever_the_ranges():
+    assert cache.chunks([None]) == [(None, None)]
+    assert cache.chunks([("a", "c"), ("d", "f"), ("g", "k")]) == [
+        (None, "d"),
+        ("d", "g"),
+        ("g", None),
+    ]
+    lo, mid, hi = (
+        cache.Segment("2021-06-01", *r, "f")
+        for r in cache.chunks([("a", "c"), ("d", "f"), ("g", "k")])
     )
-    assert cache.plan(m, {"x": "1", "y": "2"}, dt.date(2021, 6, 2), bounds).added == ()
-    # a file gone, a file changed, an earlier night screened again, another range
-    assert cache.plan(m, {"x": "1"}, first, bounds).how == "full"
-    assert cache.plan(m, {"x": "1", "y": "9"}, first, bounds).how == "full"
-    assert cache.plan(m, {"x": "1", "y": "2"}, dt.date(2021, 5, 31), bounds).how == "full"
-    assert cache.plan(m, {"x": "1", "y": "2"}, first, ("A", "N")).how == "full"
-    assert cache.kept_days(m, dt.date(2021, 6, 2)) == {}
-    keys = {cache.partition_key(bounds, ON.power), cache.partition_key(None, ON.power)}
-    keys.add(cache.partition_key(bounds, ON.replace(power={"history_days": 150}).power))
-    assert len(keys) == 3
+    assert [s.overlaps(("c", "d")) for s in (lo, mid, hi)] == [True, True, False]
+    assert [s.overlaps(("e", "e")) for s in (lo, mid, hi)] == [False, True, False]
+    assert [s.overlaps(("f", "z")) for s in (lo, mid, hi)] == [False, True, True]
+    assert all(s.overlaps(None) for s in (lo, mid, hi))

@@ -11,6 +11,10 @@ runs them one after another, which also bounds the memory a big city needs.
 A partition task reads the bulk Parquet directly, never the DuckDB file, so that many worker
 processes can read at once; on a multi-machine cluster the work directory must be on storage
 every worker mounts at the same path.
+
+The meters' daily series is kept between nights (``keep_series``, signals/cache.py): brought up
+to date once, before the partitions, which then read their key range of it instead of summing
+every stored part's meter-days again.
 """
 
 from __future__ import annotations
@@ -18,9 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 import shutil
-import tempfile
 import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -33,7 +35,7 @@ from screening.signals import cache as cache_mod
 from screening.signals import power as power_mod
 from screening.signals import vehicles as veh_mod
 from screening.store import catalog
-from screening.store.warehouse import scan_bulk, stored_days, write_parquet
+from screening.store.warehouse import replace_atomically, scan_bulk, stored_days, write_parquet
 
 # (first key, last key), both included; None: the whole series as one partition
 Bounds = tuple[str, str] | None
@@ -84,154 +86,162 @@ def meter_days(work_dir: Path, bounds: Bounds) -> pl.LazyFrame | None:
 
 
 def meter_part(
-    work_dir: Path, as_of: dt.date, cfg: Mapping[str, Any], bounds: Bounds
+    work_dir: Path,
+    as_of: dt.date,
+    cfg: Mapping[str, Any],
+    bounds: Bounds,
+    kept: cache_mod.KeptSeries | None = None,
 ) -> pl.DataFrame:
-    """Power signals (before peer percentiles) of the meters in ``bounds``: from the
-    partition's daily series kept since last night (``scale.series_cache``), else from
-    every stored part's meter-days summed again."""
+    """Power signals (before peer percentiles) of the meters in ``bounds``: from tonight's
+    kept daily series (``keep_series``) when given, else from every stored part's
+    meter-days summed again."""
     readings = scan_bulk(work_dir, "power_readings").filter(_in("power_readings", bounds))
-    if cfg["scale"]["series_cache"]:
-        series = kept_series(work_dir, as_of, cfg, bounds)
-        if series is not None:
-            return power_mod.meter_signals(readings, as_of, cfg["power"], series=series)
+    files = [] if kept is None else kept.files_for(bounds)
+    if files:
+        series = pl.scan_parquet(files).filter(_in("power_readings", bounds))
+        return power_mod.meter_signals(readings, as_of, cfg["power"], series=series)
     days = meter_days(work_dir, bounds)
     return power_mod.meter_signals(readings, as_of, cfg["power"], days)
 
 
-# ------------------------------------------------ the daily series kept between nights
+# ------------------------------------------------- the daily series kept between nights
 
 MANIFEST = "manifest.json"
-DIGESTS = "digests.json"  # the meter-days files' digests, shared by the partitions
 
 
-def _read_json(path: Path) -> Any:
-    """The file's JSON, or None when it is missing or unreadable (a cache is then rebuilt)."""
+def _read_manifest(folder: Path) -> dict[str, Any] | None:
+    """The kept series' manifest, or None when it is missing or unreadable (rebuilt)."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        value = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    return value if isinstance(value, dict) else None
 
 
-def _write_json(path: Path, value: Any) -> None:
-    """Written beside under a name no other writer uses (partitions may run at once) and
-    renamed into place: a reader finds the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(value, fh)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
-def file_digests(files: list[Path], memo: Path) -> dict[str, str]:
-    """Each meter-days file's digest of its bytes, by name: what a kept series was summed
-    from, so that a part stored again with the same rows (a full re-ingest, a night taken
-    back) keeps the cache and one with other rows does not. A file is read again only when
-    its size, modification time or inode differ from the ``memo``'s (a store is a rename, so
-    a re-written file always has a new inode): a night hashes its new files, not all."""
-    known = _read_json(memo) or {}
-    digests: dict[str, str] = {}
-    entries: dict[str, list[Any]] = {}
+def file_digests(files: list[Path], known: Mapping[str, list[Any]]) -> dict[str, list[Any]]:
+    """Each meter-days file's [size, mtime, inode, digest of its bytes], by name: what a
+    kept series was summed from, so that a part stored again with the same rows (a full
+    re-ingest, a night taken back) keeps the series and one with other rows does not. A
+    file is read only when its size, modification time or inode differ from what is
+    ``known`` (a store is a rename, so a re-written file always has a new inode): a night
+    hashes its new files, not all of them."""
+    out: dict[str, list[Any]] = {}
     for path in files:
         st = path.stat()
         stamp = [st.st_size, st.st_mtime_ns, st.st_ino]
         hit = known.get(path.name)
         if hit is not None and hit[:3] == stamp:
-            digest = hit[3]
-        else:
-            with path.open("rb") as fh:
-                digest = hashlib.file_digest(
-                    fh, lambda: hashlib.blake2b(digest_size=16)
-                ).hexdigest()
-        digests[path.name] = digest
-        entries[path.name] = [*stamp, digest]
-    if entries != known:
-        _write_json(memo, entries)
-    return digests
+            out[path.name] = hit
+            continue
+        with path.open("rb") as fh:
+            digest = hashlib.file_digest(fh, lambda: hashlib.blake2b(digest_size=16))
+        out[path.name] = [*stamp, digest.hexdigest()]
+    return out
 
 
-def _write_days(folder: Path, series: pl.DataFrame) -> dict[str, str]:
-    """One Parquet file per day of ``series`` under a new name (day: file name): a night
-    re-writes only the days it touches, and the old files stay valid until the manifest
-    naming the new ones is in place."""
-    token = uuid.uuid4().hex[:8]
-    written: dict[str, str] = {}
-    for (day,), frame in series.partition_by("day", as_dict=True).items():
+def _write_segments(
+    folder: Path, series: pl.DataFrame, lo: str | None, hi: str | None, rows: int
+) -> list[cache_mod.Segment]:
+    """One Parquet file per day of ``series`` (meters from ``lo`` up to ``hi``), each under
+    a new name: the files the manifest names stay as they are until the new manifest is in
+    place, so a run killed half-way leaves last night's series whole."""
+    token = uuid.uuid4().hex[:12]
+    out = []
+    for (day,), frame in series.partition_by("day", as_dict=True, maintain_order=True).items():
         name = f"day-{day.isoformat()}-{token}.parquet"
-        write_parquet(frame, folder / name)
-        written[day.isoformat()] = name
-    return written
+        write_parquet(frame, folder / name, row_group_rows=rows)
+        out.append(cache_mod.Segment(day.isoformat(), lo, hi, name))
+    return out
 
 
-def _sweep(folder: Path, keep: Iterable[str]) -> None:
-    """The day files no manifest names any more (days that left the window or were
-    re-summed, and those of a run killed before its manifest)."""
-    wanted = set(keep)
+def _sweep(folder: Path, keep: Iterable[cache_mod.Segment]) -> None:
+    """The segment files no manifest names (days that left the window or were summed
+    again, and those of a run killed before its manifest)."""
+    wanted = {s.file for s in keep}
     for path in folder.glob("day-*.parquet"):
         if path.name not in wanted:
             path.unlink(missing_ok=True)
 
 
-def kept_series(
-    work_dir: Path, as_of: dt.date, cfg: Mapping[str, Any], bounds: Bounds
-) -> pl.LazyFrame | None:
-    """The re-summed meter-days of the meters in ``bounds`` from ``power.series_start`` on,
-    from the partition's series kept last night and the files stored since (signals/cache.py),
-    the cache then brought up to date for tomorrow. None where a part has no meter-days file
-    (an older warehouse: summed from the readings, as without the cache) or the partition
-    has no day in the window."""
+def _extended(
+    folder: Path,
+    segments: list[cache_mod.Segment],
+    added: list[Path],
+    first: dt.date,
+    rows: int,
+) -> list[cache_mod.Segment]:
+    """The kept segments with the ``added`` files' meter-days summed into the days they
+    touch, and without the days before ``first``."""
+    if not added:
+        return cache_mod.replaced(segments, first, (), ())
+    new_days = pl.scan_parquet(added).filter(pl.col("day") >= first).collect()
+    touched = cache_mod.touched_days(new_days)
+    kept = [folder / s.file for s in segments if s.day in set(touched)]
+    redone = cache_mod.extend(pl.scan_parquet(kept) if kept else None, new_days)
+    return cache_mod.replaced(
+        segments, first, touched, _write_segments(folder, redone, None, None, rows)
+    )
+
+
+def _summed_whole(
+    folder: Path, have: list[Path], bounds: list[Bounds], first: dt.date, rows: int
+) -> list[cache_mod.Segment]:
+    """The series summed from every meter-days file a range of meters at a time, as the
+    partitions sum it without the cache (so memory stays theirs)."""
+    segments: list[cache_mod.Segment] = []
+    for lo, hi in cache_mod.chunks(bounds):
+        days = pl.scan_parquet(have).filter(cache_mod.in_chunk(lo, hi))
+        series = cache_mod.full_series(days, first).collect()
+        segments += _write_segments(folder, series, lo, hi, rows)
+    return segments
+
+
+def _remove_stale(root: Path, key: str) -> None:
+    for name in cache_mod.stale([p.name for p in root.glob("*")], key):
+        if (root / name).is_dir():
+            shutil.rmtree(root / name, ignore_errors=True)
+        else:
+            (root / name).unlink(missing_ok=True)
+
+
+def keep_series(
+    work_dir: Path, as_of: dt.date, cfg: Mapping[str, Any], bounds: list[Bounds]
+) -> cache_mod.KeptSeries | None:
+    """The meters' daily series kept since last night brought up to date for tonight
+    (signals/cache.py), once, before the partitions (``bounds``) read it; the series of
+    another window removed. None with ``scale.series_cache`` off (nothing read or written),
+    or where a part has no meter-days file (an older warehouse: the partitions sum its
+    readings, as without the cache)."""
+    if not cfg["scale"]["series_cache"]:
+        return None
     have, lack = stored_days(work_dir, "power_readings")
     if not have or lack:
         return None
     root = catalog.series_cache_dir(work_dir)
-    folder = root / cache_mod.partition_key(bounds, cfg["power"])
+    key = cache_mod.shape_key(cfg["power"])
+    _remove_stale(root, key)
+    folder = root / key
+    folder.mkdir(parents=True, exist_ok=True)
     first = power_mod.series_start(as_of, cfg["power"])
-    files = file_digests(have, root / DIGESTS)
-    old = _read_json(folder / MANIFEST)
-    todo = cache_mod.plan(old, files, first, bounds)
-    days: dict[str, str] = {}
+    old = _read_manifest(folder)
+    files = file_digests(have, {} if old is None else old["files"])
+    todo = cache_mod.plan(old, {n: e[-1] for n, e in files.items()}, first)
+    kept = [] if old is None else cache_mod.segments_of(old)
+    if todo.how == "extend" and not all((folder / s.file).exists() for s in kept):
+        todo = cache_mod.Plan("full", reason="a kept segment file is missing")
+    rows = cfg["ingest"]["bulk_row_group_rows"]
     if todo.how == "extend":
-        days = cache_mod.kept_days(old, first)
-        if not all((folder / name).exists() for name in days.values()):
-            todo = cache_mod.Plan("full", reason="a kept day file is missing")
-    keep = _in("power_readings", bounds)
-    if todo.how == "extend" and todo.added:
         by_name = {path.name: path for path in have}
-        added = (
-            pl.scan_parquet([by_name[n] for n in todo.added])
-            .filter(keep & (pl.col("day") >= first))
-            .collect()
-        )
-        touched = [d.isoformat() for d in cache_mod.touched_days(added)]
-        kept = [folder / days[d] for d in touched if d in days]
-        days.update(
-            _write_days(folder, cache_mod.extend(pl.scan_parquet(kept) if kept else None, added))
-        )
-    elif todo.how == "full":
-        series = cache_mod.full_series(pl.scan_parquet(have).filter(keep), first).collect()
-        days = _write_days(folder, series)
-    _write_json(folder / MANIFEST, cache_mod.manifest(bounds, first, files, days, todo))
-    _sweep(folder, days.values())
-    if not days:
-        return None
-    return pl.scan_parquet([folder / name for name in days.values()])
-
-
-def prune_series(work_dir: Path, keys: Iterable[str]) -> list[str]:
-    """Remove the kept series of partitions the current partitioning no longer makes (and a
-    half-written digest memo): they would never be read again. Returns the removed keys."""
-    root = catalog.series_cache_dir(work_dir)
-    if not root.exists():
-        return []
-    for tmp in root.glob(".*.tmp"):
-        tmp.unlink(missing_ok=True)
-    existing = [p.name for p in root.iterdir() if p.is_dir()]
-    gone = cache_mod.stale(existing, list(keys))
-    for name in gone:
-        shutil.rmtree(root / name, ignore_errors=True)
-    return gone
+        added = [by_name[name] for name in todo.added]
+        segments = _extended(folder, kept, added, first, rows)
+    else:
+        segments = _summed_whole(folder, have, bounds, first, rows)
+    manifest = cache_mod.manifest(first, files, segments, todo)
+    replace_atomically(
+        folder / MANIFEST, lambda p: p.write_text(json.dumps(manifest), encoding="utf-8")
+    )
+    _sweep(folder, segments)
+    return cache_mod.KeptSeries(folder, first, tuple(segments), todo)
 
 
 def stay_part(
@@ -256,19 +266,11 @@ def ranges(
     return key_ranges(work_dir, name, max(base, -(-rows // scale["rows_per_partition"][name])))
 
 
-def meter_ranges(work_dir: Path, cfg: Mapping[str, Any], wanted: int | None = None) -> list[Bounds]:
-    """The meters' key ranges (``ranges``), and, with ``scale.series_cache``, the kept
-    series of any other partitioning removed: planned once, before the partitions run."""
-    bounds = ranges(work_dir, "power_readings", cfg["scale"], wanted)
-    if cfg["scale"]["series_cache"]:
-        prune_series(work_dir, [cache_mod.partition_key(b, cfg["power"]) for b in bounds])
-    return bounds
-
-
 def meter_signals(work_dir: Path, as_of: dt.date, cfg: Mapping[str, Any]) -> pl.DataFrame:
     """All meters, one partition after another."""
-    bounds = meter_ranges(work_dir, cfg)
-    return concat([meter_part(work_dir, as_of, cfg, b) for b in bounds])
+    bounds = ranges(work_dir, "power_readings", cfg["scale"])
+    kept = keep_series(work_dir, as_of, cfg, bounds)
+    return concat([meter_part(work_dir, as_of, cfg, b, kept) for b in bounds])
 
 
 def stay_points(work_dir: Path, as_of: dt.date, cfg: Mapping[str, Any]) -> pl.DataFrame:

@@ -29,6 +29,7 @@ from screening.pipeline import partitions
 from screening.pipeline.report import RunReport, SitesReport
 from screening.pipeline.run import build_sites, export_run, finish_run, score_run, timer
 from screening.settings import Settings, settings_of
+from screening.signals.cache import KeptSeries
 from screening.store.warehouse import ensure_writable
 
 
@@ -97,7 +98,13 @@ def _meter_settings(job: Job) -> Settings:
 
 
 def meter_ranges(job: Job) -> list[partitions.Bounds]:
-    return partitions.meter_ranges(job.work_dir, _meter_settings(job), job.partitions)
+    return partitions.ranges(job.work_dir, "power_readings", job.settings.scale, job.partitions)
+
+
+def daily_series(
+    job: Job, ingest: IngestReport, bounds: list[partitions.Bounds]
+) -> KeptSeries | None:
+    return partitions.keep_series(job.work_dir, _as_of(ingest), _meter_settings(job), bounds)
 
 
 def plate_ranges(job: Job) -> list[partitions.Bounds]:
@@ -110,8 +117,10 @@ def _as_of(ingest: IngestReport) -> dt.date:
     return ingest.as_of
 
 
-def meter_part(job: Job, ingest: IngestReport, bounds: partitions.Bounds) -> pl.DataFrame:
-    return partitions.meter_part(job.work_dir, _as_of(ingest), _meter_settings(job), bounds)
+def meter_part(
+    job: Job, ingest: IngestReport, kept: KeptSeries | None, bounds: partitions.Bounds
+) -> pl.DataFrame:
+    return partitions.meter_part(job.work_dir, _as_of(ingest), job.settings, bounds, kept)
 
 
 def stay_part(job: Job, ingest: IngestReport, bounds: partitions.Bounds) -> pl.DataFrame:
@@ -194,7 +203,14 @@ STEPS: tuple[Step, ...] = (
     ),
     Step("plan meter partitions", meter_ranges, "meter_ranges"),
     Step("plan plate partitions", plate_ranges, "plate_ranges"),
-    Step("power signals", meter_part, "meters", ("ingest",), over="meter_ranges"),
+    Step(
+        "daily series",
+        daily_series,
+        "series",
+        ("ingest", "meter_ranges"),
+        describe=lambda kept: [kept.describe() if kept else "daily series: none kept"],
+    ),
+    Step("power signals", meter_part, "meters", ("ingest", "series"), over="meter_ranges"),
     Step("stay points", stay_part, "stays", ("ingest",), over="plate_ranges"),
     Step(
         "places and sites",
