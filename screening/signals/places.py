@@ -131,7 +131,7 @@ def dwells(stays: pl.DataFrame, cfg: Mapping[str, Any]) -> pl.DataFrame:
         | ((pl.col("start") - pl.col("end").shift(1)) > gap)
     ).fill_null(True)
     s = s.with_columns(new.cum_sum().alias("_dwell"))
-    # the dwell's span holds each of its stays, so a stay over 03:00 or of a shift makes the
+    # the dwell's span holds each of its stays, so a night's sleep or a shift in it makes the
     # whole dwell parking: the span alone decides
     length = pl.col("end") - pl.col("start")
     span = (

@@ -493,13 +493,10 @@ def _stray_night_stops(
     )
     # the houses the stops count for (NIGHT_TRUCKS_NEARBY's own condition), nearest first;
     # ties go by site id so that the named house does not depend on the search tree
-    doubled = f.filter(
-        (pl.col("jump_ratio").fill_null(0) >= 2) & (pl.col("truck_night_stops").fill_null(0) == 0)
-    ).select("site_id")
+    jumped = pl.col("jump_ratio").fill_null(0) >= cfg["trucks_near_jump_ratio"]
+    doubled = f.filter(jumped & (pl.col("truck_night_stops").fill_null(0) == 0)).select("site_id")
     # a stop whose own meter doubled is its own story (HOUSEHOLD_JUMP with trucks at the door)
-    quiet = stops.filter(~(pl.col("jump_ratio").fill_null(0) >= 2)).select(
-        pl.col("site_id").alias("stop")
-    )
+    quiet = stops.filter(~jumped).select(pl.col("site_id").alias("stop"))
     owners = (
         near.join(doubled, on="site_id", how="semi")
         .join(quiet, on="stop", how="semi")
