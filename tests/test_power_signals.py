@@ -148,3 +148,47 @@ def test_a_jump_many_peers_share_is_the_season():
     assert out["small"] == pytest.approx(6 / 9)  # it jumped little itself: six others did
     assert out["steady"] is None
     assert out["shop"] == 0
+
+
+def _weekday_office(first: dt.date, last: dt.date, off: set[dt.date], start: dt.date | None):
+    """Daily kWh of an office: 60 on working days, 15 at weekends and on days off; from
+    ``start`` on (if given) a workshop in it takes 200 a day."""
+    days = pl.date_range(first, last, eager=True)
+    idle = days.dt.weekday().is_in([6, 7]) | days.is_in(sorted(off))
+    kwh = np.where(idle.to_numpy(), 15.0, 60.0)
+    if start is not None:
+        kwh = np.where((days >= start).to_numpy(), 200.0, kwh)
+    return days, pl.Series(kwh)
+
+
+@pytest.mark.parametrize("start", [None, dt.date(2021, 7, 1)])
+def test_days_off_opening_the_readings_make_no_jump(start):
+    """Readings that begin on 4 May 2021, the last two days off of Labour Day: the first
+    week holds four idle days (two days off, a weekend), so an office working weekdays
+    'jumped' 3x to its ordinary level the week after. Days off are left out of the jump
+    search: no jump; a workshop moving in on 1 July still jumps on its date."""
+    first, as_of = dt.date(2021, 5, 4), dt.date(2021, 8, 31)
+    off = set(power.days_off(first, as_of, CFG))
+    assert {dt.date(2021, 5, 4), dt.date(2021, 5, 5), dt.date(2021, 6, 14)} <= off
+    days, kwh = _weekday_office(first, as_of, off, start)
+    readings = pl.DataFrame(
+        {
+            "account_id": "office",
+            "ts": days.cast(pl.Datetime("us")),
+            "kwh": kwh,
+            "interval_min": 1440,
+        }
+    )
+    got = power.meter_signals(readings.lazy(), as_of, CFG).row(0, named=True)
+    if start is None:
+        assert got["jump_ratio"] < 1.5
+        # without the calendar the holiday opening reads as the jump the bench found
+        bare = power.meter_signals(readings.lazy(), as_of, {**CFG, "days_off_country": ""})
+        assert bare["jump_ratio"].item() > 3
+    else:
+        assert got["jump_date"] == start and got["jump_ratio"] > 3
+
+
+def test_extra_days_off_are_read_from_the_settings():
+    cfg = {**CFG, "days_off_country": "", "extra_days_off": ["2021-07-20", "2020-01-01"]}
+    assert power.days_off(dt.date(2021, 7, 1), dt.date(2021, 7, 31), cfg) == [dt.date(2021, 7, 20)]

@@ -12,6 +12,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
+import holidays
 import polars as pl
 
 from screening.signals.rising import rises
@@ -251,6 +252,17 @@ def levels(daily: pl.LazyFrame, as_of: dt.date, cfg: Mapping[str, Any]) -> pl.La
     )
 
 
+def days_off(first: dt.date, last: dt.date, cfg: Mapping[str, Any]) -> list[dt.date]:
+    """Statutory days off from ``first`` to ``last`` (inclusive), and the extra ones the
+    settings name: days a business is idle by law, whose kWh say nothing of its level.
+    ``cfg`` is the power section."""
+    off = {dt.date.fromisoformat(str(d)) for d in cfg["extra_days_off"]}
+    if cfg["days_off_country"]:
+        years = range(first.year, last.year + 1)
+        off |= set(holidays.country_holidays(cfg["days_off_country"], years=years))
+    return sorted(d for d in off if first <= d <= last)
+
+
 def jumps(
     daily: pl.LazyFrame, cfg: Mapping[str, Any], search_from: dt.date | None = None
 ) -> pl.LazyFrame:
@@ -451,10 +463,14 @@ def meter_signals(
     )
     del daily
     since = history_start(as_of, cfg)
+    # a holiday week is no level: the jump search reads working days only (days_off)
+    off = pl.Series(days_off(series_start(as_of, cfg), as_of, cfg), dtype=pl.Date)
     per_day = (
         quality(coded, as_of, cfg)
         .join(levels(coded, as_of, cfg), on="account_id", how="left")
-        .join(jumps(coded, cfg, since), on="account_id", how="left")
+        .join(
+            jumps(coded.filter(~pl.col("day").is_in(off)), cfg, since), on="account_id", how="left"
+        )
         .join(dormant_wake(coded.filter(pl.col("day") >= since), cfg), on="account_id", how="left")
         .join(rises(coded, as_of, cfg), on="account_id", how="left")
         .rename({"account_id": "_code"})
