@@ -11,12 +11,15 @@ stage sees; an analyst who wants another value makes a new object (``replace``,
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import holidays
 
 DEFAULT_CONFIG = Path(__file__).with_name("config.toml")
 
@@ -132,6 +135,21 @@ def _same_kind(default: Any, value: Any) -> bool:
     return isinstance(value, type(default))
 
 
+def _check_days_off(power: Mapping[str, Any]) -> None:
+    """The calendar is read on every night's signals: a misspelt date or country must stop
+    the command at once, in one line, not fail on a partition an hour later."""
+    country = power.get("days_off_country", "")
+    if country and country not in holidays.list_supported_countries():
+        raise ConfigError(f"setting power.days_off_country: no holiday calendar for {country!r}")
+    for day in power.get("extra_days_off", []):
+        try:
+            dt.date.fromisoformat(str(day))
+        except ValueError:
+            raise ConfigError(
+                f"setting power.extra_days_off: {day!r} is not a date (YYYY-MM-DD)"
+            ) from None
+
+
 def _merge(base: dict[str, Any], override: dict[str, Any], where: str) -> dict[str, Any]:
     out = dict(base)
     for key, value in override.items():
@@ -179,6 +197,7 @@ class Settings(Mapping[str, Any]):
         if missing:
             raise ConfigError(f"settings lack {', '.join(missing)}")
         sections = {s: dict(raw[s]) for s in SECTIONS}
+        _check_days_off(sections["power"])
         for name in NIGHT_USERS:  # night is defined once, in [night]; the stages read it here
             sections[name].update(_night_keys(raw["night"]))
         return cls(

@@ -51,6 +51,14 @@ def test_a_typo_or_a_wrong_type_is_one_clear_error(tmp_path):
     moved.write_text("[power]\nnight_start_hour = 23\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"unknown setting power\.night_start_hour"):
         load_settings(moved)
+    for text, field in (
+        ('[power]\nextra_days_off = ["2021-07-32"]\n', "extra_days_off"),
+        ('[power]\ndays_off_country = "XX"\n', "days_off_country"),
+    ):
+        bad = tmp_path / "days_off.toml"
+        bad.write_text(text, encoding="utf-8")
+        with pytest.raises(ConfigError, match=rf"power\.{field}"):
+            load_settings(bad)
     good = tmp_path / "good.toml"
     good.write_text("[sites]\nfar_m = 200\n[night]\nstart_hour = 23\n", encoding="utf-8")
     s = load_settings(good)
