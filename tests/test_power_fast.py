@@ -164,7 +164,9 @@ def _levels(rng: np.random.Generator) -> dict[str, np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def daily() -> pl.DataFrame:
+def parts() -> pl.DataFrame:
+    """The built meters' meter-days as stored parts hold them: in any order, and some days
+    split across two parts (a late correction: part of the kWh and intervals again)."""
     rng = np.random.default_rng(17)
     days = pl.date_range(FIRST, AS_OF, eager=True)
     frames = []
@@ -186,8 +188,22 @@ def daily() -> pl.DataFrame:
                 }
             )
         )
-    days_frame = pl.concat(frames).filter("_keep").drop("_keep").sample(fraction=1.0, seed=3)
-    return power.daily_from_days(days_frame.lazy(), AS_OF, CFG).collect()
+    whole = pl.concat(frames).filter("_keep").drop("_keep")
+    split = whole.sample(fraction=0.05, seed=5)
+    late = split.with_columns(
+        pl.col("kwh_micro") // 3, (pl.col("n_intervals") // 3).cast(pl.UInt32), interval_min=15
+    )
+    first = split.with_columns(
+        pl.col("kwh_micro") - pl.col("kwh_micro") // 3,
+        pl.col("n_intervals") - pl.col("n_intervals") // 3,
+    )
+    kept = whole.join(split, on=["account_id", "day"], how="anti")
+    return pl.concat([kept, first, late]).sample(fraction=1.0, seed=3)
+
+
+@pytest.fixture(scope="module")
+def daily(parts: pl.DataFrame) -> pl.DataFrame:
+    return power.daily_from_days(parts.lazy(), AS_OF, CFG).collect()
 
 
 def _rounded(frame: pl.DataFrame) -> pl.DataFrame:
@@ -196,7 +212,7 @@ def _rounded(frame: pl.DataFrame) -> pl.DataFrame:
 
 def test_matrix_equals_polars_definitions(daily: pl.DataFrame) -> None:
     old = power.per_day_reference(daily, AS_OF, CFG)
-    new = daymatrix.per_day_signals(daily, AS_OF, CFG)
+    new = daymatrix.per_day_signals(daymatrix.day_matrix(daily), AS_OF, CFG)
     assert new.schema == old.schema
     assert_frame_equal(_rounded(new), _rounded(old))
 
@@ -204,7 +220,7 @@ def test_matrix_equals_polars_definitions(daily: pl.DataFrame) -> None:
 def test_the_built_meters_reach_the_edges(daily: pl.DataFrame) -> None:
     """The frame does exercise what it is meant to: a wake-up, a jump, a rise, a meter
     with no window day (absent from the rows) and exact ties of the split."""
-    new = daymatrix.per_day_signals(daily, AS_OF, CFG)
+    new = daymatrix.per_day_signals(daymatrix.day_matrix(daily), AS_OF, CFG)
     got = {r["account_id"]: r for r in new.iter_rows(named=True)}
     assert "history_only" not in got
     assert got["waker"]["wake_date"] is not None and got["waker_late"]["wake_date"] is None
@@ -225,4 +241,42 @@ def test_meter_signals_matrix_and_reference_agree(daily: pl.DataFrame) -> None:
     ).filter(pl.col("ts") >= start)
     fast = power.meter_signals(readings.lazy(), AS_OF, CFG)
     ref = power.meter_signals(readings.lazy(), AS_OF, CFG, reference=True)
+    assert_frame_equal(fast.sort("account_id"), ref.sort("account_id"))
+
+
+def test_matrix_from_stored_parts_equals_the_summed_days(
+    parts: pl.DataFrame, daily: pl.DataFrame
+) -> None:
+    """Adding the parts' meter-days into the cells gives the matrix of their group-by sum."""
+    summed = daymatrix.day_matrix(daily)
+    added = daymatrix.matrix_from_days(parts.lazy(), AS_OF, CFG)
+    order = (
+        added.ids.to_frame()
+        .join(summed.ids.to_frame().with_row_index("i"), on="account_id", maintain_order="left")[
+            "i"
+        ]
+        .to_numpy()
+    )
+    assert added.day0 == summed.day0
+    for name in ("present", "kwh", "n_intervals", "expected", "interval_min"):
+        np.testing.assert_array_equal(getattr(added, name), getattr(summed, name)[order])
+    assert_frame_equal(
+        _rounded(daymatrix.per_day_signals(added, AS_OF, CFG)),
+        _rounded(power.per_day_reference(daily, AS_OF, CFG)),
+    )
+
+
+def test_meter_signals_from_stored_parts_agree(parts: pl.DataFrame) -> None:
+    """meter_signals given the stored parts' meter-days: the matrix path equals the
+    reference's group-by and polars queries."""
+    readings = pl.LazyFrame(
+        schema={
+            "account_id": pl.String,
+            "ts": pl.Datetime("us"),
+            "kwh": pl.Float64,
+            "interval_min": pl.Int32,
+        }
+    )
+    fast = power.meter_signals(readings, AS_OF, CFG, days=parts.lazy())
+    ref = power.meter_signals(readings, AS_OF, CFG, days=parts.lazy(), reference=True)
     assert_frame_equal(fast.sort("account_id"), ref.sort("account_id"))

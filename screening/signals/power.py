@@ -464,20 +464,29 @@ def meter_signals(
     re-summed. The per-day steps run over a meters x days matrix (signals/daymatrix.py);
     ``reference``: with the polars queries of this module instead, the definitions the
     matrix must equal (the tests compare both)."""
-    if series is not None:
-        daily = daily_from_series(series, as_of, cfg).collect()
-    elif days is not None:
-        daily = daily_from_days(days, as_of, cfg).collect()
-    else:
-        daily = daily_energy(readings, as_of, cfg).collect()
-    if reference or daily.height == 0:
-        per_day = per_day_reference(daily, as_of, cfg)
-    else:
-        # imported here: daymatrix reads this module's window helpers
-        from screening.signals import daymatrix
+    # imported here: daymatrix reads this module's window helpers
+    from screening.signals import daymatrix
 
-        per_day = daymatrix.per_day_signals(daily, as_of, cfg)
-    del daily
+    if series is None and days is not None and not reference:
+        # the stored parts' meter-days added straight into the matrix: no group-by
+        matrix = daymatrix.matrix_from_days(days, as_of, cfg)
+        if matrix.present.size:
+            per_day = daymatrix.per_day_signals(matrix, as_of, cfg)
+        else:
+            per_day = per_day_reference(daily_from_days(days, as_of, cfg).collect(), as_of, cfg)
+        del matrix
+    else:
+        if series is not None:
+            daily = daily_from_series(series, as_of, cfg).collect()
+        elif days is not None:
+            daily = daily_from_days(days, as_of, cfg).collect()
+        else:
+            daily = daily_energy(readings, as_of, cfg).collect()
+        if reference or daily.height == 0:
+            per_day = per_day_reference(daily, as_of, cfg)
+        else:
+            per_day = daymatrix.per_day_signals(daymatrix.day_matrix(daily), as_of, cfg)
+        del daily
     out = per_day.lazy().join(profile(readings, as_of, cfg), on="account_id", how="left")
     # parallel sums add in varying order; six decimals keep the last bits from flipping a
     # figure shown to inspectors (0.595 as 0.59 one night and 0.60 the next)
