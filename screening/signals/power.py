@@ -429,27 +429,10 @@ def peer_percentiles(
     )
 
 
-def meter_signals(
-    readings: pl.LazyFrame,
-    as_of: dt.date,
-    cfg: Mapping[str, Any],
-    days: pl.LazyFrame | None = None,
-    series: pl.LazyFrame | None = None,
-) -> pl.DataFrame:
-    """Every signal of each meter that depends on that meter's readings alone: the part that
-    maps over partitions of meters (on a Dask cluster, or one after another on a big city)
-    and gives the same rows whichever partition a meter falls in. ``days``: the same
-    readings' meter-days (``meter_days``, per part, summed again here), when ingest stored
-    them; the daily steps then skip a pass over every reading. ``series``: those meter-days
-    already summed, one row per account and day from ``series_start`` on (the series
-    pipeline/partitions.py keeps between nights); it wins over ``days``, and nothing is
-    re-summed."""
-    if series is not None:
-        daily = daily_from_series(series, as_of, cfg).collect()
-    elif days is not None:
-        daily = daily_from_days(days, as_of, cfg).collect()
-    else:
-        daily = daily_energy(readings, as_of, cfg).collect()
+def per_day_reference(daily: pl.DataFrame, as_of: dt.date, cfg: Mapping[str, Any]) -> pl.DataFrame:
+    """quality, levels, jumps, dormant wake-ups and rises of ``daily`` by the polars queries
+    above: the readable definitions, which signals/daymatrix.py computes faster and must
+    equal (``tests/test_power_fast.py``), and the path for an empty partition."""
     # the daily steps group and window by meter over 10^8 meter-days on a city: on integer
     # codes (in the ids' sorted order) rather than strings they ran faster on a city
     # partition of 12 M meter-days (levels 0.60 -> 0.11 s, dormant runs 2.45 -> 1.52 s,
@@ -461,11 +444,10 @@ def meter_signals(
         .sort("account_id", "day")
         .lazy()
     )
-    del daily
     since = history_start(as_of, cfg)
     # a holiday week is no level: the jump search reads working days only (days_off)
     off = pl.Series(days_off(series_start(as_of, cfg), as_of, cfg), dtype=pl.Date)
-    per_day = (
+    return (
         quality(coded, as_of, cfg)
         .join(levels(coded, as_of, cfg), on="account_id", how="left")
         .join(
@@ -476,8 +458,52 @@ def meter_signals(
         .rename({"account_id": "_code"})
         .join(ids.lazy(), on="_code")
         .select("account_id", pl.exclude("account_id", "_code"))
+        .collect()
     )
-    out = per_day.join(profile(readings, as_of, cfg), on="account_id", how="left")
+
+
+def meter_signals(
+    readings: pl.LazyFrame,
+    as_of: dt.date,
+    cfg: Mapping[str, Any],
+    days: pl.LazyFrame | None = None,
+    series: pl.LazyFrame | None = None,
+    reference: bool = False,
+) -> pl.DataFrame:
+    """Every signal of each meter that depends on that meter's readings alone: the part that
+    maps over partitions of meters (on a Dask cluster, or one after another on a big city)
+    and gives the same rows whichever partition a meter falls in. ``days``: the same
+    readings' meter-days (``meter_days``, per part, summed again here), when ingest stored
+    them; the daily steps then skip a pass over every reading. ``series``: those meter-days
+    already summed, one row per account and day from ``series_start`` on (the series
+    pipeline/partitions.py keeps between nights); it wins over ``days``, and nothing is
+    re-summed. The per-day steps run over a meters x days matrix (signals/daymatrix.py);
+    ``reference``: with the polars queries of this module instead, the definitions the
+    matrix must equal (the tests compare both)."""
+    # imported here: daymatrix reads this module's window helpers
+    from screening.signals import daymatrix
+
+    if series is None and days is not None and not reference:
+        # the stored parts' meter-days added straight into the matrix: no group-by
+        matrix = daymatrix.matrix_from_days(days, as_of, cfg)
+        if matrix.present.size:
+            per_day = daymatrix.per_day_signals(matrix, as_of, cfg)
+        else:
+            per_day = per_day_reference(daily_from_days(days, as_of, cfg).collect(), as_of, cfg)
+        del matrix
+    else:
+        if series is not None:
+            daily = daily_from_series(series, as_of, cfg).collect()
+        elif days is not None:
+            daily = daily_from_days(days, as_of, cfg).collect()
+        else:
+            daily = daily_energy(readings, as_of, cfg).collect()
+        if reference or daily.height == 0:
+            per_day = per_day_reference(daily, as_of, cfg)
+        else:
+            per_day = daymatrix.per_day_signals(daymatrix.day_matrix(daily), as_of, cfg)
+        del daily
+    out = per_day.lazy().join(profile(readings, as_of, cfg), on="account_id", how="left")
     # parallel sums add in varying order; six decimals keep the last bits from flipping a
     # figure shown to inspectors (0.595 as 0.59 one night and 0.60 the next)
     return out.with_columns(pl.col(pl.Float64).round(6)).collect()
