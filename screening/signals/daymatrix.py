@@ -38,10 +38,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from screening.signals.power import DAILY, MICRO, history_start, window
+from screening.signals.power import DAILY, MICRO, history_start, jump_days_off, window
 from screening.signals.power import _history_days as power_window_days
-from screening.signals.power import days_off as power_days_off
-from screening.signals.power import series_start as power_series_start
 from screening.signals.rising import MAD_TO_SD
 
 EPOCH = dt.date(1970, 1, 1)
@@ -442,9 +440,9 @@ def rises(m: DayMatrix, as_of: dt.date, cfg: Mapping[str, Any]) -> pl.DataFrame:
 
 
 def without_days_off(m: DayMatrix, as_of: dt.date, cfg: Mapping[str, Any]) -> DayMatrix:
-    """``m`` with the statutory days off (power.days_off) as unread days, as the jump search
-    reads them: a holiday week is no level."""
-    off = power_days_off(power_series_start(as_of, cfg), as_of, cfg)
+    """``m`` with the statutory days off (power.jump_days_off) as unread days, as the jump
+    search reads them: a holiday week is no level."""
+    off = jump_days_off(as_of, cfg)
     if not off:
         return m
     cols = np.isin(m.days, np.array([_epoch_day(d) for d in off]))[None, :]

@@ -263,6 +263,12 @@ def days_off(first: dt.date, last: dt.date, cfg: Mapping[str, Any]) -> list[dt.d
     return sorted(d for d in off if first <= d <= last)
 
 
+def jump_days_off(as_of: dt.date, cfg: Mapping[str, Any]) -> list[dt.date]:
+    """The days off the jump search leaves out, over every day it reads: one answer for the
+    polars definition and the matrix."""
+    return days_off(series_start(as_of, cfg), as_of, cfg)
+
+
 def jumps(
     daily: pl.LazyFrame, cfg: Mapping[str, Any], search_from: dt.date | None = None
 ) -> pl.LazyFrame:
@@ -446,7 +452,7 @@ def per_day_reference(daily: pl.DataFrame, as_of: dt.date, cfg: Mapping[str, Any
     )
     since = history_start(as_of, cfg)
     # a holiday week is no level: the jump search reads working days only (days_off)
-    off = pl.Series(days_off(series_start(as_of, cfg), as_of, cfg), dtype=pl.Date)
+    off = pl.Series(jump_days_off(as_of, cfg), dtype=pl.Date)
     return (
         quality(coded, as_of, cfg)
         .join(levels(coded, as_of, cfg), on="account_id", how="left")
